@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Time and randomness as parameters. Protocol code never reads the system clock
+ * or the system RNG directly: it receives a {@link Clock} and a {@link Rng}, so
+ * tests drive it with a fake clock and a seeded generator.
+ */
+
+/** Clock gives monotonic time for timers and wall time for TAI64N and UAPI. */
+export interface Clock {
+  /** Monotonic milliseconds (fractional allowed); never jumps with the system clock. */
+  now(): number;
+  /** Wall-clock milliseconds since the Unix epoch (fractional allowed). */
+  wall(): number;
+  /**
+   * Runs `fn` once after `ms` milliseconds. Returns a handle for {@link Clock.cancel}.
+   * Callbacks never run synchronously inside `after`.
+   */
+  after(ms: number, fn: () => void): number;
+  /** Cancels a callback scheduled with {@link Clock.after}; unknown handles are ignored. */
+  cancel(handle: number): void;
+}
+
+/** Rng fills a buffer with cryptographically secure random bytes. */
+export type Rng = (out: Uint8Array) => void;
+
+/** The system clock: `performance.now()`, `Date.now()` and `setTimeout`. */
+export const realClock: Clock = {
+  now: () => performance.now(),
+  wall: () => performance.timeOrigin + performance.now(),
+  after(ms, fn) {
+    const t = setTimeout(fn, Math.max(0, ms));
+    // Timers must not keep a process alive on their own (Deno unrefTimer).
+    Deno.unrefTimer(t);
+    return t;
+  },
+  cancel(handle) {
+    clearTimeout(handle);
+  },
+};
+
+/** The system CSPRNG (`crypto.getRandomValues`), in 64 KiB pieces. */
+export function systemRng(out: Uint8Array): void {
+  for (let i = 0; i < out.length; i += 65536) {
+    crypto.getRandomValues(out.subarray(i, Math.min(out.length, i + 65536)));
+  }
+}
