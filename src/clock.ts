@@ -27,9 +27,9 @@ export type Rng = (out: Uint8Array) => void;
 /** The system clock: `performance.now()`, `Date.now()` and `setTimeout`. */
 export const realClock: Clock = {
   now: () => performance.now(),
-  wall: () => performance.timeOrigin + performance.now(),
+  wall: () => Date.now(),
   after(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms));
+    const t = setTimeout(fn, Math.max(0, ms)) as unknown as number;
     // Timers must not keep a process alive on their own (Deno unrefTimer).
     Deno.unrefTimer(t);
     return t;

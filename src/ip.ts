@@ -103,3 +103,31 @@ export function formatIPv6(a: Uint8Array): string {
   const right = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(":");
   return `${left}::${right}`;
 }
+
+/**
+ * Parses `ip/bits` as Go's `netip.ParsePrefix` (what wireguard-go uses for
+ * `allowed_ip`): the address as {@link parseIPv4}/{@link parseIPv6} (an
+ * IPv4-mapped IPv6 address stays family 6), no IPv6 zone, and the bits in
+ * decimal without sign or leading zeros (`/0` is fine, `/08` is not), at most
+ * 32 or 128. Host bits are kept as written. Returns null when invalid.
+ */
+export function parsePrefix(text: string): { family: 4 | 6; ip: Uint8Array; cidr: number } | null {
+  const slash = text.lastIndexOf("/");
+  if (slash < 0) return null;
+  const addr = text.slice(0, slash);
+  const bits = text.slice(slash + 1);
+  // Go picks the family by the first '.' or ':'; a '%' zone is never allowed here.
+  if (addr.includes("%")) return null;
+  const family = addr.includes(":") ? 6 : 4;
+  const ip = family === 4 ? parseIPv4(addr) : parseIPv6(addr);
+  if (ip === null) return null;
+  if (!/^(?:0|[1-9][0-9]{0,2})$/.test(bits)) return null;
+  const cidr = Number(bits);
+  if (cidr > (family === 4 ? 32 : 128)) return null;
+  return { family, ip, cidr };
+}
+
+/** Formats a prefix as Go's `netip.Prefix.String()`; `ip` is printed as given, not masked. */
+export function formatPrefix(family: 4 | 6, ip: Uint8Array, cidr: number): string {
+  return `${family === 4 ? formatIPv4(ip) : formatIPv6(ip)}/${cidr}`;
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Command-line and environment parsing for `gotatun`, exactly as wireguard-go's
+ * `main.go` does it so that wg-quick (`"$WG_QUICK_USERSPACE_IMPLEMENTATION" "$INTERFACE"`)
+ * and scripts written for wireguard-go see the same behaviour:
+ *
+ * - `gotatun [-f|--foreground] INTERFACE-NAME` starts the daemon;
+ * - `--version` is recognised only as the sole argument;
+ * - any other shape prints `Usage: <argv0> [-f/--foreground] INTERFACE-NAME` on
+ *   stdout and exits 0 (wireguard-go treats usage errors as success);
+ * - `WG_PROCESS_FOREGROUND=1` means `-f` and suppresses the warning banner,
+ *   `LOG_LEVEL` picks the log level, `WG_TUN_FD` / `WG_UAPI_FD` hand over fds.
+ *
+ * On top of that, a few single-word subcommands of our own (`help`, `demo`)
+ * leave room for the toolkit to grow. They shadow interfaces with those exact
+ * names, which wireguard-go would accept; nobody names a tunnel `help`.
+ *
+ * Pure: no `Deno.*`, so it is unit-tested without permissions.
+ */
+import { LogLevel, parseLogLevel } from "../src/log.ts";
+
+/** What the daemon was asked to do (wireguard-go main.go's variables). */
+export interface DaemonOptions {
+  /** The requested interface name, as given (the kernel may report another). */
+  readonly iface: string;
+  /** `-f`/`--foreground` or `WG_PROCESS_FOREGROUND=1`: do not daemonize. */
+  readonly foreground: boolean;
+  /** The warning banner goes to stderr unless `WG_PROCESS_FOREGROUND=1`. */
+  readonly banner: boolean;
+  /** From `LOG_LEVEL` through {@link parseLogLevel} (unset or unknown: error). */
+  readonly logLevel: LogLevel;
+  /**
+   * wireguard-go hands its stdout/stderr to the daemonized child only when
+   * `LOG_LEVEL` is non-empty and not `silent`; otherwise the child gets /dev/null.
+   */
+  readonly logToCaller: boolean;
+  /** `WG_TUN_FD`: an inherited, already attached TUN fd; null creates the interface. */
+  readonly tunFd: number | null;
+  /** `WG_UAPI_FD`: an inherited, already listening unix socket; null creates it. */
+  readonly uapiFd: number | null;
+  /**
+   * A malformed `WG_TUN_FD`/`WG_UAPI_FD`. wireguard-go reports it as a setup
+   * failure ("Failed to create TUN device: …" / "UAPI listen error: …", exit 1)
+   * after printing the banner, so parsing succeeds and the daemon reports it.
+   */
+  readonly envError:
+    | { readonly variable: "WG_TUN_FD" | "WG_UAPI_FD"; readonly value: string }
+    | null;
+}
+
+/** The parsed invocation: one case per thing `main` can do. */
+export type Invocation =
+  /** `--version` alone: print {@link versionText} and exit 0. */
+  | { readonly kind: "version" }
+  /** Wrong shape: print {@link usageText} to stdout and exit 0, after the banner. */
+  | { readonly kind: "usage"; readonly banner: boolean }
+  /** `help`, `--help` or `-h` alone: print {@link helpText} and exit 0. */
+  | { readonly kind: "help" }
+  /** `demo [args…]`: reserved subcommand, arguments passed through. */
+  | { readonly kind: "demo"; readonly args: readonly string[] }
+  /** `[-f|--foreground] INTERFACE-NAME`. */
+  | { readonly kind: "daemon"; readonly options: DaemonOptions };
+
+/** Environment lookup as a plain record (`Deno.env.toObject()` in main). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * parseArgs() maps `argv` (without the program name) and the environment to
+ * an {@link Invocation}, following wireguard-go main.go line for line.
+ */
+export function parseArgs(argv: readonly string[], env: Env): Invocation {
+  // Like wireguard-go, --version wins only as the sole argument, before the banner.
+  if (argv.length === 1 && argv[0] === "--version") return { kind: "version" };
+  if (argv.length === 1 && (argv[0] === "help" || argv[0] === "--help" || argv[0] === "-h")) {
+    return { kind: "help" };
+  }
+  if (argv.length >= 1 && argv[0] === "demo") return { kind: "demo", args: argv.slice(1) };
+
+  const banner = env.WG_PROCESS_FOREGROUND !== "1";
+  let foreground: boolean;
+  let iface: string;
+  if (argv.length < 1 || argv.length > 2) return { kind: "usage", banner };
+  if (argv[0] === "-f" || argv[0] === "--foreground") {
+    if (argv.length !== 2) return { kind: "usage", banner };
+    foreground = true;
+    iface = argv[1];
+  } else {
+    if (argv.length !== 1) return { kind: "usage", banner };
+    foreground = false;
+    iface = argv[0];
+  }
+  if (!foreground) foreground = env.WG_PROCESS_FOREGROUND === "1";
+
+  const rawLevel = env.LOG_LEVEL;
+  const logLevel = parseLogLevel(rawLevel);
+  const logToCaller = rawLevel !== undefined && rawLevel !== "" && logLevel !== LogLevel.Silent;
+
+  let envError: DaemonOptions["envError"] = null;
+  const tunFd = parseFd(env.WG_TUN_FD);
+  if (tunFd === undefined) envError = { variable: "WG_TUN_FD", value: env.WG_TUN_FD ?? "" };
+  const uapiFd = parseFd(env.WG_UAPI_FD);
+  if (uapiFd === undefined && envError === null) {
+    envError = { variable: "WG_UAPI_FD", value: env.WG_UAPI_FD ?? "" };
+  }
+
+  return {
+    kind: "daemon",
+    options: {
+      iface,
+      foreground,
+      banner,
+      logLevel,
+      logToCaller,
+      tunFd: tunFd ?? null,
+      uapiFd: uapiFd ?? null,
+      envError,
+    },
+  };
+}
+
+/**
+ * parseFd() reads an fd variable as Go's `strconv.ParseUint(s, 10, 32)`:
+ * null when unset or empty (wireguard-go tests `== ""`), undefined when malformed.
+ */
+export function parseFd(value: string | undefined): number | null | undefined {
+  if (value === undefined || value === "") return null;
+  if (!/^[0-9]+$/.test(value)) return undefined;
+  const n = Number(value);
+  return n <= 0xffff_ffff ? n : undefined;
+}
+
+/** usageText() is wireguard-go's usage line, printed to stdout. */
+export function usageText(argv0: string): string {
+  return `Usage: ${argv0} [-f/--foreground] INTERFACE-NAME\n`;
+}
+
+/** helpText() is the longer listing for `gotatun help`. */
+export function helpText(argv0: string): string {
+  return `Usage: ${argv0} [-f/--foreground] INTERFACE-NAME
+       ${argv0} --version
+       ${argv0} help | --help | -h
+       ${argv0} demo [ARGS...]
+
+A userspace WireGuard daemon, a drop-in replacement for wireguard-go. It creates
+the TUN interface INTERFACE-NAME and serves its configuration socket at
+/var/run/wireguard/INTERFACE-NAME.sock for wg(8) and wg-quick(8).
+
+Without -f it daemonizes and returns once the interface exists and the socket
+accepts connections (exit 0), or prints why it could not (exit 1). The daemon
+stops on SIGINT or SIGTERM, when the interface is deleted (ip link del), or when
+the socket file is removed.
+
+Options:
+  -f, --foreground   stay in the foreground
+  --version          print the version and exit (only as the sole argument)
+
+Commands:
+  help               print this help
+  demo               reserved for a self-contained demonstration
+
+Environment:
+  LOG_LEVEL               verbose|debug, error (default) or silent; logs go to
+                          stdout. A daemonized instance keeps logging to the
+                          caller's stdout/stderr only when LOG_LEVEL is set and
+                          they are a terminal or a file, never a pipe.
+  WG_PROCESS_FOREGROUND   1: same as -f, and no warning banner
+  WG_TUN_FD               use this inherited TUN file descriptor
+  WG_UAPI_FD              use this inherited listening unix socket
+  WG_QUICK_USERSPACE_IMPLEMENTATION=${argv0} makes wg-quick use gotatun when
+  the kernel module is missing.
+`;
+}

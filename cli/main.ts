@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * `gotatun`, a drop-in for `wireguard-go`: `gotatun [-f|--foreground] IFNAME`
+ * creates the TUN interface and serves `/var/run/wireguard/IFNAME.sock`;
+ * `gotatun --version`; `gotatun help`. Exit codes as wireguard-go main.go:
+ * 0 for success and for usage errors, 1 when setup failed.
+ *
+ * @see {@link parseArgs} for the command line, {@link daemonize} and
+ * {@link runForeground} for the daemon.
+ */
+import { helpText, parseArgs, usageText } from "./args.ts";
+import { daemonize, runForeground, writeStderr, writeStdout } from "./daemon.ts";
+import { VERSION, versionText } from "./version.ts";
+import { createLogger } from "../src/log.ts";
+
+/**
+ * The warning wireguard-go prints on Linux unless WG_PROCESS_FOREGROUND=1
+ * (main.go `warning()`), same box, our name.
+ */
+export function bannerText(): string {
+  const lines = [
+    "",
+    "Running gotatun is not required because this",
+    "kernel has first class support for WireGuard. For",
+    "information on installing the kernel module,",
+    "please visit:",
+    "      https://www.wireguard.com/install/",
+    "",
+  ];
+  const width = 54;
+  const bar = "─".repeat(width);
+  return [
+    `┌${bar}┐`,
+    ...lines.map((l) => `│${(l === "" ? "" : "   " + l).padEnd(width)}│`),
+    `└${bar}┘`,
+    "",
+  ].join("\n");
+}
+
+/** The program name for usage text, like Go's os.Args[0]. */
+function argv0(): string {
+  if (Deno.build.standalone) return Deno.execPath();
+  const main = Deno.mainModule;
+  if (main.startsWith("file:") && !/\.[cm]?[jt]s$/.test(main)) {
+    return decodeURIComponent(new URL(main).pathname);
+  }
+  return "gotatun";
+}
+
+/** main() runs one invocation and returns its exit code. */
+export async function main(argv: readonly string[], env: Record<string, string>): Promise<number> {
+  const inv = parseArgs(argv, env);
+  switch (inv.kind) {
+    case "version":
+      writeStdout(versionText());
+      return 0;
+    case "help":
+      writeStdout(helpText(argv0()));
+      return 0;
+    case "demo":
+      writeStderr("gotatun demo: not available in this build yet\n");
+      return 1;
+    case "usage":
+      if (inv.banner) writeStderr(bannerText());
+      writeStdout(usageText(argv0()));
+      return 0;
+    case "daemon": {
+      const opts = inv.options;
+      if (opts.banner) writeStderr(bannerText());
+      if (opts.foreground) return await runForeground(opts);
+      const log = createLogger(opts.logLevel, opts.iface, writeStdout);
+      log.verbose(`Starting gotatun version ${VERSION}`);
+      return await daemonize(opts, argv, log);
+    }
+  }
+}
+
+if (import.meta.main) {
+  let env: Record<string, string> = {};
+  try {
+    env = Deno.env.toObject();
+  } catch {
+    // without --allow-env we behave as if nothing were set
+  }
+  Deno.exit(await main(Deno.args, env));
+}

@@ -1,0 +1,633 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Device: one WireGuard interface (kernel `device.c` + `receive.c`,
+ * wireguard-go `device.go` + `receive.go`). It owns the static identity, the
+ * peers (in insertion order), the allowed-IPs trie, the receiver index table,
+ * the cookie checker and rate limiter, and the receive path. It talks to the
+ * world only through the injected {@link Tun} and {@link Bind} edges, clock
+ * and RNG, so two devices can run against each other in memory.
+ *
+ * Threading model: everything runs on one event loop. Entry points
+ * {@link Device.handleTunPacket} and {@link Device.handleDatagram} do not flush
+ * the edges (the I/O loop flushes after a batch); timer callbacks, handshake
+ * processing and control actions flush themselves.
+ */
+import { AllowedIps } from "./allowedips.ts";
+import { type Clock, realClock, type Rng, systemRng } from "./clock.ts";
+import { type Bind, BindError } from "./conn/bind.ts";
+import type { Endpoint } from "./conn/endpoint.ts";
+import {
+  AEAD_TAG_SIZE,
+  MAX_MESSAGE_SIZE,
+  MAX_PEERS,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_COOKIE_REPLY_SIZE,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  MESSAGE_TRANSPORT,
+  MESSAGE_TRANSPORT_HEADER_SIZE,
+  QUEUE_HANDSHAKE_SIZE,
+  REJECT_AFTER_TIME,
+  UNDER_LOAD_AFTER_TIME,
+  UNDER_LOAD_QUEUE_DEPTH,
+} from "./constants.ts";
+import { aeadOpen, isZero, timingSafeEqual } from "./crypto.ts";
+import { IndexTable } from "./index_table.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { messageType, readU32 } from "./messages.ts";
+import { CookieChecker } from "./noise/cookie.ts";
+import {
+  consumeInitiation,
+  consumeResponse,
+  handshakeSender,
+  HandshakeState,
+  responseReceiver,
+  StaticIdentity,
+} from "./noise/handshake.ts";
+import type { Keypair } from "./noise/keypair.ts";
+import { Peer } from "./peer.ts";
+import { Ratelimiter } from "./ratelimiter.ts";
+import type { Tun } from "./tun/tun.ts";
+
+export { Peer } from "./peer.ts";
+
+/** What the receiver index table maps to: a handshake (keypair null) or a session. */
+export interface IndexEntry {
+  peer: Peer;
+  keypair: Keypair | null;
+}
+
+/** Options for {@link Device}. */
+export interface DeviceOptions {
+  /** Where decrypted packets go; its `mtu` drives padding. */
+  tun: Tun;
+  /** The UDP sockets. */
+  bind: Bind;
+  /** Time source and scheduler (default: the system clock). */
+  clock?: Clock;
+  /** Randomness (default: the system CSPRNG). */
+  rng?: Rng;
+  /** Logger (default: silent). */
+  logger?: Logger;
+  /** Interface name, for logs. */
+  name?: string;
+}
+
+/** Counters of dropped and failed packets, by reason. */
+export interface DeviceStats {
+  /** Datagrams of unknown type or wrong size. */
+  invalidMessages: number;
+  /** Handshake messages whose mac1 was wrong. */
+  invalidMac: number;
+  /** Handshake messages dropped because the queue was full. */
+  handshakeQueueFull: number;
+  /** Handshake messages that did not authenticate or were replays/floods. */
+  handshakeRejected: number;
+  /** Handshakes refused by the per-source rate limiter under load. */
+  ratelimited: number;
+  /** Cookie replies sent under load. */
+  cookieRepliesSent: number;
+  /** Transport messages for an unknown receiver index. */
+  unknownIndex: number;
+  /** Transport messages on an expired session. */
+  expiredKeypair: number;
+  /** Transport messages that failed to decrypt. */
+  decryptFailed: number;
+  /** Transport messages rejected by the replay window. */
+  replayed: number;
+  /** Decrypted packets that were not valid IP packets. */
+  invalidPackets: number;
+  /** Decrypted packets whose source is not in the sender's allowed IPs. */
+  badSource: number;
+  /** TUN packets with no peer for their destination. */
+  noRoute: number;
+  /** Staged packets dropped because the queue was full. */
+  stagedDropped: number;
+  /** Datagrams the bind refused to send. */
+  sendErrors: number;
+}
+
+function newStats(): DeviceStats {
+  return {
+    invalidMessages: 0,
+    invalidMac: 0,
+    handshakeQueueFull: 0,
+    handshakeRejected: 0,
+    ratelimited: 0,
+    cookieRepliesSent: 0,
+    unknownIndex: 0,
+    expiredKeypair: 0,
+    decryptFailed: 0,
+    replayed: 0,
+    invalidPackets: 0,
+    badSource: 0,
+    noRoute: 0,
+    stagedDropped: 0,
+    sendErrors: 0,
+  };
+}
+
+function hex(key: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < key.length; i++) s += key[i].toString(16).padStart(2, "0");
+  return s;
+}
+
+const EMPTY = new Uint8Array(0);
+const counter = { lo: 0, hi: 0 };
+/** Most handshakes (DH work) done per event-loop turn before yielding. */
+const HANDSHAKES_PER_TURN = 8;
+
+/** Device is one WireGuard interface. */
+export class Device {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly log: Logger;
+  readonly name: string;
+  readonly tun: Tun;
+  readonly bind: Bind;
+  readonly identity: StaticIdentity = new StaticIdentity();
+  readonly allowedIps: AllowedIps<Peer> = new AllowedIps<Peer>();
+  readonly indexTable: IndexTable<IndexEntry>;
+  readonly cookieChecker: CookieChecker;
+  readonly ratelimiter: Ratelimiter;
+  readonly stats: DeviceStats = newStats();
+  #peers = new Map<string, Peer>();
+  #listenPort = 0;
+  #fwmark = 0;
+  #up = false;
+  #closed = false;
+  #handshakeQueue: { data: Uint8Array; from: Endpoint }[] = [];
+  #handshakeHead = 0;
+  #handshakeScheduled = false;
+  #underLoadUntil = -Infinity;
+  #sendScratch = new Uint8Array(MAX_MESSAGE_SIZE + 64);
+  #recvScratch = new Uint8Array(MAX_MESSAGE_SIZE);
+  #cookieScratch = new Uint8Array(MESSAGE_COOKIE_REPLY_SIZE);
+  #receive = (data: Uint8Array, from: Endpoint) => this.handleDatagram(data, from);
+
+  constructor(opts: DeviceOptions) {
+    this.tun = opts.tun;
+    this.bind = opts.bind;
+    this.clock = opts.clock ?? realClock;
+    this.rng = opts.rng ?? systemRng;
+    this.log = opts.logger ?? silentLogger;
+    this.name = opts.name ?? "wg";
+    this.indexTable = new IndexTable<IndexEntry>(this.rng);
+    this.cookieChecker = new CookieChecker(this.clock, this.rng);
+    this.ratelimiter = new Ratelimiter(this.clock);
+  }
+
+  // ---- identity ----
+
+  /** Our private key (a clamped copy), or null. */
+  get privateKey(): Uint8Array | null {
+    return this.identity.hasIdentity ? this.identity.privateKey.slice() : null;
+  }
+
+  /** Our public key, or null. */
+  get publicKey(): Uint8Array | null {
+    return this.identity.hasIdentity ? this.identity.publicKey.slice() : null;
+  }
+
+  /**
+   * Sets the private key (null or all zeros: none), as wireguard-go
+   * SetPrivateKey: the same key again changes nothing; a peer with the new
+   * public key is removed; every peer's static DH is recomputed and its
+   * sessions are expired so that new handshakes start.
+   */
+  setPrivateKey(key: Uint8Array | null): void {
+    const next = new StaticIdentity();
+    next.set(key);
+    if (
+      next.hasIdentity === this.identity.hasIdentity &&
+      (!next.hasIdentity || timingSafeEqual(next.privateKey, this.identity.privateKey))
+    ) {
+      next.clear();
+      return;
+    }
+    if (next.hasIdentity) {
+      const own = this.lookupPeer(next.publicKey);
+      if (own) this.removePeer(own);
+    }
+    this.identity.set(next.hasIdentity ? next.privateKey : null);
+    next.clear();
+    this.cookieChecker.init(this.identity.hasIdentity ? this.identity.publicKey : null);
+    for (const peer of this.#peers.values()) {
+      peer.handshake.precompute(this.identity);
+      peer.expireCurrentKeypairs();
+    }
+  }
+
+  // ---- network configuration ----
+
+  /** The bound port while up; the configured one otherwise. */
+  get listenPort(): number {
+    return this.#listenPort;
+  }
+
+  /** Sets the port and rebinds if up (wireguard-go BindUpdate). Throws BindError(−98). */
+  setListenPort(port: number): void {
+    this.#listenPort = port;
+    this.#bindUpdate();
+  }
+
+  /** The firewall mark of our sockets (0 = none). */
+  get fwmark(): number {
+    return this.#fwmark;
+  }
+
+  /** Sets SO_MARK on our sockets (wireguard-go BindSetMark). Throws BindError(−98). */
+  setFwmark(mark: number): void {
+    if (mark === this.#fwmark) return;
+    this.#fwmark = mark;
+    if (this.#up) this.bind.setMark(mark);
+    for (const peer of this.#peers.values()) peer.clearEndpointSrc();
+  }
+
+  #bindUpdate(): void {
+    this.bind.close();
+    if (!this.#up) return;
+    try {
+      this.#listenPort = this.bind.open(this.#listenPort, this.#receive);
+    } catch (e) {
+      this.#listenPort = 0;
+      throw e;
+    }
+    if (this.#fwmark !== 0) this.bind.setMark(this.#fwmark);
+    for (const peer of this.#peers.values()) peer.clearEndpointSrc();
+    this.log.verbose("UDP bind has been updated");
+  }
+
+  // ---- peers ----
+
+  /** Peers in insertion order. */
+  peers(): IterableIterator<Peer> {
+    return this.#peers.values();
+  }
+
+  /** Number of peers. */
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
+  /** The peer with this public key. */
+  lookupPeer(publicKey: Uint8Array): Peer | undefined {
+    return this.#peers.get(hex(publicKey));
+  }
+
+  /** Adds a peer (wireguard-go NewPeer). Throws RangeError at MAX_PEERS or for a duplicate. */
+  newPeer(publicKey: Uint8Array): Peer {
+    if (this.#closed) throw new RangeError("Cannot add a peer: device closed");
+    if (this.#peers.size >= MAX_PEERS) throw new RangeError("Cannot add a peer: too many peers");
+    const key = hex(publicKey);
+    if (this.#peers.has(key)) throw new RangeError("Cannot add a peer: adding existing peer");
+    const peer = new Peer(this, publicKey);
+    peer.handshake.precompute(this.identity);
+    this.#peers.set(key, peer);
+    this.log.verbose(`${peer} - UAPI: Created`);
+    return peer;
+  }
+
+  /** Removes a peer: its allowed IPs go, it stops, and its keys are wiped. */
+  removePeer(peer: Peer): void {
+    const key = hex(peer.publicKey);
+    if (this.#peers.get(key) !== peer) return;
+    this.allowedIps.removeByValue(peer);
+    peer.stop();
+    peer.wipe();
+    this.#peers.delete(key);
+    this.log.verbose(`${peer} - UAPI: Removing`);
+  }
+
+  /** Removes every peer. */
+  removeAllPeers(): void {
+    for (const peer of [...this.#peers.values()]) this.removePeer(peer);
+    this.allowedIps.clear();
+  }
+
+  /** Deletes a keypair from the index table and wipes it (null is ignored). */
+  deleteKeypair(kp: Keypair | null): void {
+    if (!kp) return;
+    if (kp.localIndex !== 0) this.indexTable.delete(kp.localIndex);
+    kp.wipe();
+  }
+
+  // ---- lifecycle ----
+
+  /** True while the interface is up. */
+  get isUp(): boolean {
+    return this.#up;
+  }
+
+  /** True after {@link close}. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Brings the device up: opens the sockets and starts the peers. Throws BindError. */
+  up(): void {
+    if (this.#up || this.#closed) return;
+    this.#up = true;
+    try {
+      this.#bindUpdate();
+    } catch (e) {
+      this.#up = false;
+      this.log.error(`Unable to update bind: ${(e as Error).message}`);
+      throw e;
+    }
+    for (const peer of this.#peers.values()) {
+      peer.start();
+      if (peer.persistentKeepaliveInterval > 0) peer.sendKeepalive();
+    }
+    this.log.verbose("Interface state was Down, requested Up, now Up");
+    this.flush();
+  }
+
+  /** Takes the device down: closes the sockets and stops the peers (keys wiped). */
+  down(): void {
+    if (!this.#up) return;
+    this.#up = false;
+    this.bind.close();
+    for (const peer of this.#peers.values()) peer.stop();
+    this.#handshakeQueue.length = 0;
+    this.#handshakeHead = 0;
+    this.log.verbose("Interface state was Up, requested Down, now Down");
+  }
+
+  /** Closes the device for good, wiping every key. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.down();
+    this.removeAllPeers();
+    this.#closed = true;
+    this.identity.clear();
+    this.cookieChecker.wipe();
+    this.log.verbose("Device closed");
+  }
+
+  /** The TUN's MTU changed; padding follows `tun.mtu` from the next packet on. */
+  onMtuChange(): void {
+    this.log.verbose(`MTU updated: ${this.tun.mtu}`);
+  }
+
+  /** Pushes batched output on both edges. */
+  flush(): void {
+    this.bind.flush?.();
+    this.tun.flush?.();
+  }
+
+  /** A scratch buffer for one outgoing message of `size` bytes. */
+  sendBuffer(size: number): Uint8Array {
+    return this.#sendScratch.subarray(0, size);
+  }
+
+  // ---- send path entry ----
+
+  /** Routes an IP packet read from the TUN to its peer by destination (crypto-routing). */
+  handleTunPacket(packet: Uint8Array): void {
+    if (!this.#up) return;
+    const version = packet.length > 0 ? packet[0] >> 4 : 0;
+    let peer: Peer | undefined;
+    if (version === 4 && packet.length >= 20) peer = this.allowedIps.lookup(4, packet, 16);
+    else if (version === 6 && packet.length >= 40) peer = this.allowedIps.lookup(6, packet, 24);
+    else {
+      this.stats.invalidPackets++;
+      return;
+    }
+    if (!peer || !peer.isRunning) {
+      this.stats.noRoute++;
+      return;
+    }
+    if (packet.length > MAX_MESSAGE_SIZE - MESSAGE_TRANSPORT_HEADER_SIZE - AEAD_TAG_SIZE - 16) {
+      this.stats.invalidPackets++;
+      return;
+    }
+    peer.sendPacket(packet);
+  }
+
+  // ---- receive path ----
+
+  /** Handles one UDP payload from `from`. Never throws on hostile input. */
+  handleDatagram(data: Uint8Array, from: Endpoint): void {
+    if (!this.#up) return;
+    const type = messageType(data);
+    if (type === MESSAGE_TRANSPORT) {
+      this.#receiveTransport(data, from);
+      return;
+    }
+    if (type === 0) {
+      this.stats.invalidMessages++;
+      return;
+    }
+    if (type !== MESSAGE_COOKIE_REPLY && !this.cookieChecker.checkMac1(data)) {
+      this.stats.invalidMac++;
+      return;
+    }
+    if (this.#handshakeQueue.length - this.#handshakeHead >= QUEUE_HANDSHAKE_SIZE) {
+      this.stats.handshakeQueueFull++;
+      return;
+    }
+    this.#handshakeQueue.push({ data: data.slice(), from: from.clone() });
+    this.#scheduleHandshakes();
+  }
+
+  #scheduleHandshakes(): void {
+    if (this.#handshakeScheduled) return;
+    this.#handshakeScheduled = true;
+    this.clock.after(0, () => {
+      this.#handshakeScheduled = false;
+      this.processHandshakes();
+    });
+  }
+
+  /** Handshake messages waiting to be processed. */
+  get handshakeQueueLength(): number {
+    return this.#handshakeQueue.length - this.#handshakeHead;
+  }
+
+  /**
+   * True when the handshake queue is deep, and for UNDER_LOAD_AFTER_TIME
+   * afterwards (wireguard-go IsUnderLoad).
+   */
+  isUnderLoad(): boolean {
+    const now = this.clock.now();
+    if (this.handshakeQueueLength >= UNDER_LOAD_QUEUE_DEPTH) {
+      this.#underLoadUntil = now + UNDER_LOAD_AFTER_TIME;
+      return true;
+    }
+    return this.#underLoadUntil > now;
+  }
+
+  /**
+   * Processes queued handshake messages, doing at most HANDSHAKES_PER_TURN
+   * DH computations before yielding to the event loop so that data keeps
+   * flowing during a flood.
+   */
+  processHandshakes(): void {
+    let work = 0;
+    const q = this.#handshakeQueue;
+    while (this.#handshakeHead < q.length && work < HANDSHAKES_PER_TURN) {
+      if (!this.#up) break;
+      const underLoad = this.isUnderLoad();
+      const item = q[this.#handshakeHead];
+      q[this.#handshakeHead++] = undefined as unknown as { data: Uint8Array; from: Endpoint };
+      if (this.#handleHandshake(item.data, item.from, underLoad)) work++;
+    }
+    if (this.#handshakeHead >= q.length) {
+      q.length = 0;
+      this.#handshakeHead = 0;
+    } else if (this.#handshakeHead > 256) {
+      q.splice(0, this.#handshakeHead);
+      this.#handshakeHead = 0;
+    }
+    if (this.handshakeQueueLength > 0 && this.#up) this.#scheduleHandshakes();
+    this.flush();
+  }
+
+  /** Returns true when it did DH work. */
+  #handleHandshake(data: Uint8Array, from: Endpoint, underLoad: boolean): boolean {
+    const type = data[0];
+    if (type === MESSAGE_COOKIE_REPLY) {
+      const entry = this.indexTable.lookup(readU32(data, 4));
+      if (!entry) return false;
+      if (entry.peer.cookieGenerator.consumeReply(data)) {
+        entry.peer.verbose("Received cookie response");
+      }
+      return false;
+    }
+    if (underLoad) {
+      const source = from.dstToBytes();
+      if (!this.cookieChecker.checkMac2(data, source)) {
+        this.cookieChecker.createReply(this.#cookieScratch, data, handshakeSender(data), source);
+        this.stats.cookieRepliesSent++;
+        this.bind.send(this.#cookieScratch, from);
+        return false;
+      }
+      if (!this.ratelimiter.allow(from.family, from.address)) {
+        this.stats.ratelimited++;
+        return false;
+      }
+    }
+    const now = this.clock.now();
+    if (type === MESSAGE_INITIATION) {
+      const peer = consumeInitiation(data, this.identity, (pub) => this.lookupPeer(pub), { now });
+      if (!peer) {
+        this.stats.handshakeRejected++;
+        this.log.verbose(`Received invalid initiation message from ${from}`);
+        return true;
+      }
+      peer.timers.anyAuthenticatedPacketTraversal();
+      peer.timers.anyAuthenticatedPacketReceived();
+      peer.setEndpointFromPacket(from);
+      peer.verbose("Received handshake initiation");
+      peer.addRxBytes(data.length);
+      peer.sendHandshakeResponse();
+      return true;
+    }
+    if (type === MESSAGE_RESPONSE) {
+      const entry = this.indexTable.lookup(responseReceiver(data));
+      const peer = entry?.peer;
+      if (
+        !peer || entry.keypair !== null ||
+        peer.handshake.state !== HandshakeState.InitiationCreated ||
+        !consumeResponse(data, peer.handshake, this.identity)
+      ) {
+        this.stats.handshakeRejected++;
+        this.log.verbose(`Received invalid response message from ${from}`);
+        return true;
+      }
+      peer.setEndpointFromPacket(from);
+      peer.verbose("Received handshake response");
+      peer.addRxBytes(data.length);
+      peer.timers.anyAuthenticatedPacketTraversal();
+      peer.timers.anyAuthenticatedPacketReceived();
+      if (!peer.beginSymmetricSession()) return true;
+      peer.timers.sessionDerived();
+      peer.handshakeComplete();
+      peer.sendKeepalive();
+      return true;
+    }
+    return false;
+  }
+
+  #receiveTransport(data: Uint8Array, from: Endpoint): void {
+    const entry = this.indexTable.lookup(readU32(data, 4));
+    const kp = entry?.keypair;
+    if (!entry || !kp) {
+      this.stats.unknownIndex++;
+      return;
+    }
+    const peer = entry.peer;
+    if (this.clock.now() - kp.created >= REJECT_AFTER_TIME) {
+      this.stats.expiredKeypair++;
+      return;
+    }
+    counter.lo = readU32(data, 8);
+    counter.hi = readU32(data, 12);
+    const ciphertext = data.subarray(MESSAGE_TRANSPORT_HEADER_SIZE);
+    const plain = this.#recvScratch.subarray(0, ciphertext.length - AEAD_TAG_SIZE);
+    if (!aeadOpen(plain, kp.receiveKey, counter, ciphertext, EMPTY)) {
+      this.stats.decryptFailed++;
+      return;
+    }
+    if (!kp.replay.validate(counter.lo, counter.hi)) {
+      this.stats.replayed++;
+      return;
+    }
+    peer.setEndpointFromPacket(from);
+    if (peer.receivedWithKeypair(kp)) {
+      peer.handshakeComplete();
+      peer.sendStagedPackets();
+    }
+    peer.keepKeyFreshReceiving();
+    peer.timers.anyAuthenticatedPacketTraversal();
+    peer.timers.anyAuthenticatedPacketReceived();
+    peer.addRxBytes(data.length);
+    if (plain.length === 0) {
+      peer.verbose("Receiving keepalive packet");
+      return;
+    }
+    peer.timers.dataReceived();
+    // Check the inner packet and trim padding (wireguard-go RoutineSequentialReceiver).
+    let length: number;
+    let source: Peer | undefined;
+    const version = plain[0] >> 4;
+    if (version === 4 && plain.length >= 20) {
+      length = (plain[2] << 8) | plain[3];
+      if (length < 20 || length > plain.length) {
+        this.stats.invalidPackets++;
+        return;
+      }
+      source = this.allowedIps.lookup(4, plain, 12);
+    } else if (version === 6 && plain.length >= 40) {
+      length = 40 + ((plain[4] << 8) | plain[5]);
+      if (length > plain.length) {
+        this.stats.invalidPackets++;
+        return;
+      }
+      source = this.allowedIps.lookup(6, plain, 8);
+    } else {
+      this.stats.invalidPackets++;
+      return;
+    }
+    if (source !== peer) {
+      this.stats.badSource++;
+      return;
+    }
+    this.tun.write(plain.subarray(0, length));
+  }
+}
+
+/** Lowercase hex of a key (UAPI's key format). */
+export function keyToHex(key: Uint8Array): string {
+  return hex(key);
+}
+
+/** True when the key is all zeros (UAPI's "none"). */
+export function isZeroKey(key: Uint8Array): boolean {
+  return isZero(key);
+}
+
+export { BindError };

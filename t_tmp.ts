@@ -1,0 +1,12 @@
+import { devicePair } from "./test/_util/device_pair.ts";
+import { ipv4Packet, payload } from "./test/_util/packets.ts";
+import { createLogger, LogLevel } from "./src/log.ts";
+const log = createLogger(LogLevel.Verbose, "", (l) => Deno.stdout.writeSync(new TextEncoder().encode(l)));
+const p = devicePair({ logger: log });
+p.a.device.handleTunPacket(ipv4Packet("10.0.0.1", "10.0.0.2", payload(100)));
+p.a.device.flush();
+for (let i = 0; i < 10; i++) p.clock.advance(0);
+console.log("B got", p.b.tun.received.length, p.a.device.stats, p.b.device.stats);
+p.b.device.handleTunPacket(ipv4Packet("10.0.0.2", "10.0.0.1", payload(100)));
+for (let i = 0; i < 10; i++) p.clock.advance(0);
+console.log("A got", p.a.tun.received.length, p.a.peer.rxBytes, p.a.peer.txBytes, p.b.peer.rxBytes, p.b.peer.txBytes);

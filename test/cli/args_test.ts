@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * parseArgs() against wireguard-go main.go's argument and environment rules.
+ */
+import assert from "node:assert/strict";
+import { type DaemonOptions, helpText, parseArgs, parseFd, usageText } from "../../cli/args.ts";
+import { LogLevel } from "../../src/log.ts";
+
+function daemon(argv: string[], env: Record<string, string> = {}): DaemonOptions {
+  const inv = parseArgs(argv, env);
+  assert.equal(inv.kind, "daemon", `${JSON.stringify(argv)} should start the daemon`);
+  if (inv.kind !== "daemon") throw new Error("unreachable");
+  return inv.options;
+}
+
+Deno.test("parseArgs() accepts INTERFACE-NAME and -f/--foreground INTERFACE-NAME", () => {
+  assert.deepEqual(
+    [daemon(["wg0"]).iface, daemon(["wg0"]).foreground],
+    ["wg0", false],
+  );
+  assert.deepEqual([daemon(["-f", "wg1"]).iface, daemon(["-f", "wg1"]).foreground], ["wg1", true]);
+  assert.deepEqual(
+    [daemon(["--foreground", "wg2"]).iface, daemon(["--foreground", "wg2"]).foreground],
+    ["wg2", true],
+  );
+});
+
+Deno.test("parseArgs() prints usage for every other shape, as wireguard-go", async (t) => {
+  const cases: string[][] = [
+    [],
+    ["-f"],
+    ["--foreground"],
+    ["wg0", "extra"],
+    ["-f", "wg0", "extra"],
+    ["--version", "wg0"],
+    ["wg0", "-f"],
+    ["a", "b", "c", "d"],
+  ];
+  for (const argv of cases) {
+    await t.step(JSON.stringify(argv), () => {
+      assert.deepEqual(parseArgs(argv, {}), { kind: "usage", banner: true });
+    });
+  }
+});
+
+Deno.test("parseArgs() recognises --version only as the sole argument", () => {
+  assert.deepEqual(parseArgs(["--version"], {}), { kind: "version" });
+  // wireguard-go: `-f --version` names an interface "--version".
+  assert.equal(daemon(["-f", "--version"]).iface, "--version");
+  assert.equal(parseArgs(["--version", "x"], {}).kind, "usage");
+});
+
+Deno.test("parseArgs() recognises our own subcommands", () => {
+  assert.deepEqual(parseArgs(["help"], {}), { kind: "help" });
+  assert.deepEqual(parseArgs(["--help"], {}), { kind: "help" });
+  assert.deepEqual(parseArgs(["-h"], {}), { kind: "help" });
+  assert.deepEqual(parseArgs(["demo"], {}), { kind: "demo", args: [] });
+  assert.deepEqual(parseArgs(["demo", "--x", "y"], {}), { kind: "demo", args: ["--x", "y"] });
+  // Only as the first word: an interface may still be called so with -f.
+  assert.equal(daemon(["-f", "help"]).iface, "help");
+  assert.equal(parseArgs(["help", "me"], {}).kind, "usage");
+});
+
+Deno.test("parseArgs() WG_PROCESS_FOREGROUND=1 means -f and no banner", () => {
+  const o = daemon(["wg0"], { WG_PROCESS_FOREGROUND: "1" });
+  assert.equal(o.foreground, true);
+  assert.equal(o.banner, false);
+  assert.equal(daemon(["wg0"]).banner, true);
+  // The banner is printed even with -f (main.go: warning() before parsing).
+  assert.equal(daemon(["-f", "wg0"]).banner, true);
+  // Only exactly "1" counts.
+  assert.equal(daemon(["wg0"], { WG_PROCESS_FOREGROUND: "yes" }).foreground, false);
+  assert.equal(daemon(["wg0"], { WG_PROCESS_FOREGROUND: "true" }).banner, true);
+  assert.deepEqual(parseArgs([], { WG_PROCESS_FOREGROUND: "1" }), {
+    kind: "usage",
+    banner: false,
+  });
+});
+
+Deno.test("parseArgs() LOG_LEVEL follows wireguard-go (default error)", async (t) => {
+  const table: [string | undefined, number, boolean][] = [
+    [undefined, LogLevel.Error, false],
+    ["", LogLevel.Error, false],
+    ["verbose", LogLevel.Verbose, true],
+    ["debug", LogLevel.Verbose, true],
+    ["error", LogLevel.Error, true],
+    ["silent", LogLevel.Silent, false],
+    ["info", LogLevel.Error, true],
+    ["VERBOSE", LogLevel.Error, true],
+  ];
+  for (const [value, level, toCaller] of table) {
+    await t.step(`LOG_LEVEL=${value}`, () => {
+      const env: Record<string, string> = value === undefined ? {} : { LOG_LEVEL: value };
+      const o = daemon(["wg0"], env);
+      assert.equal(o.logLevel, level);
+      assert.equal(o.logToCaller, toCaller);
+    });
+  }
+});
+
+Deno.test("parseArgs() reads WG_TUN_FD and WG_UAPI_FD as Go ParseUint(s, 10, 32)", () => {
+  const o = daemon(["wg0"], { WG_TUN_FD: "3", WG_UAPI_FD: "4" });
+  assert.equal(o.tunFd, 3);
+  assert.equal(o.uapiFd, 4);
+  assert.equal(o.envError, null);
+  const none = daemon(["wg0"], { WG_TUN_FD: "", WG_UAPI_FD: "" });
+  assert.equal(none.tunFd, null);
+  assert.equal(none.uapiFd, null);
+  const bad = daemon(["wg0"], { WG_TUN_FD: "three" });
+  assert.deepEqual(bad.envError, { variable: "WG_TUN_FD", value: "three" });
+  assert.equal(bad.tunFd, null);
+  const badUapi = daemon(["wg0"], { WG_UAPI_FD: "-4" });
+  assert.deepEqual(badUapi.envError, { variable: "WG_UAPI_FD", value: "-4" });
+  // The TUN is opened first, so its error is the one reported.
+  assert.equal(
+    daemon(["wg0"], { WG_TUN_FD: "x", WG_UAPI_FD: "y" }).envError?.variable,
+    "WG_TUN_FD",
+  );
+});
+
+Deno.test("parseFd() rejects signs, spaces, and values above 32 bits", () => {
+  assert.equal(parseFd(undefined), null);
+  assert.equal(parseFd(""), null);
+  assert.equal(parseFd("0"), 0);
+  assert.equal(parseFd("007"), 7);
+  assert.equal(parseFd("4294967295"), 4294967295);
+  assert.equal(parseFd("4294967296"), undefined);
+  assert.equal(parseFd("+3"), undefined);
+  assert.equal(parseFd(" 3"), undefined);
+  assert.equal(parseFd("3.0"), undefined);
+  assert.equal(parseFd("0x3"), undefined);
+});
+
+Deno.test("usageText() is wireguard-go's usage line", () => {
+  assert.equal(
+    usageText("/usr/bin/gotatun"),
+    "Usage: /usr/bin/gotatun [-f/--foreground] INTERFACE-NAME\n",
+  );
+  assert.ok(helpText("gotatun").startsWith("Usage: gotatun [-f/--foreground] INTERFACE-NAME\n"));
+  assert.match(helpText("gotatun"), /LOG_LEVEL/);
+});

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Cost of the façade's hot operations per backend: a keepalive-sized and an
+ * MTU-sized transport AEAD (64 B and 1420 B), the 148-byte HASH of a handshake
+ * initiation (what MAC1 and the chaining hash walk over), and one DH.
+ *
+ * Each operation is one Deno.bench group with a bench per backend, so
+ * `deno bench` prints the backends side by side. Add a backend by adding it to
+ * {@link BACKENDS}; the first entry is the baseline. `GOTATUN_BENCH_BACKENDS`
+ * (comma-separated names) restricts the run.
+ */
+import {
+  aeadSeal,
+  type CryptoBackend,
+  dh,
+  generatePrivateKey,
+  hash,
+  publicKey,
+  setCryptoBackend,
+} from "../src/crypto.ts";
+import { nobleBackend } from "../src/crypto/noble.ts";
+
+/** Backends by name; the first is the baseline of every group. */
+const BACKENDS: ReadonlyMap<string, CryptoBackend> = new Map([
+  ["noble", nobleBackend],
+]);
+
+function selectedBackends(): [string, CryptoBackend][] {
+  const wanted = Deno.env.get("GOTATUN_BENCH_BACKENDS");
+  const all = [...BACKENDS];
+  if (!wanted) return all;
+  const names = new Set(wanted.split(",").map((s) => s.trim()));
+  return all.filter(([name]) => names.has(name));
+}
+
+function fill(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+}
+
+const key = fill(32, 1);
+const ad = new Uint8Array(0);
+const counter = { lo: 0, hi: 0 };
+const pt64 = fill(64, 2);
+const out64 = new Uint8Array(64 + 16);
+const pt1420 = fill(1420, 3);
+const out1420 = new Uint8Array(1420 + 16);
+const msg148 = fill(148, 4);
+const digest = new Uint8Array(32);
+const privateKey = generatePrivateKey((b) => b.set(fill(b.length, 5)));
+const peerPublic = publicKey(generatePrivateKey((b) => b.set(fill(b.length, 6))));
+const shared = new Uint8Array(32);
+
+const selected = selectedBackends();
+
+for (const [index, [name, backend]] of selected.entries()) {
+  const baseline = index === 0;
+  // The façade reads one module-level backend; each bench selects its own
+  // before its timed loop (an assignment, negligible beside the work).
+  Deno.bench({
+    name: `${name} aeadSeal 64 B`,
+    group: "aeadSeal 64 B",
+    baseline,
+    fn(b) {
+      setCryptoBackend(backend);
+      b.start();
+      counter.lo = (counter.lo + 1) >>> 0;
+      aeadSeal(out64, key, counter, pt64, ad);
+      b.end();
+    },
+  });
+  Deno.bench({
+    name: `${name} aeadSeal 1420 B`,
+    group: "aeadSeal 1420 B",
+    baseline,
+    n: 20000,
+    fn(b) {
+      setCryptoBackend(backend);
+      b.start();
+      counter.lo = (counter.lo + 1) >>> 0;
+      aeadSeal(out1420, key, counter, pt1420, ad);
+      b.end();
+    },
+  });
+  Deno.bench({
+    name: `${name} hash 148 B`,
+    group: "hash 148 B",
+    baseline,
+    fn(b) {
+      setCryptoBackend(backend);
+      b.start();
+      hash(digest, msg148);
+      b.end();
+    },
+  });
+  Deno.bench({
+    name: `${name} dh`,
+    group: "dh",
+    baseline,
+    n: 500,
+    fn(b) {
+      setCryptoBackend(backend);
+      b.start();
+      dh(shared, privateKey, peerPublic);
+      b.end();
+    },
+  });
+}

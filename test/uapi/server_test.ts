@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Tests for uapi/server.ts: the framing state machine (UapiConnection) with a
+ * fake handler, and the socket server (permissions, stale/live sockets,
+ * several operations per connection, probes, slow clients, deletion watch).
+ */
+import assert from "node:assert/strict";
+import { ERRNO, UapiError } from "../../uapi/errors.ts";
+import {
+  UapiConnection,
+  type UapiHandler,
+  UapiServer,
+  type UapiSetSession,
+} from "../../uapi/server.ts";
+
+/** A handler that records what it is asked and fails on `fail=<errno>` lines. */
+class FakeHandler implements UapiHandler {
+  body = "listen_port=1\n";
+  log: string[] = [];
+  getError: unknown = null;
+  get(): string {
+    this.log.push("get");
+    if (this.getError) throw this.getError;
+    return this.body;
+  }
+  set(): UapiSetSession {
+    this.log.push("set");
+    const log = this.log;
+    return {
+      line(key: string, value: string) {
+        if (key === "fail") throw new UapiError(Number(value), "asked to fail");
+        if (key === "throw") throw new Error("boom");
+        log.push(`${key}=${value}`);
+      },
+      end() {
+        log.push("end");
+      },
+    };
+  }
+}
+
+const enc = new TextEncoder();
+
+function run(
+  input: string | string[],
+  opts: { eof?: boolean; maxRequestBytes?: number; handler?: FakeHandler } = {},
+) {
+  const handler = opts.handler ?? new FakeHandler();
+  let out = "";
+  const conn = new UapiConnection(handler, (t) => (out += t), {
+    maxRequestBytes: opts.maxRequestBytes,
+  });
+  for (const chunk of Array.isArray(input) ? input : [input]) {
+    if (conn.closed) break;
+    conn.feed(enc.encode(chunk));
+  }
+  if (opts.eof && !conn.closed) conn.end();
+  return { out, log: handler.log, closed: conn.closed };
+}
+
+Deno.test("UapiConnection get replies body then errno=0", () => {
+  const r = run("get=1\n\n");
+  assert.equal(r.out, "listen_port=1\nerrno=0\n\n");
+  assert.equal(r.closed, false);
+});
+
+Deno.test("UapiConnection get=1 followed by another byte is EINVAL and that byte is consumed", () => {
+  // "x" is eaten; the next op line is "get=1\n" followed by "\n".
+  const r = run("get=1\nxget=1\n\n");
+  assert.equal(r.out, "errno=-22\n\nlisten_port=1\nerrno=0\n\n");
+  // After the bad byte, the rest of the line is read as the next op line.
+  const r2 = run("get=1\nx\n");
+  assert.equal(r2.out, "errno=-22\n\n");
+  assert.equal(r2.closed, true);
+});
+
+Deno.test("UapiConnection unknown operation closes without reply", () => {
+  for (const op of ["get=2\n", "GET=1\n", "get=1\r\n", "\n", "set=1 \n", "foo\n"]) {
+    const r = run(op + "\n");
+    assert.equal(r.out, "", op);
+    assert.equal(r.closed, true, op);
+  }
+});
+
+Deno.test("UapiConnection set applies lines in order and replies errno=0", () => {
+  const r = run("set=1\nprivate_key=ab\nlisten_port=5\n\n");
+  assert.equal(r.out, "errno=0\n\n");
+  assert.deepEqual(r.log, ["set", "private_key=ab", "listen_port=5", "end"]);
+});
+
+Deno.test("UapiConnection set cuts at the first '=' without trimming and drops one CR", () => {
+  const r = run("set=1\n a = b=c \r\nk=\r\r\n=v\n\r\n");
+  assert.equal(r.out, "errno=0\n\n");
+  assert.deepEqual(r.log, ["set", " a = b=c ", "k=\r", "=v", "end"]);
+});
+
+Deno.test("UapiConnection set line without '=' is EPROTO", () => {
+  const r = run("set=1\na=1\nnoequals\nb=2\n\nget=1\n\n");
+  assert.equal(r.out, "errno=-71\n\nlisten_port=1\nerrno=0\n\n");
+  assert.deepEqual(r.log, ["set", "a=1", "get"]);
+});
+
+Deno.test("UapiConnection set error: earlier lines stay, rest discarded, no end(), connection usable", () => {
+  const r = run("set=1\na=1\nfail=-98\nb=2\n\nset=1\nc=3\n\n");
+  assert.equal(r.out, "errno=-98\n\nerrno=0\n\n");
+  assert.deepEqual(r.log, ["set", "a=1", "set", "c=3", "end"]);
+});
+
+Deno.test("UapiConnection non-UAPI exceptions become ENOANO (-55)", () => {
+  const r = run("set=1\nthrow=1\n\n");
+  assert.equal(r.out, `errno=${ERRNO.ENOANO}\n\n`);
+  const h = new FakeHandler();
+  h.getError = new UapiError(ERRNO.EIO, "x");
+  assert.equal(run("get=1\n\n", { handler: h }).out, "errno=-5\n\n");
+});
+
+Deno.test("UapiConnection empty set replies errno=0", () => {
+  const r = run("set=1\n\n");
+  assert.equal(r.out, "errno=0\n\n");
+  assert.deepEqual(r.log, ["set", "end"]);
+});
+
+Deno.test("UapiConnection handles byte-by-byte input like one chunk", () => {
+  const text = "get=1\n\nset=1\na=1\r\nb=2\n\nget=1\nzset=1\nfail=-22\nc=3\n\nget=1\n\n";
+  const whole = run(text);
+  const bytes = run(text.split(""));
+  assert.equal(bytes.out, whole.out);
+  assert.deepEqual(bytes.log, whole.log);
+  assert.equal(
+    whole.out,
+    "listen_port=1\nerrno=0\n\nerrno=0\n\nerrno=-22\n\nerrno=-22\n\nlisten_port=1\nerrno=0\n\n",
+  );
+});
+
+Deno.test("UapiConnection EOF in a set applies the final unterminated line and replies", () => {
+  const r = run("set=1\na=1\nb=2", { eof: true });
+  assert.equal(r.out, "errno=0\n\n");
+  assert.deepEqual(r.log, ["set", "a=1", "b=2", "end"]);
+  assert.equal(r.closed, true);
+  const r2 = run("set=1\na=1\nfail=-22", { eof: true });
+  assert.equal(r2.out, "errno=-22\n\n");
+});
+
+Deno.test("UapiConnection EOF after get=1 or mid-op closes silently", () => {
+  assert.equal(run("get=1\n", { eof: true }).out, "");
+  assert.equal(run("get=", { eof: true }).out, "");
+  assert.equal(run("", { eof: true }).out, "");
+});
+
+Deno.test("UapiConnection a set line of 64 KiB is EIO after applying earlier lines", () => {
+  const ok = "k=" + "v".repeat(65535 - 2); // 65535 bytes + "\n" fits bufio.Scanner
+  const r1 = run(`set=1\n${ok}\n\n`);
+  assert.equal(r1.out, "errno=0\n\n");
+  const long = "k=" + "v".repeat(65536 - 2);
+  const r = run(`set=1\na=1\n${long}\n\nget=1\n\n`);
+  assert.equal(r.out, "errno=-5\n\n");
+  assert.deepEqual(r.log, ["set", "a=1", "end"]);
+  assert.equal(r.closed, true);
+  // Also when it arrives in pieces.
+  const r3 = run(["set=1\na=1\nk=", "v".repeat(40000), "v".repeat(40000)]);
+  assert.equal(r3.out, "errno=-5\n\n");
+});
+
+Deno.test("UapiConnection an endless operation line closes the connection", () => {
+  const r = run(["g".repeat(40000), "g".repeat(40000)]);
+  assert.equal(r.out, "");
+  assert.equal(r.closed, true);
+});
+
+Deno.test("UapiConnection applies a large set in batches before its blank line", () => {
+  const handler = new FakeHandler();
+  let out = "";
+  const conn = new UapiConnection(handler, (t) => (out += t), { maxRequestBytes: 100 });
+  conn.feed(enc.encode("set=1\n" + "a=1234567890\n".repeat(10)));
+  assert.ok(handler.log.length > 1, "some lines applied before the blank line");
+  conn.feed(enc.encode("\n"));
+  assert.equal(out, "errno=0\n\n");
+  assert.equal(handler.log.filter((l) => l.startsWith("a=")).length, 10);
+  assert.equal(handler.log.at(-1), "end");
+});
+
+// ---- socket server ----
+
+function ifname(): string {
+  return "gtu" + String(Math.floor(Math.random() * 1e9)).padStart(9, "0");
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads until `replies` blank-line-terminated replies arrived or EOF. */
+async function readReplies(conn: Deno.Conn, replies: number): Promise<string> {
+  const dec = new TextDecoder();
+  const buf = new Uint8Array(65536);
+  let text = "";
+  while ((text.match(/\n\n/g) ?? []).length < replies) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    text += dec.decode(buf.subarray(0, n));
+  }
+  return text;
+}
+
+async function exchange(path: string, chunks: string[], replies = 1): Promise<string> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  try {
+    for (const c of chunks) {
+      await conn.write(enc.encode(c));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return await withTimeout(readReplies(conn, replies), 5000, "reply");
+  } finally {
+    conn.close();
+  }
+}
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "gtu-uapi-" });
+}
+
+Deno.test("UapiServer.listen() creates dir 0755 and socket 0700, close() unlinks", async () => {
+  const root = await tempDir();
+  const dir = `${root}/run/wireguard`;
+  const iface = ifname();
+  const server = await UapiServer.listen({ iface, handle: new FakeHandler(), dir });
+  try {
+    assert.equal(server.path, `${dir}/${iface}.sock`);
+    assert.equal(Deno.statSync(dir).mode! & 0o777, 0o755);
+    const st = Deno.lstatSync(server.path);
+    assert.ok(st.isSocket);
+    assert.equal(st.mode! & 0o777, 0o700);
+  } finally {
+    server.close();
+    await withTimeout(server.closed, 2000, "closed");
+    assert.throws(() => Deno.lstatSync(server.path));
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer serves several operations per connection and split writes", async () => {
+  const dir = await tempDir();
+  const handler = new FakeHandler();
+  const server = await UapiServer.listen({ iface: ifname(), handle: handler, dir });
+  try {
+    const out = await exchange(
+      server.path,
+      ["get=", "1\n", "\nset=1\nlisten_", "port=2\n", "\n", "get=1\n\n"],
+      3,
+    );
+    assert.equal(out, "listen_port=1\nerrno=0\n\nerrno=0\n\nlisten_port=1\nerrno=0\n\n");
+    assert.deepEqual(handler.log, ["get", "set", "listen_port=2", "end", "get"]);
+  } finally {
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer tolerates zero-byte probe connections", async () => {
+  const dir = await tempDir();
+  const server = await UapiServer.listen({ iface: ifname(), handle: new FakeHandler(), dir });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const probe = await Deno.connect({ transport: "unix", path: server.path });
+      probe.close();
+    }
+    assert.equal(await exchange(server.path, ["get=1\n\n"]), "listen_port=1\nerrno=0\n\n");
+  } finally {
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer slow clients do not block a concurrent get", async () => {
+  const dir = await tempDir();
+  const handler = new FakeHandler();
+  const server = await UapiServer.listen({ iface: ifname(), handle: handler, dir });
+  const slow: Deno.Conn[] = [];
+  try {
+    for (const partial of ["", "get=", "set=1\nlisten_port=3\n", "set=1\nlisten_po"]) {
+      const c = await Deno.connect({ transport: "unix", path: server.path });
+      if (partial) await c.write(enc.encode(partial));
+      slow.push(c);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    const out = await withTimeout(exchange(server.path, ["get=1\n\n"]), 2000, "concurrent get");
+    assert.equal(out, "listen_port=1\nerrno=0\n\n");
+    // The unfinished set has not been applied (it is applied at its blank line).
+    assert.ok(!handler.log.includes("listen_port=3"));
+    await slow[2].write(enc.encode("\n"));
+    assert.equal(await withTimeout(readReplies(slow[2], 1), 2000, "slow set"), "errno=0\n\n");
+    assert.ok(handler.log.includes("listen_port=3"));
+  } finally {
+    for (const c of slow) c.close();
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer drops the longest idle connection beyond maxConnections", async () => {
+  const dir = await tempDir();
+  const server = await UapiServer.listen({
+    iface: ifname(),
+    handle: new FakeHandler(),
+    dir,
+    maxConnections: 2,
+  });
+  const idle: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      idle.push(await Deno.connect({ transport: "unix", path: server.path }));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await exchange(server.path, ["get=1\n\n"]), "listen_port=1\nerrno=0\n\n");
+    // The first idle connection was evicted: it reads EOF.
+    const buf = new Uint8Array(16);
+    assert.equal(await withTimeout(idle[0].read(buf), 2000, "evicted read"), null);
+  } finally {
+    for (const c of idle) c.close();
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer answers a too-long set line with errno=-5 and closes", async () => {
+  const dir = await tempDir();
+  const server = await UapiServer.listen({ iface: ifname(), handle: new FakeHandler(), dir });
+  try {
+    const out = await exchange(server.path, ["set=1\nk=" + "x".repeat(70000) + "\n\nget=1\n\n"], 2);
+    assert.equal(out, "errno=-5\n\n");
+  } finally {
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer.listen() replaces a stale socket and refuses a live one", async () => {
+  const dir = await tempDir();
+  const iface = ifname();
+  const path = `${dir}/${iface}.sock`;
+  // A stale socket: the inode of a closed listener, kept alive by a hard link.
+  const l = Deno.listen({ transport: "unix", path: `${dir}/tmp.sock` });
+  Deno.linkSync(`${dir}/tmp.sock`, path);
+  l.close();
+  assert.ok(Deno.lstatSync(path).isSocket);
+  const server = await UapiServer.listen({ iface, handle: new FakeHandler(), dir });
+  try {
+    assert.equal(await exchange(path, ["get=1\n\n"]), "listen_port=1\nerrno=0\n\n");
+    await assert.rejects(
+      UapiServer.listen({ iface, handle: new FakeHandler(), dir }),
+      /unix socket in use/,
+    );
+    // The live socket is untouched.
+    assert.equal(await exchange(path, ["get=1\n\n"]), "listen_port=1\nerrno=0\n\n");
+  } finally {
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer.closed resolves when the socket file is deleted", async () => {
+  const dir = await tempDir();
+  const server = await UapiServer.listen({ iface: ifname(), handle: new FakeHandler(), dir });
+  try {
+    let done = false;
+    server.closed.then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(done, false);
+    Deno.removeSync(server.path);
+    await withTimeout(server.closed, 3000, "closed after unlink");
+    await assert.rejects(Deno.connect({ transport: "unix", path: server.path }));
+  } finally {
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer.closed ignores other files in the directory", async () => {
+  const dir = await tempDir();
+  const server = await UapiServer.listen({ iface: ifname(), handle: new FakeHandler(), dir });
+  try {
+    let done = false;
+    server.closed.then(() => (done = true));
+    await Deno.writeTextFile(`${dir}/other.sock`, "x");
+    await Deno.remove(`${dir}/other.sock`);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(done, false);
+    assert.equal(await exchange(server.path, ["get=1\n\n"]), "listen_port=1\nerrno=0\n\n");
+  } finally {
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("UapiServer.listen() rejects interface names with a slash", async () => {
+  await assert.rejects(
+    UapiServer.listen({ iface: "a/b", handle: new FakeHandler(), dir: "/nonexistent" }),
+    TypeError,
+  );
+});
+
+/** Opens a listening AF_UNIX socket with libc, as wireguard-go's parent does for WG_UAPI_FD. */
+function listeningFd(path: string): number {
+  const lib = Deno.dlopen("libc.so.6", {
+    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    listen: { parameters: ["i32", "i32"], result: "i32" },
+  });
+  try {
+    const fd = lib.symbols.socket(1, /* AF_UNIX */ 1, /* SOCK_STREAM */ 0);
+    assert.ok(fd >= 0);
+    const addr = new Uint8Array(110);
+    new DataView(addr.buffer).setUint16(0, 1, true);
+    addr.set(enc.encode(path), 2);
+    assert.equal(lib.symbols.bind(fd, addr, addr.length), 0);
+    assert.equal(lib.symbols.listen(fd, 16), 0);
+    return fd;
+  } finally {
+    lib.close();
+  }
+}
+
+Deno.test("UapiServer.fromFd() serves an inherited listening socket", async () => {
+  const dir = await tempDir();
+  const iface = ifname();
+  const fd = listeningFd(`${dir}/${iface}.sock`);
+  const handler = new FakeHandler();
+  const server = await UapiServer.fromFd(fd, { iface, handle: handler, dir });
+  try {
+    const probe = await Deno.connect({ transport: "unix", path: server.path });
+    probe.close();
+    const out = await exchange(server.path, ["get=1\n", "\nset=1\na=1\n\n"], 2);
+    assert.equal(out, "listen_port=1\nerrno=0\n\nerrno=0\n\n");
+    Deno.removeSync(server.path);
+    await withTimeout(server.closed, 3000, "closed after unlink");
+  } finally {
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * The UAPI text protocol (https://www.wireguard.com/xplatform/), pure text ⇄
+ * values: hex keys, `key=value` lines, value parsers and the `get` reply in
+ * wireguard-go's exact key order (`device/uapi.go` `IpcGetOperation`). No I/O
+ * and no Device here (gotatun keeps the same split in `uapi/command.rs`).
+ *
+ * Every parser mirrors the Go function wireguard-go calls, so that the same
+ * bytes are accepted and rejected: `hex.DecodeString` for keys,
+ * `strconv.ParseUint(v, 10, n)` for numbers, `netip.ParseAddrPort` for
+ * endpoints and `netip.ParsePrefix` for allowed IPs.
+ */
+import { Endpoint } from "../src/conn/endpoint.ts";
+import { formatPrefix, parsePrefix } from "../src/ip.ts";
+
+/** The longest line wireguard-go reads: `bufio.Scanner`'s MaxScanTokenSize (64 KiB, newline included). */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+/** Key length in bytes (Curve25519 keys and the preshared key). */
+const KEY_BYTES = 32;
+
+const HEX = "0123456789abcdef";
+
+/** Formats a 32-byte key as 64 lowercase hex characters, as wireguard-go's `keyf`. */
+export function formatKeyHex(key: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < key.length; i++) s += HEX[key[i] >> 4] + HEX[key[i] & 0xf];
+  return s;
+}
+
+function hexNibble(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30; // 0-9
+  if (c >= 0x61 && c <= 0x66) return c - 0x57; // a-f
+  if (c >= 0x41 && c <= 0x46) return c - 0x37; // A-F
+  return -1;
+}
+
+/**
+ * Parses exactly 64 hex characters (either case) into 32 bytes, as
+ * wireguard-go's `loadExactHex` (`hex.DecodeString` plus a length check).
+ * Returns null for anything else.
+ */
+export function parseKeyHex(text: string): Uint8Array | null {
+  if (text.length !== KEY_BYTES * 2) return null;
+  const out = new Uint8Array(KEY_BYTES);
+  for (let i = 0; i < KEY_BYTES; i++) {
+    const hi = hexNibble(text.charCodeAt(2 * i));
+    const lo = hexNibble(text.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) return null;
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+/** True when every byte is zero (an all-zero key means "none" over UAPI). */
+export function isZeroKey(key: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < key.length; i++) acc |= key[i];
+  return acc === 0;
+}
+
+/**
+ * Splits a line at its first `=`, as Go's `strings.Cut(line, "=")`: nothing is
+ * trimmed and keys are case-sensitive. Null when there is no `=` (wireguard-go
+ * then answers EPROTO).
+ */
+export function cutLine(line: string): [key: string, value: string] | null {
+  const eq = line.indexOf("=");
+  if (eq < 0) return null;
+  return [line.slice(0, eq), line.slice(eq + 1)];
+}
+
+/**
+ * Parses a decimal unsigned integer no larger than `max`, as Go's
+ * `strconv.ParseUint(text, 10, bits)`: ASCII digits only (leading zeros are
+ * fine; no sign, no spaces, no `0x`, no underscores). Null otherwise.
+ */
+export function parseUint(text: string, max: number): number | null {
+  if (text.length === 0) return null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return null;
+  }
+  // Leading zeros cannot push a short number past 2^53, and a long string of
+  // significant digits is far above `max` either way.
+  const n = Number(text);
+  return n <= max ? n : null;
+}
+
+/** `listen_port`: decimal 0–65535 (`ParseUint(v, 10, 16)`). */
+export function parsePort(text: string): number | null {
+  return parseUint(text, 0xffff);
+}
+
+/** `fwmark`: decimal uint32 (`ParseUint(v, 10, 32)`; `0x…` is rejected, wg sends decimal). */
+export function parseFwmark(text: string): number | null {
+  return parseUint(text, 0xffffffff);
+}
+
+/** `persistent_keepalive_interval`: seconds, 0–65535 (`ParseUint(v, 10, 16)`). */
+export function parseKeepalive(text: string): number | null {
+  return parseUint(text, 0xffff);
+}
+
+/** The boolean keys (`replace_peers`, `remove`, `update_only`, `replace_allowed_ips`) accept only `true`. */
+export function isTrue(text: string): boolean {
+  return text === "true";
+}
+
+/** `endpoint`: numeric `a.b.c.d:port` or `[v6(%zone)]:port`; null when invalid. */
+export function parseEndpoint(text: string): Endpoint | null {
+  try {
+    return Endpoint.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** One `allowed_ip` line: a prefix to add, or to remove when written with a leading `-`. */
+export interface AllowedIpLine {
+  /** True for `allowed_ip=-ip/cidr` (wireguard-go ≥ 0.0.20250515). */
+  remove: boolean;
+  family: 4 | 6;
+  /** The address as written (host bits are masked when inserted in the trie). */
+  ip: Uint8Array;
+  cidr: number;
+}
+
+/** `allowed_ip`: `[-]ip/cidr` (`netip.ParsePrefix`); null when invalid. */
+export function parseAllowedIp(text: string): AllowedIpLine | null {
+  const remove = text.startsWith("-");
+  const prefix = parsePrefix(remove ? text.slice(1) : text);
+  if (!prefix) return null;
+  return { remove, family: prefix.family, ip: prefix.ip, cidr: prefix.cidr };
+}
+
+/** A peer as the `get` reply shows it. */
+export interface PeerState {
+  publicKey: Uint8Array;
+  /** 32 zero bytes when there is none; always printed. */
+  presharedKey: Uint8Array;
+  /** Endpoint text (`netip.AddrPort` form), or null when unknown (then omitted). */
+  endpoint: string | null;
+  /** Unix time of the last handshake; 0/0 = never. */
+  lastHandshakeSec: number;
+  lastHandshakeNsec: number;
+  txBytes: number | bigint;
+  rxBytes: number | bigint;
+  persistentKeepaliveInterval: number;
+  /** Prefixes in the order wireguard-go's `EntriesForPeer` lists them. */
+  allowedIps: Iterable<{ family: 4 | 6; ip: Uint8Array; cidr: number }>;
+}
+
+/** A device as the `get` reply shows it. */
+export interface DeviceState {
+  /** null (or all zero) when none; then omitted. */
+  privateKey: Uint8Array | null;
+  /** Omitted when 0. */
+  listenPort: number;
+  /** Omitted when 0. */
+  fwmark: number;
+  peers: Iterable<PeerState>;
+}
+
+/**
+ * Formats the body of a `get` reply (everything before `errno=0`), in
+ * wireguard-go's order: `private_key`, `listen_port`, `fwmark` (each only when
+ * non-zero), then per peer `public_key`, `preshared_key`,
+ * `protocol_version=1`, `endpoint` (when known), `last_handshake_time_sec`,
+ * `last_handshake_time_nsec`, `tx_bytes`, `rx_bytes`,
+ * `persistent_keepalive_interval` and one `allowed_ip` per prefix.
+ */
+export function formatGet(state: DeviceState): string {
+  const out: string[] = [];
+  if (state.privateKey && !isZeroKey(state.privateKey)) {
+    out.push(`private_key=${formatKeyHex(state.privateKey)}\n`);
+  }
+  if (state.listenPort !== 0) out.push(`listen_port=${state.listenPort}\n`);
+  if (state.fwmark !== 0) out.push(`fwmark=${state.fwmark}\n`);
+  for (const peer of state.peers) {
+    out.push(
+      `public_key=${formatKeyHex(peer.publicKey)}\n`,
+      `preshared_key=${formatKeyHex(peer.presharedKey)}\n`,
+      "protocol_version=1\n",
+    );
+    if (peer.endpoint !== null) out.push(`endpoint=${peer.endpoint}\n`);
+    out.push(
+      `last_handshake_time_sec=${peer.lastHandshakeSec}\n`,
+      `last_handshake_time_nsec=${peer.lastHandshakeNsec}\n`,
+      `tx_bytes=${formatCounter(peer.txBytes)}\n`,
+      `rx_bytes=${formatCounter(peer.rxBytes)}\n`,
+      `persistent_keepalive_interval=${peer.persistentKeepaliveInterval}\n`,
+    );
+    for (const p of peer.allowedIps) out.push(`allowed_ip=${formatPrefix(p.family, p.ip, p.cidr)}\n`);
+  }
+  return out.join("");
+}
+
+/** Counters print as plain decimal (never exponent notation, whatever their size). */
+function formatCounter(n: number | bigint): string {
+  return typeof n === "bigint" ? n.toString() : BigInt(Math.trunc(n)).toString();
+}
+
+/** The line that ends every reply: `errno=N` and a blank line (N is 0 or negative). */
+export function formatErrno(errno: number): string {
+  return `errno=${errno}\n\n`;
+}
+
+/**
+ * Splits UAPI text into `[key, value]` pairs up to the first blank line (or
+ * the end), dropping one `\r` before each `\n` as Go's `bufio.ScanLines`.
+ * Lines without `=` are returned with value null. A convenience for clients
+ * and tests reading a `get` reply.
+ */
+export function parseLines(text: string): [key: string, value: string | null][] {
+  const out: [string, string | null][] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (line === "") break;
+    const kv = cutLine(line);
+    out.push(kv ?? [line, null]);
+  }
+  return out;
+}

@@ -1,0 +1,694 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * The UAPI socket, `/var/run/wireguard/<iface>.sock`, as wireguard-go serves it
+ * (`ipc/uapi_unix.go` `UAPIOpen`, `ipc/uapi_linux.go` `UAPIListen`,
+ * `device/uapi.go` `IpcHandle`):
+ *
+ * - the directory is created 0755 and the socket 0700 (umask 077 around bind);
+ * - a stale socket (connect refused) is replaced, a live one is refused with
+ *   "unix socket in use";
+ * - several operations per connection; `get=1\n` must be followed by exactly
+ *   `\n`; any other operation line closes the connection without a reply;
+ * - connections that send nothing (`wg`'s discovery probe) are fine;
+ * - deleting the socket file resolves {@link UapiServer.closed}, as
+ *   wireguard-go's inotify watch makes its daemon exit.
+ *
+ * Where this differs from wireguard-go, on purpose (a wedged client must not
+ * wedge the daemon, and memory stays bounded):
+ * - A `set` is buffered until its blank line (up to {@link
+ *   UapiServerOptions.maxRequestBytes}) and then applied in one synchronous
+ *   step, so concurrent connections never interleave with it and a client that
+ *   stalls mid-request blocks nobody. wireguard-go instead holds a mutex while
+ *   it reads, so one stalled `set` blocks every other `get`/`set`. Larger
+ *   requests are applied in batches of that size as they arrive. The reply
+ *   therefore comes after the blank line even when an early line fails;
+ *   wireguard-go answers at the failing line. `wg` writes the whole request
+ *   before reading, so it cannot tell.
+ * - After a failed line the rest of the request is read and discarded up to
+ *   its blank line, and the connection stays usable. wireguard-go stops
+ *   reading, and whatever its line scanner had not buffered is then misread as
+ *   operation lines (which usually closes the connection).
+ * - Operations pipelined right after a `set` are served; wireguard-go's
+ *   scanner may swallow them.
+ * - An operation line longer than 64 KiB closes the connection (wireguard-go
+ *   buffers it without limit); at most `maxConnections` connections are kept,
+ *   and the one idle the longest is dropped to admit a new one.
+ */
+import type { Logger } from "../src/log.ts";
+import { silentLogger } from "../src/log.ts";
+import { libc } from "../src/sys/libc.ts";
+import { ERRNO, toUapiError, UapiError } from "./errors.ts";
+import { cutLine, formatErrno, MAX_LINE_BYTES } from "./protocol.ts";
+
+/** One `set` operation in progress: lines in order, then {@link UapiSetSession.end}. */
+export interface UapiSetSession {
+  /** Applies one `key=value` line; throws {@link UapiError} to stop the operation. */
+  line(key: string, value: string): void;
+  /** The blank line (or end of input) arrived: finish the last peer section. */
+  end(): void;
+}
+
+/** What the server drives: a device (see `uapi/apply.ts` `deviceHandler`) or a fake in tests. */
+export interface UapiHandler {
+  /** The body of a `get` reply (lines before `errno=0`); may throw {@link UapiError}. */
+  get(): string;
+  /** Starts a `set` operation. */
+  set(): UapiSetSession;
+}
+
+/** Options for {@link UapiServer.listen} and {@link UapiServer.fromFd}. */
+export interface UapiServerOptions {
+  /** Interface name; the socket is `<dir>/<iface>.sock`. */
+  iface: string;
+  handle: UapiHandler;
+  /** Socket directory, `/var/run/wireguard` by default (as `wg` expects). */
+  dir?: string;
+  logger?: Logger;
+  /** Connections kept open at once (default 64); the longest idle one is dropped for a new one. */
+  maxConnections?: number;
+  /**
+   * Bytes of a `set` request buffered before its blank line (default 1 MiB);
+   * beyond this, complete lines are applied as they arrive.
+   */
+  maxRequestBytes?: number;
+}
+
+/** The socket directory `wg` scans (`RUNSTATEDIR "/wireguard/"`). */
+export const DEFAULT_SOCKET_DIR = "/var/run/wireguard";
+const DEFAULT_MAX_CONNECTIONS = 64;
+const DEFAULT_MAX_REQUEST_BYTES = 1 << 20;
+
+const INTERNAL = Symbol("UapiServer.internal");
+const NL = 0x0a;
+const CR = 0x0d;
+
+/** Framing states of one connection. */
+const State = {
+  /** Reading an operation line (`get=1` / `set=1`). */
+  Op: 0,
+  /** After `get=1\n`: exactly one more byte, which must be `\n`. */
+  GetNewline: 1,
+  /** Reading `key=value` lines of a set until a blank line. */
+  Set: 2,
+  /** A set line failed and was answered: skip lines up to the blank line. */
+  Discard: 3,
+  /** Nothing more is read; the connection closes after pending writes. */
+  Closed: 4,
+} as const;
+type State = typeof State[keyof typeof State];
+
+/**
+ * The UAPI framing of one connection, without I/O: feed it received bytes,
+ * it calls `write` with reply text and sets {@link closed} when the
+ * connection should be closed (after flushing what was written). Operations
+ * run synchronously inside {@link feed}, so each one is atomic with respect
+ * to other connections.
+ */
+export class UapiConnection {
+  #handler: UapiHandler;
+  #write: (text: string) => void;
+  #log: Logger;
+  #maxRequestBytes: number;
+  #state: State = State.Op;
+  /** The current unterminated line: received chunks (copied). */
+  #parts: Uint8Array[] = [];
+  #partBytes = 0;
+  #session: UapiSetSession | null = null;
+  /** Complete set lines not yet applied, and their size. */
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #decoder = new TextDecoder();
+
+  constructor(
+    handler: UapiHandler,
+    write: (text: string) => void,
+    options: { logger?: Logger; maxRequestBytes?: number } = {},
+  ) {
+    this.#handler = handler;
+    this.#write = write;
+    this.#log = options.logger ?? silentLogger;
+    this.#maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  }
+
+  /** True once the connection should be closed (after writing what was written). */
+  get closed(): boolean {
+    return this.#state === State.Closed;
+  }
+
+  /** Handles received bytes. `chunk` is not retained. */
+  feed(chunk: Uint8Array): void {
+    let i = 0;
+    while (i < chunk.length && this.#state !== State.Closed) {
+      if (this.#state === State.GetNewline) {
+        // wireguard-go reads exactly one byte here (bufio.Reader.ReadByte).
+        this.#getByte(chunk[i++]);
+        continue;
+      }
+      const nl = chunk.indexOf(NL, i);
+      const end = nl < 0 ? chunk.length : nl;
+      if (this.#partBytes + (end - i) >= MAX_LINE_BYTES) {
+        this.#lineTooLong();
+        return;
+      }
+      if (nl < 0) {
+        this.#parts.push(chunk.slice(i));
+        this.#partBytes += chunk.length - i;
+        return;
+      }
+      const line = this.#takeLine(chunk.subarray(i, nl));
+      i = nl + 1;
+      this.#onLine(line);
+    }
+  }
+
+  /** The peer closed its sending side (EOF). */
+  end(): void {
+    switch (this.#state) {
+      case State.Set: {
+        // bufio.Scanner yields a final unterminated line at EOF, then
+        // IpcSetOperation finishes the operation and replies as usual.
+        if (this.#partBytes > 0) {
+          const line = dropCR(this.#takeLine(new Uint8Array(0)));
+          if (line !== "") this.#queueSetLine(line);
+        }
+        this.#finishSet(null);
+        break;
+      }
+      default:
+        // An unterminated op line, or EOF right after `get=1\n`: wireguard-go
+        // returns from IpcHandle without replying.
+        break;
+    }
+    this.#state = State.Closed;
+    this.#reset();
+  }
+
+  #takeLine(tail: Uint8Array): string {
+    let line: string;
+    if (this.#parts.length === 0) {
+      line = this.#decoder.decode(tail);
+    } else {
+      const all = new Uint8Array(this.#partBytes + tail.length);
+      let o = 0;
+      for (const p of this.#parts) {
+        all.set(p, o);
+        o += p.length;
+      }
+      all.set(tail, o);
+      line = this.#decoder.decode(all);
+      this.#parts = [];
+      this.#partBytes = 0;
+    }
+    return line;
+  }
+
+  #onLine(line: string): void {
+    switch (this.#state) {
+      case State.Op:
+        // Compared with the newline, as wireguard-go's ReadString('\n'):
+        // "get=1\r\n" is not an operation.
+        if (line === "get=1") {
+          this.#state = State.GetNewline;
+        } else if (line === "set=1") {
+          this.#state = State.Set;
+          this.#pending = [];
+          this.#pendingBytes = 0;
+        } else {
+          this.#log.error(`invalid UAPI operation: ${line}`);
+          this.#state = State.Closed;
+        }
+        break;
+      case State.Set: {
+        // bufio.ScanLines drops one trailing \r.
+        const text = dropCR(line);
+        if (text === "") {
+          this.#finishSet(null);
+          this.#state = State.Op;
+          break;
+        }
+        this.#queueSetLine(text);
+        if (this.#pendingBytes > this.#maxRequestBytes) this.#applyPending();
+        break;
+      }
+      case State.Discard:
+        if (dropCR(line) === "") this.#state = State.Op;
+        break;
+    }
+  }
+
+  #getByte(byte: number): void {
+    if (byte !== NL) {
+      // The byte is consumed; the next operation line starts after it.
+      this.#reply(
+        new UapiError(
+          ERRNO.EINVAL,
+          `trailing character in UAPI get: ${JSON.stringify(String.fromCharCode(byte))}`,
+        ),
+      );
+      this.#state = State.Op;
+      return;
+    }
+    let body: string;
+    try {
+      body = this.#handler.get();
+    } catch (err) {
+      this.#reply(toUapiError(err));
+      this.#state = State.Op;
+      return;
+    }
+    this.#write(body + formatErrno(0));
+    this.#state = State.Op;
+  }
+
+  #queueSetLine(text: string): void {
+    this.#pending.push(text);
+    this.#pendingBytes += text.length + 1;
+  }
+
+  /**
+   * Applies the queued lines. On the first failure the error is answered at
+   * once and the rest of the request is discarded. Returns false on failure.
+   */
+  #applyPending(): boolean {
+    const lines = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    try {
+      this.#session ??= this.#handler.set();
+      for (const text of lines) {
+        const kv = cutLine(text);
+        if (kv === null) {
+          throw new UapiError(ERRNO.EPROTO, `failed to parse line ${JSON.stringify(text)}`);
+        }
+        this.#session.line(kv[0], kv[1]);
+      }
+      return true;
+    } catch (err) {
+      // wireguard-go returns at the failing line without finishing the peer.
+      this.#session = null;
+      this.#reply(toUapiError(err));
+      this.#state = State.Discard;
+      return false;
+    }
+  }
+
+  /** Applies what is queued, finishes the operation and replies (`extra` replaces errno=0). */
+  #finishSet(extra: UapiError | null): void {
+    if (!this.#applyPending()) return;
+    try {
+      this.#session?.end();
+      this.#session = null;
+    } catch (err) {
+      this.#session = null;
+      this.#reply(toUapiError(err));
+      return;
+    }
+    if (extra) this.#reply(extra);
+    else this.#write(formatErrno(0));
+  }
+
+  #lineTooLong(): void {
+    this.#parts = [];
+    this.#partBytes = 0;
+    if (this.#state === State.Set) {
+      // bufio.Scanner fails with ErrTooLong: IpcSetOperation finishes the
+      // last peer, then answers EIO.
+      this.#finishSet(new UapiError(ERRNO.EIO, "failed to read input: token too long"));
+    } else if (this.#state === State.Discard) {
+      // Already answered.
+    } else {
+      this.#log.error("invalid UAPI operation: line too long");
+    }
+    this.#state = State.Closed;
+  }
+
+  #reply(err: UapiError): void {
+    this.#log.error(err.toString());
+    this.#write(formatErrno(err.errno));
+  }
+
+  #reset(): void {
+    this.#parts = [];
+    this.#partBytes = 0;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#session = null;
+  }
+}
+
+function dropCR(line: string): string {
+  return line.length > 0 && line.charCodeAt(line.length - 1) === CR ? line.slice(0, -1) : line;
+}
+
+/** A byte stream as the server uses it (Deno.Conn or a node:net socket). */
+interface Stream {
+  read(buf: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+/** Sets the process umask, returning the old one; null when neither FFI nor Deno.umask is allowed. */
+function setUmask(mask: number): number | null {
+  try {
+    return libc().umask(mask);
+  } catch {
+    try {
+      return Deno.umask(mask);
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * A UAPI listener. Create with {@link UapiServer.listen} (or
+ * {@link UapiServer.fromFd} for a socket inherited through `WG_UAPI_FD`).
+ */
+export class UapiServer {
+  /** The socket path. */
+  readonly path: string;
+  /**
+   * Resolves when the socket file is deleted (the daemon should then exit, as
+   * wireguard-go does), when accepting fails, or after {@link close}.
+   */
+  readonly closed: Promise<void>;
+
+  #opts: UapiServerOptions;
+  #log: Logger;
+  #maxConnections: number;
+  #stopAccept: () => void;
+  #watcher: Deno.FsWatcher | null = null;
+  #resolveClosed!: () => void;
+  /** Inode of our socket file, to recognise it at close. */
+  #ino: number | null;
+  #done = false;
+  /** Open connections, least recently active first (Map keeps insertion order). */
+  #conns = new Map<Stream, true>();
+
+  /** Internal: use {@link UapiServer.listen} or {@link UapiServer.fromFd}. */
+  constructor(token: typeof INTERNAL, path: string, opts: UapiServerOptions, stopAccept: () => void) {
+    if (token !== INTERNAL) throw new TypeError("Use UapiServer.listen() or UapiServer.fromFd()");
+    this.path = path;
+    this.#opts = opts;
+    this.#log = opts.logger ?? silentLogger;
+    this.#maxConnections = Math.max(1, opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+    this.#stopAccept = stopAccept;
+    try {
+      this.#ino = Deno.lstatSync(path).ino;
+    } catch {
+      this.#ino = null;
+    }
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /**
+   * Creates `<dir>/<iface>.sock` and starts serving. Throws
+   * `Error("unix socket in use")` when another process answers on that path.
+   */
+  static async listen(opts: UapiServerOptions): Promise<UapiServer> {
+    const dir = opts.dir ?? DEFAULT_SOCKET_DIR;
+    const path = socketPath(dir, opts.iface);
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    let listener: Deno.UnixListener;
+    try {
+      listener = listenUnix(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+      // Something is at the path. If a process answers it is ours no more.
+      if (await canConnect(path)) throw new Error("unix socket in use");
+      Deno.removeSync(path);
+      listener = listenUnix(path);
+    }
+    const server = new UapiServer(INTERNAL, path, opts, () => listener.close());
+    try {
+      server.#watch(dir);
+    } catch (err) {
+      listener.close();
+      throw err;
+    }
+    server.#acceptDeno(listener);
+    return server;
+  }
+
+  /**
+   * Serves an already listening unix socket inherited as file descriptor `fd`
+   * (wireguard-go's `WG_UAPI_FD`). Its path must be `<dir>/<iface>.sock`.
+   */
+  static async fromFd(fd: number, opts: UapiServerOptions): Promise<UapiServer> {
+    const net = await import("node:net");
+    const dir = opts.dir ?? DEFAULT_SOCKET_DIR;
+    const path = socketPath(dir, opts.iface);
+    const nodeServer = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((resolve, reject) => {
+      nodeServer.once("error", reject);
+      nodeServer.listen({ fd }, () => {
+        nodeServer.off("error", reject);
+        resolve();
+      });
+    });
+    const server = new UapiServer(INTERNAL, path, opts, () => nodeServer.close());
+    try {
+      server.#watch(dir);
+    } catch (err) {
+      nodeServer.close();
+      throw err;
+    }
+    nodeServer.on("connection", (socket) => server.#serve(nodeStream(socket)));
+    nodeServer.on("error", (err) => {
+      server.#log.error(`UAPI listener failed: ${err.message}`);
+      server.#finish();
+    });
+    return server;
+  }
+
+  /** Stops listening, drops all connections and unlinks the socket. Idempotent. */
+  close(): void {
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      this.#stopAccept();
+    } catch {
+      // Already closed.
+    }
+    // Unlink now, as wireguard-go's listener does (SetUnlinkOnClose): Deno
+    // unlinks only once a pending accept has been torn down, and node never
+    // unlinks an adopted fd. Only our own inode is removed, never a socket
+    // another process has since created at the same path.
+    try {
+      const st = Deno.lstatSync(this.path);
+      if (st.isSocket && st.ino === this.#ino) Deno.removeSync(this.path);
+    } catch {
+      // Already gone.
+    }
+    try {
+      this.#watcher?.close();
+    } catch {
+      // Already closed.
+    }
+    for (const conn of this.#conns.keys()) conn.close();
+    this.#conns.clear();
+    this.#resolveClosed();
+  }
+
+  /** Watches the directory for the deletion of our socket (wireguard-go uses inotify). */
+  #watch(dir: string): void {
+    const watcher = Deno.watchFs(dir, { recursive: false });
+    this.#watcher = watcher;
+    const base = this.path.slice(this.path.lastIndexOf("/") + 1);
+    const check = (): boolean => {
+      try {
+        Deno.lstatSync(this.path);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    (async () => {
+      // Checked after the watch is in place, so a deletion cannot slip between.
+      if (check()) {
+        this.#finish();
+        return;
+      }
+      for await (const event of watcher) {
+        if (this.#done) return;
+        if (event.paths.some((p) => p.endsWith("/" + base) || p === base) && check()) break;
+      }
+      if (!this.#done) {
+        this.#log.verbose(`UAPI socket ${this.path} was removed`);
+        this.#finish();
+      }
+    })().catch(() => this.#finish());
+  }
+
+  async #acceptDeno(listener: Deno.UnixListener): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        if (this.#done) {
+          conn.close();
+          break;
+        }
+        this.#serve(denoStream(conn));
+      }
+    } catch (err) {
+      if (!this.#done) this.#log.error(`UAPI listener failed: ${(err as Error).message}`);
+    }
+    this.#finish();
+  }
+
+  async #serve(stream: Stream): Promise<void> {
+    if (this.#done) {
+      stream.close();
+      return;
+    }
+    if (this.#conns.size >= this.#maxConnections) {
+      // Evict the connection that has been idle the longest, so a client
+      // holding connections open cannot lock others out.
+      const oldest = this.#conns.keys().next().value;
+      if (oldest) {
+        this.#conns.delete(oldest);
+        oldest.close();
+      }
+    }
+    this.#conns.set(stream, true);
+    const out: string[] = [];
+    const conn = new UapiConnection(this.#opts.handle, (text) => out.push(text), {
+      logger: this.#log,
+      maxRequestBytes: this.#opts.maxRequestBytes,
+    });
+    const encoder = new TextEncoder();
+    const buf = new Uint8Array(16 * 1024);
+    try {
+      while (!conn.closed) {
+        const n = await stream.read(buf);
+        if (!this.#conns.has(stream)) return; // evicted or server closed
+        // Mark as recently active.
+        this.#conns.delete(stream);
+        this.#conns.set(stream, true);
+        if (n === null) conn.end();
+        else conn.feed(buf.subarray(0, n));
+        // Replies are written (and awaited) before reading more, so a client
+        // that never reads cannot make us queue without bound.
+        while (out.length > 0) await stream.write(encoder.encode(out.shift()!));
+      }
+    } catch {
+      // Reset by peer or closed under us: nothing to answer.
+    } finally {
+      this.#conns.delete(stream);
+      stream.close();
+    }
+  }
+}
+
+function socketPath(dir: string, iface: string): string {
+  if (iface === "" || iface.includes("/") || iface.includes("\0")) {
+    throw new TypeError(`Invalid interface name "${iface}"`);
+  }
+  return `${dir.replace(/\/+$/, "")}/${iface}.sock`;
+}
+
+/** Binds the socket with umask 077, so the file is `srwx------` (wireguard-go `UAPIOpen`). */
+function listenUnix(path: string): Deno.UnixListener {
+  const old = setUmask(0o077);
+  try {
+    const listener = Deno.listen({ transport: "unix", path });
+    if (old === null) Deno.chmodSync(path, 0o700);
+    return listener;
+  } finally {
+    if (old !== null) setUmask(old);
+  }
+}
+
+/** True when something accepts connections at `path` (a live daemon). */
+async function canConnect(path: string): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function denoStream(conn: Deno.Conn): Stream {
+  let closed = false;
+  return {
+    read: (buf) => conn.read(buf),
+    async write(data) {
+      for (let o = 0; o < data.length;) o += await conn.write(data.subarray(o));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+}
+
+/** Adapts a node:net socket (used for an inherited fd) to the pull-style Stream. */
+function nodeStream(socket: import("node:net").Socket): Stream {
+  const chunks: Uint8Array[] = [];
+  let ended = false;
+  let failed: Error | null = null;
+  let wake: (() => void) | null = null;
+  function notify(): void {
+    const w = wake;
+    wake = null;
+    w?.();
+  }
+  socket.on("data", (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    // Back-pressure: stop reading until the server has consumed this chunk.
+    socket.pause();
+    notify();
+  });
+  socket.on("end", () => {
+    ended = true;
+    notify();
+  });
+  socket.on("error", (err: Error) => {
+    failed = err;
+    notify();
+  });
+  socket.on("close", () => {
+    ended = true;
+    notify();
+  });
+  return {
+    async read(buf) {
+      while (chunks.length === 0 && !ended && failed === null) {
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      if (chunks.length > 0) {
+        const chunk = chunks[0];
+        const n = Math.min(buf.length, chunk.length);
+        buf.set(chunk.subarray(0, n));
+        if (n === chunk.length) {
+          chunks.shift();
+          if (chunks.length === 0) socket.resume();
+        } else {
+          chunks[0] = chunk.subarray(n);
+        }
+        return n;
+      }
+      if (failed) throw failed;
+      return null;
+    },
+    write(data) {
+      return new Promise((resolve, reject) => {
+        socket.write(data, (err) => (err ? reject(err) : resolve()));
+      });
+    },
+    close() {
+      socket.destroy();
+    },
+  };
+}
