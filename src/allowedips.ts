@@ -279,10 +279,9 @@ export class AllowedIps<T> {
 
   /** Gives `node` to `value`, moving it between per-value lists as needed. */
   #assign(node: Node<T>, value: T): void {
-    if (node.owned) {
-      if (node.value === value) return;
-      this.#unlist(node);
-    }
+    // Re-inserting moves the prefix to the end of its value's list, even for
+    // the same value (kernel list_move_tail, wireguard-go addToPeerEntries).
+    if (node.owned) this.#unlist(node);
     node.owned = true;
     node.value = value;
     let nodes = this.#byValue.get(value);

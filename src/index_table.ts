@@ -6,7 +6,8 @@
  * echoes in every message it sends us, so a received message finds its state
  * in O(1). Indices are uniformly random, not counters, so they reveal nothing
  * about how many sessions exist (kernel `peerlookup.c`, wireguard-go
- * `device/indextable.go`); 0 is a valid index as in both.
+ * `device/indextable.go`). Unlike those two, 0 is never issued, so callers can
+ * use 0 to mean "no index"; the peer cannot tell the difference.
  */
 import type { Rng } from "./clock.ts";
 
@@ -27,15 +28,16 @@ export class IndexTable<T> {
   }
 
   /**
-   * Stores `value` under a fresh random index that is not in use and returns
-   * the index. Throws an Error only if the RNG keeps returning used indices.
+   * Stores `value` under a fresh random nonzero index that is not in use and
+   * returns the index. Throws an Error only if the RNG keeps returning used
+   * indices.
    */
   insert(value: T): number {
     const b = this.#buf;
     for (let i = 0; i < MAX_DRAWS; i++) {
       this.#rng(b);
       const index = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
-      if (!this.#map.has(index)) {
+      if (index !== 0 && !this.#map.has(index)) {
         this.#map.set(index, value);
         return index;
       }

@@ -262,14 +262,14 @@ Deno.test("AllowedIps.insert() moves a prefix owned by another value", () => {
   assert.equal(T.entriesFor(b).length, 3);
 });
 
-Deno.test("AllowedIps.insert() keeps a re-inserted prefix's position for the same value", () => {
+Deno.test("AllowedIps.insert() moves a re-inserted prefix to the end, as the kernel", () => {
   const a = { name: "a" };
   const T = new AllowedIps<P>();
   T.insert(4, ip4(10, 0, 0, 1), 32, a);
   T.insert(6, ip6(0xfd000000, 0, 0, 1), 128, a);
   T.insert(4, ip4(10, 0, 0, 2), 32, a);
   T.insert(4, ip4(10, 0, 0, 1), 32, a);
-  assert.deepEqual(T.entriesFor(a).map(fmt), ["10.0.0.1/32", "fd00::1/128", "10.0.0.2/32"]);
+  assert.deepEqual(T.entriesFor(a).map(fmt), ["fd00::1/128", "10.0.0.2/32", "10.0.0.1/32"]);
 });
 
 Deno.test("AllowedIps.entriesFor() lists insertion order across families and returns copies", () => {
@@ -386,8 +386,7 @@ class NaiveAllowedIps {
   insert(family: 4 | 6, ip: Uint8Array, cidr: number, value: number): void {
     const m = mask(ip, cidr);
     const k = NaiveAllowedIps.key(family, m, cidr);
-    const old = this.entries.get(k);
-    if (old && old.value === value) return;
+    // Re-inserting moves the prefix to the end of the value's list (kernel, wireguard-go).
     this.entries.set(k, { family, ip: m, cidr, value, seq: this.#seq++ });
   }
 

@@ -27,15 +27,22 @@ Deno.test("IndexTable.insert() returns the RNG's u32", () => {
 });
 
 Deno.test("IndexTable.insert() never collides under a repeating RNG", () => {
-  const rng = riggedRng([5, 5, 5, 0, 5, 0, 7, 0xffffffff, 7, 5]);
+  const rng = riggedRng([5, 5, 5, 6, 5, 6, 7, 0xffffffff, 7, 5]);
   const t = new IndexTable<number>(rng);
   const got = [t.insert(1), t.insert(2), t.insert(3), t.insert(4)];
-  assert.deepEqual(got, [5, 0, 7, 0xffffffff]);
+  assert.deepEqual(got, [5, 6, 7, 0xffffffff]);
   assert.equal(t.size, 4);
   assert.equal(t.lookup(5), 1);
-  assert.equal(t.lookup(0), 2);
+  assert.equal(t.lookup(6), 2);
   assert.equal(t.lookup(7), 3);
   assert.equal(t.lookup(0xffffffff), 4);
+});
+
+Deno.test("IndexTable.insert() never issues 0, so 0 can mean no index", () => {
+  const t = new IndexTable<string>(riggedRng([0, 0, 0, 12]));
+  assert.equal(t.insert("a"), 12);
+  assert.equal(t.lookup(0), undefined);
+  assert.throws(() => new IndexTable<string>(riggedRng([0])).insert("b"), /broken RNG/);
 });
 
 Deno.test("IndexTable.insert() reuses a deleted index", () => {

@@ -192,7 +192,9 @@ export function formatGet(state: DeviceState): string {
       `rx_bytes=${formatCounter(peer.rxBytes)}\n`,
       `persistent_keepalive_interval=${peer.persistentKeepaliveInterval}\n`,
     );
-    for (const p of peer.allowedIps) out.push(`allowed_ip=${formatPrefix(p.family, p.ip, p.cidr)}\n`);
+    for (const p of peer.allowedIps) {
+      out.push(`allowed_ip=${formatPrefix(p.family, p.ip, p.cidr)}\n`);
+    }
   }
   return out.join("");
 }

@@ -387,7 +387,12 @@ export class UapiServer {
   #conns = new Map<Stream, true>();
 
   /** Internal: use {@link UapiServer.listen} or {@link UapiServer.fromFd}. */
-  constructor(token: typeof INTERNAL, path: string, opts: UapiServerOptions, stopAccept: () => void) {
+  constructor(
+    token: typeof INTERNAL,
+    path: string,
+    opts: UapiServerOptions,
+    stopAccept: () => void,
+  ) {
     if (token !== INTERNAL) throw new TypeError("Use UapiServer.listen() or UapiServer.fromFd()");
     this.path = path;
     this.#opts = opts;

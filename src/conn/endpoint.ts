@@ -56,7 +56,7 @@ export class Endpoint {
         throw new TypeError(`Invalid endpoint "${text}": IPv6 needs brackets`);
       }
     }
-    if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) {
+    if (!/^[0-9]+$/.test(portText) || Number(portText) > 65535) {
       throw new TypeError(`Invalid endpoint "${text}": bad port`);
     }
     const port = Number(portText);

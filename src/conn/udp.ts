@@ -37,6 +37,7 @@ import {
   AF_INET,
   AF_INET6,
   closeQuietly,
+  cstr,
   EADDRINUSE,
   EADDRNOTAVAIL,
   EAFNOSUPPORT,
@@ -465,7 +466,8 @@ export class LinuxBind implements Bind {
       u8[name + 1] = 0;
       u32[(name + 4) >> 2] = 0; // flowinfo
       for (let k = 0; k < 16; k++) u8[name + 8 + k] = addr[k];
-      u32[(name + 24) >> 2] = ep.scopeId;
+      // A zone given by name ("fe80::1%eth0") has scopeId 0 until resolved here.
+      u32[(name + 24) >> 2] = ep.scopeId !== 0 || ep.zone === "" ? ep.scopeId : zoneIndex(ep.zone);
       u32[m + (MH_NAMELEN >> 2)] = SIZEOF_SOCKADDR_IN6;
     }
     const off = DATA_OFF + i * SLOT;
@@ -546,6 +548,11 @@ function markError(mark: number, e: number): BindError {
     -EADDRINUSE,
     `failed to update fwmark 0x${mark.toString(16)}: ${goErrorText(e)}`,
   );
+}
+
+/** The interface index for an IPv6 zone name, 0 if unknown (never cached: links come and go). */
+function zoneIndex(zone: string): number {
+  return libc().if_nametoindex(cstr(zone));
 }
 
 /** The little-endian (host order) int32 at `o`. */

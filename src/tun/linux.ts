@@ -143,8 +143,9 @@ export class LinuxTun implements Tun {
   /**
    * Adopts an existing TUN fd (wireguard-go `WG_TUN_FD`): makes it
    * non-blocking, asks the kernel for its name (TUNGETIFF) and sets the MTU
-   * like {@link LinuxTun.create} (pass `mtu: 0` to leave it alone). Takes
-   * ownership: {@link LinuxTun.close} closes `fd`.
+   * like {@link LinuxTun.create} (pass `mtu: 0` to leave it alone), as
+   * wireguard-go's `CreateTUNFromFile(file, DefaultMTU)`. On success it owns
+   * `fd` ({@link LinuxTun.close} closes it); on failure (throws) it does not.
    */
   static fromFd(fd: number, opts: { mtu?: number } = {}): LinuxTun {
     const c = libc();
@@ -164,7 +165,13 @@ export class LinuxTun implements Tun {
       throw new Error(`Failed to use TUN fd ${fd}: IFF_VNET_HDR is not supported yet`);
     }
     const tun = new LinuxTun(fd, ifrName(ifr));
-    tun.#init(opts.mtu ?? DEFAULT_MTU);
+    try {
+      tun.#init(opts.mtu ?? DEFAULT_MTU);
+    } catch (err) {
+      // The fd stays the caller's on failure; only our control socket is released.
+      closeQuietly(tun.#ctl);
+      throw err;
+    }
     return tun;
   }
 

@@ -159,7 +159,7 @@ switch (scenario) {
   }
   case "client": {
     // Talks to _udp_server.ts in another namespace over a veth pair.
-    const [v4a, v4b, v6a, v6b, port, peerNs, peerDev] = args;
+    const [v4a, v4b, v6a, v6b, port, peerNs, peerDev, linkLocal] = args;
     const c = new Peer();
     const one = async (text: string, to: string) => {
       c.send(text, to);
@@ -174,6 +174,8 @@ switch (scenario) {
     result.echo6b = await one("echo:4", `[${v6b}]:${port}`);
     result.plain6a = await one("plain:3", `[${v6a}]:${port}`);
     result.plain6b = await one("plain:4", `[${v6b}]:${port}`);
+    // A link-local peer with the zone given by interface name.
+    result.echoLinkLocal = await one("echo:5", `[${linkLocal}]:${port}`);
     for (let i = 0; i < 100; i++) c.send(`d:${i}`, `${v4a}:${port}`);
     result.count = await one("count", `${v4a}:${port}`);
     c.send("burst:100", `[${v6a}]:${port}`);

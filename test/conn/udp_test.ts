@@ -154,7 +154,10 @@ Deno.test({
       for (const addr of ["fd77::1/64", "fd77::2/64"]) {
         await must(["ip", "-n", b, "addr", "add", addr, "dev", vb, "nodad"]);
       }
+      await must(["ip", "-n", a, "addr", "add", "fe80::a/64", "dev", va, "nodad"]);
+      await must(["ip", "-n", b, "addr", "add", "fe80::b/64", "dev", vb, "nodad"]);
       await must(["ip", "-n", b, "link", "set", vb, "up"]);
+      const ifindexA = JSON.parse(await must(["ip", "-n", a, "-j", "link", "show", va]))[0].ifindex;
 
       srv = new Background(denoInNetns(b, server, ["0"]));
       const ready = await srv.nextLine();
@@ -170,6 +173,7 @@ Deno.test({
         port,
         b,
         vb,
+        `fe80::b%${va}`,
       ]);
       const from = (k: string) => (r[k] as { from: string } | null)?.from;
       // Sticky: each reply leaves from the address the request was sent to.
@@ -177,6 +181,8 @@ Deno.test({
       assert.equal(from("echo4b"), `10.77.0.2:${port}`);
       assert.equal(from("echo6a"), `[fd77::1]:${port}`);
       assert.equal(from("echo6b"), `[fd77::2]:${port}`);
+      // Link-local: the zone name is resolved for sending; replies carry the scope id.
+      assert.equal(from("echoLinkLocal"), `[fe80::b%${ifindexA}]:${port}`);
       // Control: without the source, routing picks one address for both, so the test
       // above can tell sticky replies apart.
       assert.equal(from("plain4a"), from("plain4b"));

@@ -221,7 +221,9 @@ switch (scenario) {
     const running = poller.run();
     const t0 = Date.now();
     await ip("link", "del", ifname);
-    await Promise.race([running, new Promise((r) => setTimeout(r, 5000))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([running, new Promise((r) => timer = setTimeout(r, 5000))]);
+    clearTimeout(timer);
     result.stoppedMs = Date.now() - t0;
     result.drain = drainResult;
     result.calls = calls;

@@ -236,7 +236,10 @@ Deno.test("ipcSet() remove deletes the peer and ignores the rest of its section"
 Deno.test("ipcSet() update_only creates nothing but updates an existing peer", () => {
   const { device } = setup();
   const a = key();
-  assert.equal(set(device, `public_key=${a.pub}`, "update_only=true", "allowed_ip=10.0.0.0/8"), null);
+  assert.equal(
+    set(device, `public_key=${a.pub}`, "update_only=true", "allowed_ip=10.0.0.0/8"),
+    null,
+  );
   assert.equal(device.peerCount, 0);
   assert.equal(set(device, `public_key=${a.pub}`), null);
   assert.equal(
