@@ -13,7 +13,8 @@
  *    755. It needs `deno` on PATH; the daemon re-executes it the same way.
  *
  * Usage: `deno run -A cli/build.ts [--install] [--bundle | --compile]`.
- * `--install` then copies the result to /usr/local/bin/gotatun; `--bundle`
+ * `--install` then copies the result to /usr/local/bin/gotatun (under
+ * `$DESTDIR` if set); `--bundle`
  * skips the compile attempt, `--compile` fails instead of falling back.
  */
 import { DENO_RUN_FLAGS, VERSION } from "./version.ts";
@@ -45,7 +46,8 @@ async function exec(
   const child = new Deno.Command(cmd, {
     args,
     cwd: path(ROOT),
-    env: opts.env,
+    // Plain text for the error messages we quote.
+    env: { NO_COLOR: "1", ...opts.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -112,9 +114,8 @@ async function bundle(tmp: string): Promise<string | null> {
 
 /** The gist of a Deno error: its "error:" line and the innermost "Caused by" entry. */
 function gist(text: string): string {
-  // deno-lint-ignore no-control-regex
   const cut = text.indexOf("Stack backtrace");
-  const lines = (cut >= 0 ? text.slice(0, cut) : text).replace(/\x1b\[[0-9;]*m/g, "").split("\n")
+  const lines = (cut >= 0 ? text.slice(0, cut) : text).split("\n")
     .map((l) => l.trim());
   const error = lines.find((l) => l.startsWith("error:")) ?? lines.find((l) => l !== "") ?? "";
   const causes = lines.filter((l) => /^\d+: /.test(l));
@@ -156,11 +157,14 @@ export async function main(args: string[]): Promise<number> {
   }
   say(`wrote ${path(OUT)}: ${how}`);
   if (install) {
-    const staging = `${INSTALL_PATH}.tmp-${Deno.pid}`;
+    // DESTDIR, as in make install, stages the file under another root.
+    const dest = (Deno.env.get("DESTDIR") ?? "").replace(/\/+$/, "") + INSTALL_PATH;
+    await Deno.mkdir(dest.slice(0, dest.lastIndexOf("/")), { recursive: true });
+    const staging = `${dest}.tmp-${Deno.pid}`;
     await Deno.copyFile(path(OUT), staging);
     await Deno.chmod(staging, 0o755);
-    await Deno.rename(staging, INSTALL_PATH);
-    say(`installed ${INSTALL_PATH}`);
+    await Deno.rename(staging, dest);
+    say(`installed ${dest}`);
   }
   return 0;
 }

@@ -40,7 +40,7 @@
 import type { DaemonOptions } from "./args.ts";
 import { DENO_RUN_FLAGS, VERSION } from "./version.ts";
 import { createLogger, type Logger } from "../src/log.ts";
-import { closeQuietly, cstr, libc } from "../src/sys/libc.ts";
+import { closeQuietly, cstr, libc, O_CLOEXEC, O_RDWR } from "../src/sys/libc.ts";
 import { Poller } from "../src/sys/poller.ts";
 import { LinuxTun } from "../src/tun/linux.ts";
 import { LinuxBind } from "../src/conn/udp.ts";
@@ -65,7 +65,6 @@ const TICK_MS = 1000;
 const O_WRONLY = 1;
 const O_NOCTTY = 0o400;
 const O_APPEND = 0o2000;
-const O_CLOEXEC = 0o2000000;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -203,9 +202,9 @@ export async function daemonize(
   let relay = "";
   let ready = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((
-    r,
-  ) => (timer = setTimeout(() => r("timeout"), READY_TIMEOUT_MS)));
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), READY_TIMEOUT_MS);
+  });
   let timedOut = false;
   try {
     outer: for (;;) {
@@ -279,7 +278,7 @@ function redirectStdio(outPath: string | undefined, errPath: string | undefined)
     const fd = c.open(cstr(path), O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC, 0);
     return fd >= 0 ? fd : fallback;
   }
-  const devnull = c.open(cstr("/dev/null"), 2 /* O_RDWR */ | O_NOCTTY | O_CLOEXEC, 0);
+  const devnull = c.open(cstr("/dev/null"), O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
   if (devnull < 0) return;
   const out = openOr(outPath, devnull);
   const err = errPath !== undefined && errPath === outPath ? out : openOr(errPath, devnull);
@@ -380,21 +379,6 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
     poller.stop();
   }
 
-  // ---- TUN: packets from the kernel go to the device; −1 means the link was deleted.
-  function onTunPacket(pkt: Uint8Array): void {
-    device.handleTunPacket(pkt);
-  }
-  function onTun(): void {
-    // Packets only flow while the link is up: notice it before the next tick.
-    if (linkState !== "up") followLink();
-    const n = tun.drain(onTunPacket, DRAIN_BATCH);
-    device.flush();
-    if (n < 0) {
-      poller.remove(tun.fd);
-      stop("interface deleted");
-    }
-  }
-
   // ---- Link state and MTU (wireguard-go's netlink and hack listeners).
   // The device logs its own transitions and bind errors. A failed up() (port
   // in use) is retried on the next down→up transition, or after a UAPI set,
@@ -428,6 +412,21 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
     if (stopping) return;
     if (linkState === "up" && !device.isUp) tryUp();
     else resyncUdp();
+  }
+
+  // ---- TUN: packets from the kernel go to the device; −1 means the link was deleted.
+  function onTunPacket(pkt: Uint8Array): void {
+    device.handleTunPacket(pkt);
+  }
+  function onTun(): void {
+    // Packets only flow while the link is up: notice it before the next tick.
+    if (linkState !== "up") followLink();
+    const n = tun.drain(onTunPacket, DRAIN_BATCH);
+    device.flush();
+    if (n < 0) {
+      poller.remove(tun.fd);
+      stop("interface deleted");
+    }
   }
 
   // ---- The UAPI socket.

@@ -167,7 +167,10 @@ const BASE_POINT = new Uint8Array(32);
 BASE_POINT[0] = 9;
 
 /** The public key of `privateKey`, into `out` (32 bytes), and returns `out`. */
-export function publicKey(privateKey: Uint8Array, out: Uint8Array = new Uint8Array(32)): Uint8Array {
+export function publicKey(
+  privateKey: Uint8Array,
+  out: Uint8Array = new Uint8Array(32),
+): Uint8Array {
   backend.x25519(out, privateKey, BASE_POINT);
   return out;
 }

@@ -93,7 +93,8 @@ export function writeType(msg: Uint8Array, type: number): void {
 
 /** Reads a little-endian u32 at `offset`. */
 export function readU32(msg: Uint8Array, offset: number): number {
-  return (msg[offset] | (msg[offset + 1] << 8) | (msg[offset + 2] << 16) | (msg[offset + 3] << 24)) >>>
+  return (msg[offset] | (msg[offset + 1] << 8) | (msg[offset + 2] << 16) |
+    (msg[offset + 3] << 24)) >>>
     0;
 }
 

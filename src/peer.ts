@@ -45,7 +45,9 @@ export function keyToBase64(key: Uint8Array): string {
  */
 export function paddingSize(size: number, mtu: number): number {
   let last = size;
-  if (mtu === 0) return ((last + MESSAGE_PADDING_MULTIPLE - 1) & ~(MESSAGE_PADDING_MULTIPLE - 1)) - last;
+  if (mtu === 0) {
+    return ((last + MESSAGE_PADDING_MULTIPLE - 1) & ~(MESSAGE_PADDING_MULTIPLE - 1)) - last;
+  }
   if (last > mtu) last %= mtu;
   let padded = (last + MESSAGE_PADDING_MULTIPLE - 1) & ~(MESSAGE_PADDING_MULTIPLE - 1);
   if (padded > mtu) padded = mtu;
@@ -325,7 +327,10 @@ export class Peer implements TimerHost {
     writeU32(out, 4, kp.remoteIndex);
     writeU32(out, 8, kp.sendLo);
     writeU32(out, 12, kp.sendHi);
-    const plain = out.subarray(MESSAGE_TRANSPORT_HEADER_SIZE, MESSAGE_TRANSPORT_HEADER_SIZE + plainLength);
+    const plain = out.subarray(
+      MESSAGE_TRANSPORT_HEADER_SIZE,
+      MESSAGE_TRANSPORT_HEADER_SIZE + plainLength,
+    );
     plain.set(packet);
     plain.fill(0, packet.length);
     counter.lo = kp.sendLo;
@@ -341,7 +346,11 @@ export class Peer implements TimerHost {
     this.timers.anyAuthenticatedPacketTraversal();
     this.timers.anyAuthenticatedPacketSent();
     if (!this.sendBuffer(out)) {
-      if (!this.#endpoint) this.device.log.error(`${this.#name} - Failed to send data packets: no known endpoint for peer`);
+      if (!this.#endpoint) {
+        this.device.log.error(
+          `${this.#name} - Failed to send data packets: no known endpoint for peer`,
+        );
+      }
     }
   }
 
@@ -393,7 +402,9 @@ export class Peer implements TimerHost {
     if (!ok) {
       device.indexTable.delete(index);
       this.handshake.clear();
-      device.log.error(`${this.#name} - Failed to create initiation message: invalid key or no private key`);
+      device.log.error(
+        `${this.#name} - Failed to create initiation message: invalid key or no private key`,
+      );
       return;
     }
     this.verbose("Sending handshake initiation");
@@ -444,7 +455,9 @@ export class Peer implements TimerHost {
     const isInitiator = hs.state === 4; // ResponseConsumed
     const kp = new Keypair(isInitiator, device.clock.now(), hs.localIndex, hs.remoteIndex);
     if (!beginSession(hs, kp)) {
-      device.log.error(`${this.#name} - Failed to derive keypair: invalid state for keypair derivation`);
+      device.log.error(
+        `${this.#name} - Failed to derive keypair: invalid state for keypair derivation`,
+      );
       return false;
     }
     // The handshake's index now names the keypair.

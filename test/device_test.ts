@@ -5,7 +5,7 @@
  * deterministic and without root.
  */
 import assert, { deepEqual, equal } from "node:assert/strict";
-import { devicePair, type DevicePair, type DevicePairOptions } from "./_util/device_pair.ts";
+import { type DevicePair, devicePair, type DevicePairOptions } from "./_util/device_pair.ts";
 import { ipv4Packet, ipv6Packet, payload } from "./_util/packets.ts";
 import {
   KEEPALIVE_TIMEOUT,
@@ -62,10 +62,16 @@ for (const psk of [false, true]) {
       Deno.test(`Device ping: ${initiator.toUpperCase()} initiates, inner IPv${inner}${psk ? ", psk" : ""}`, () => {
         const p = devicePair({ psk });
         const [s, r] = initiator === "a" ? [p.a, p.b] : [p.b, p.a];
-        const sAddr = inner === 4 ? (initiator === "a" ? "10.0.0.1" : "10.0.0.2") : (initiator === "a" ? "fd00::1" : "fd00::2");
-        const rAddr = inner === 4 ? (initiator === "a" ? "10.0.0.2" : "10.0.0.1") : (initiator === "a" ? "fd00::2" : "fd00::1");
+        const sAddr = inner === 4
+          ? (initiator === "a" ? "10.0.0.1" : "10.0.0.2")
+          : (initiator === "a" ? "fd00::1" : "fd00::2");
+        const rAddr = inner === 4
+          ? (initiator === "a" ? "10.0.0.2" : "10.0.0.1")
+          : (initiator === "a" ? "fd00::2" : "fd00::1");
         const mk = (src: string, dst: string, seed: number) =>
-          inner === 4 ? ipv4Packet(src, dst, payload(77, seed)) : ipv6Packet(src, dst, payload(77, seed));
+          inner === 4
+            ? ipv4Packet(src, dst, payload(77, seed))
+            : ipv6Packet(src, dst, payload(77, seed));
         const ping = mk(sAddr, rAddr, 1);
         s.device.handleTunPacket(ping);
         s.device.flush();
@@ -124,9 +130,18 @@ Deno.test("Device keeps traffic flowing across rekeys (REKEY_AFTER_TIME)", () =>
     keypairs.add(p.a.peer.keypairs.current);
   });
   settle(p);
-  equal(p.b.tun.received.length, sent, `every packet A sent arrived: ${JSON.stringify(p.b.device.stats)} ${JSON.stringify(p.a.device.stats)}`);
+  equal(
+    p.b.tun.received.length,
+    sent,
+    `every packet A sent arrived: ${JSON.stringify(p.b.device.stats)} ${
+      JSON.stringify(p.a.device.stats)
+    }`,
+  );
   equal(p.a.tun.received.length, sent, "every packet B sent arrived");
-  assert(keypairs.size >= 3, `expected rekeys about every ${REKEY_AFTER_TIME / 1000} s, saw ${keypairs.size} sessions`);
+  assert(
+    keypairs.size >= 3,
+    `expected rekeys about every ${REKEY_AFTER_TIME / 1000} s, saw ${keypairs.size} sessions`,
+  );
   equal(p.b.device.stats.decryptFailed, 0);
   equal(p.b.device.stats.replayed, 0);
 });
@@ -178,7 +193,10 @@ Deno.test("Device sends 20 initiations, then gives up when the peer is gone", ()
   equal(inits.length, 20);
   for (let i = 1; i < inits.length; i++) {
     const gap = inits[i].t - inits[i - 1].t;
-    assert(gap >= 5000 && gap <= 5000 + 333 + 100, `gap ${gap} between initiations ${i - 1} and ${i}`);
+    assert(
+      gap >= 5000 && gap <= 5000 + 333 + 100,
+      `gap ${gap} between initiations ${i - 1} and ${i}`,
+    );
   }
   equal(p.a.peer.stagedCount, 0, "staged packets flushed when giving up");
 });
@@ -229,7 +247,9 @@ Deno.test("Device sends persistent keepalives every interval of silence", () => 
   const log = record(p);
   const t0 = p.clock.now();
   advance(p, 100_000, 100);
-  const fromB = log.filter((x) => !fromA(p, x.d) && x.d.data[0] === MESSAGE_TRANSPORT && x.d.data.length === 32);
+  const fromB = log.filter((x) =>
+    !fromA(p, x.d) && x.d.data[0] === MESSAGE_TRANSPORT && x.d.data.length === 32
+  );
   // The passive keepalive at 10 s, then persistent ones 25 s after the last packet sent.
   const times = fromB.map((x) => Math.round((x.t - t0) / 100) / 10);
   assert(times.length >= 4, `keepalives at ${times}`);

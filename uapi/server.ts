@@ -107,7 +107,9 @@ type State = typeof State[keyof typeof State];
  */
 export class UapiConnection {
   #handler: UapiHandler;
-  #write: (text: string) => void;
+  #out: (text: string) => void;
+  /** A reply was written during the current {@link feed}. */
+  #replied = false;
   #log: Logger;
   #maxRequestBytes: number;
   #state: State = State.Op;
@@ -126,7 +128,7 @@ export class UapiConnection {
     options: { logger?: Logger; maxRequestBytes?: number } = {},
   ) {
     this.#handler = handler;
-    this.#write = write;
+    this.#out = write;
     this.#log = options.logger ?? silentLogger;
     this.#maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   }
@@ -136,10 +138,17 @@ export class UapiConnection {
     return this.#state === State.Closed;
   }
 
-  /** Handles received bytes. `chunk` is not retained. */
-  feed(chunk: Uint8Array): void {
+  /**
+   * Handles received bytes and returns how many were consumed: processing
+   * stops after each reply, so the caller can write it before feeding the
+   * rest (a client pipelining many `get`s cannot make replies pile up).
+   * Everything is consumed unless a reply was written or the connection
+   * closed. `chunk` is not retained.
+   */
+  feed(chunk: Uint8Array): number {
     let i = 0;
-    while (i < chunk.length && this.#state !== State.Closed) {
+    this.#replied = false;
+    while (i < chunk.length && this.#state !== State.Closed && !this.#replied) {
       if (this.#state === State.GetNewline) {
         // wireguard-go reads exactly one byte here (bufio.Reader.ReadByte).
         this.#getByte(chunk[i++]);
@@ -149,17 +158,18 @@ export class UapiConnection {
       const end = nl < 0 ? chunk.length : nl;
       if (this.#partBytes + (end - i) >= MAX_LINE_BYTES) {
         this.#lineTooLong();
-        return;
+        return chunk.length;
       }
       if (nl < 0) {
         this.#parts.push(chunk.slice(i));
         this.#partBytes += chunk.length - i;
-        return;
+        return chunk.length;
       }
       const line = this.#takeLine(chunk.subarray(i, nl));
       i = nl + 1;
       this.#onLine(line);
     }
+    return this.#state === State.Closed ? chunk.length : i;
   }
 
   /** The peer closed its sending side (EOF). */
@@ -326,6 +336,11 @@ export class UapiConnection {
   #reply(err: UapiError): void {
     this.#log.error(err.toString());
     this.#write(formatErrno(err.errno));
+  }
+
+  #write(text: string): void {
+    this.#replied = true;
+    this.#out(text);
   }
 
   #reset(): void {
@@ -574,10 +589,18 @@ export class UapiServer {
         // Mark as recently active.
         this.#conns.delete(stream);
         this.#conns.set(stream, true);
-        if (n === null) conn.end();
-        else conn.feed(buf.subarray(0, n));
-        // Replies are written (and awaited) before reading more, so a client
-        // that never reads cannot make us queue without bound.
+        // Each reply is written (and awaited) before more input is handled,
+        // so a client that pipelines requests and never reads cannot make
+        // replies queue up.
+        if (n === null) {
+          conn.end();
+          while (out.length > 0) await stream.write(encoder.encode(out.shift()!));
+          break;
+        }
+        for (let off = 0; off < n && !conn.closed;) {
+          off += conn.feed(buf.subarray(off, n));
+          while (out.length > 0) await stream.write(encoder.encode(out.shift()!));
+        }
         while (out.length > 0) await stream.write(encoder.encode(out.shift()!));
       }
     } catch {

@@ -13,7 +13,11 @@
  * {@link CookieGenerator} the initiator side (one per peer).
  */
 import type { Clock, Rng } from "../clock.ts";
-import { COOKIE_REFRESH_TIME, MESSAGE_COOKIE_REPLY, MESSAGE_COOKIE_REPLY_SIZE } from "../constants.ts";
+import {
+  COOKIE_REFRESH_TIME,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_COOKIE_REPLY_SIZE,
+} from "../constants.ts";
 import { hash, mac, timingSafeEqual, wipe, xaeadOpen, xaeadSeal } from "../crypto.ts";
 import { CookieReply, writeType, writeU32 } from "../messages.ts";
 
@@ -110,7 +114,9 @@ export class CookieChecker {
       this.#secretSet = now;
     }
     mac(scratchCookie, this.#secret, source);
-    if (out.length !== MESSAGE_COOKIE_REPLY_SIZE) throw new RangeError("Cookie reply must be 64 bytes");
+    if (out.length !== MESSAGE_COOKIE_REPLY_SIZE) {
+      throw new RangeError("Cookie reply must be 64 bytes");
+    }
     writeType(out, MESSAGE_COOKIE_REPLY);
     writeU32(out, CookieReply.receiver, senderIndex);
     const nonce = out.subarray(CookieReply.nonce, CookieReply.nonce + 24);

@@ -114,7 +114,10 @@ export class Handshake {
 
   /** Recomputes DH(Spriv, Spub_remote) for a new identity (zeros when it is not valid). */
   precompute(identity: StaticIdentity): void {
-    if (!identity.hasIdentity || !dh(this.precomputedStaticStatic, identity.privateKey, this.remoteStatic)) {
+    if (
+      !identity.hasIdentity ||
+      !dh(this.precomputedStaticStatic, identity.privateKey, this.remoteStatic)
+    ) {
       this.precomputedStaticStatic.fill(0);
     }
   }

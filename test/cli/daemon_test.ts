@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { DENO_RUN_FLAGS, VERSION } from "../../cli/version.ts";
 import { closeQuietly, cstr, libc } from "../../src/sys/libc.ts";
-import { type Netns, withNamespaces } from "../_util/netns.ts";
+import { type Netns, vethPair, withNamespaces } from "../_util/netns.ts";
 import { hasTool, isRoot, pidAlive, randomSuffix, run, sleep, waitFor } from "../_util/proc.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
@@ -375,7 +375,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "gotatun -f stays in the foreground and exits 0 on SIGINT",
+  name: "gotatun -f stays in the foreground, follows the MTU, and exits 0 on SIGINT",
   ignore: !rootReady,
   async fn() {
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], spawn, defer }) => {
@@ -388,6 +388,11 @@ Deno.test({
       assert.ok(
         await waitFor(() => connectable(socketPath(name)), 20_000),
         `socket never appeared: ${JSON.stringify(bg.output())}`,
+      );
+      await ns.execOk("ip", "link", "set", name, "mtu", "1280");
+      assert.ok(
+        await waitFor(() => bg.output().stdout.includes("MTU updated: 1280"), 3000),
+        "MTU change not noticed",
       );
       // `ip netns exec` execs the program, so our child is the daemon itself.
       const status = await bg.kill("SIGINT", 5000);
@@ -422,6 +427,73 @@ Deno.test({
         await waitFor(() => Deno.readTextFileSync(log).includes("Shutting down"), 5000),
         `no shutdown line in ${Deno.readTextFileSync(log)}`,
       );
+    });
+  },
+});
+
+Deno.test({
+  name: "two gotatun daemons carry a ping through the tunnel (event loop wiring)",
+  ignore: !rootReady || !hasTool("ping"),
+  async fn() {
+    await withNamespaces("gtcli", 2, async ({ namespaces: [a, b], defer }) => {
+      await vethPair(a, b, { addrA: "192.168.241.1/24", addrB: "192.168.241.2/24" });
+      const names = [ifname(), ifname()];
+      for (const n of names) cleanupSocket(defer, n);
+      await startDaemon(a, SOURCE_CMD, names[0]);
+      await startDaemon(b, SOURCE_CMD, names[1]);
+      const keys = [];
+      for (let i = 0; i < 2; i++) {
+        const priv = (await run("wg", ["genkey"])).stdout.trim();
+        const pub = (await run("wg", ["pubkey"], { stdin: priv + "\n" })).stdout.trim();
+        keys.push({ priv, pub });
+      }
+      const sides = [
+        {
+          ns: a,
+          name: names[0],
+          me: keys[0],
+          peer: keys[1],
+          port: "51001",
+          peerEp: "192.168.241.2:51002",
+          addr: "10.77.0.1",
+          peerAddr: "10.77.0.2",
+        },
+        {
+          ns: b,
+          name: names[1],
+          me: keys[1],
+          peer: keys[0],
+          port: "51002",
+          peerEp: "192.168.241.1:51001",
+          addr: "10.77.0.2",
+          peerAddr: "10.77.0.1",
+        },
+      ];
+      for (const s of sides) {
+        const set = await s.ns.execWith(
+          { stdin: s.me.priv + "\n" },
+          "wg",
+          "set",
+          s.name,
+          "private-key",
+          "/dev/stdin",
+          "listen-port",
+          s.port,
+          "peer",
+          s.peer.pub,
+          "allowed-ips",
+          `${s.peerAddr}/32`,
+          "endpoint",
+          s.peerEp,
+        );
+        assert.equal(set.code, 0, set.stderr);
+        await s.ns.execOk("ip", "address", "add", `${s.addr}/24`, "dev", s.name);
+        await s.ns.execOk("ip", "link", "set", s.name, "up");
+      }
+      const ping = await a.exec("ping", "-c", "3", "-i", "0.2", "-W", "3", "10.77.0.2");
+      assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+      const dump = await a.exec("wg", "show", names[0], "latest-handshakes");
+      assert.doesNotMatch(dump.stdout, /\t0$/m, "no handshake recorded");
     });
   },
 });

@@ -43,6 +43,8 @@ export interface RunOptions {
   stdin?: string;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** Working directory. */
+  cwd?: string;
   /** Throw when the exit code is not 0 (default true). */
   check?: boolean;
   /**
@@ -139,6 +141,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     stdout: "piped",
     stderr: "piped",
     env: opts.env,
+    cwd: opts.cwd,
   }).spawn();
   const out = new StreamCollector(child.stdout);
   const err = new StreamCollector(child.stderr);

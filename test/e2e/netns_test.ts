@@ -142,6 +142,82 @@ async function assertPing(from: Netns, to: string): Promise<void> {
   assert.fail(`no reply from ${to} in ${from.name}\n${state}`);
 }
 
+/**
+ * wireguard-go up to at least v0.0.20220316 (Debian 12's) forgets a sticky source address only
+ * when sendmsg fails with EINVAL. Current kernels answer an IP_PKTINFO source that is no longer
+ * configured (with ipi_ifindex set) with ENETUNREACH instead (seen with strace on 6.18), so
+ * that wireguard-go keeps failing to send until its endpoint is set again, and upstream's
+ * netns.sh fails at this point on such kernels. When the program under test is that
+ * wireguard-go the failure is expected and logged; any other program must fall over.
+ */
+async function assertPingOrKnownStaleSource(from: Netns, to: string, family: string) {
+  if (await pingUntil(from, to, 3)) return;
+  if (await isOldWireguardGo()) {
+    log(`${family}: expected failure of ${program()}: stale sticky source not dropped`);
+    return;
+  }
+  await assertPing(from, to);
+}
+
+let oldWireguardGo: boolean | null = null;
+async function isOldWireguardGo(): Promise<boolean> {
+  if (oldWireguardGo === null) {
+    const r = await run([program(), "--version"], { check: false, timeoutMs: 10_000 });
+    const m = /^wireguard-go v0\.0\.(\d{8})/.exec(r.stdout);
+    oldWireguardGo = m !== null && Number(m[1]) <= 20220316;
+  }
+  return oldWireguardGo;
+}
+
+async function setMtu(p: Pair, mtu: number): Promise<void> {
+  await p.ns1.ip(["link", "set", p.wg1, "mtu", String(mtu)]);
+  await p.ns2.ip(["link", "set", p.wg2, "mtu", String(mtu)]);
+}
+
+/** Sets veths up and waits until each reports state UP. */
+async function linksUp(links: readonly (readonly [Netns, string])[]): Promise<void> {
+  for (const [ns, v] of links) await ns.ip(["link", "set", v, "up"]);
+  for (const [ns, v] of links) {
+    assert.ok(
+      await waitFor(
+        async () => / state UP /.test((await ns.ip(["-o", "link", "show", v])).stdout),
+        5000,
+      ),
+      `${v} did not come up`,
+    );
+  }
+}
+
+async function genkey(): Promise<string> {
+  return (await wg(["genkey"])).stdout.trim();
+}
+
+async function pubkey(): Promise<string> {
+  return (await wg(["pubkey"], { stdin: await genkey() })).stdout.trim();
+}
+
+/** Runs `body` with a fresh daemon for `ifname` in `ns`; deletes the link afterwards. */
+async function withDaemon(
+  ns: Netns,
+  ifname: string,
+  body: (ifname: string) => Promise<void>,
+): Promise<void> {
+  await startDaemon(ns, program(), ifname);
+  try {
+    await body(ifname);
+  } finally {
+    await ns.ip(["link", "del", ifname], { check: false });
+    await waitFor(async () => (await ns.pids()).length === 0, 10_000);
+  }
+}
+
+/** `wg setconf` from a file written under `dir`. */
+async function setconf(dir: string, ifname: string, lines: string[]): Promise<void> {
+  const path = `${dir}/${ifname}.conf`;
+  await Deno.writeTextFile(path, lines.join("\n") + "\n", { mode: 0o600 });
+  await wg(["setconf", ifname, path], { timeoutMs: 120_000 });
+}
+
 /** Ping floods and the four iperf3 runs of one configuration. */
 async function transfers(p: Pair, label: string): Promise<void> {
   const t0 = Date.now();
@@ -211,10 +287,6 @@ Deno.test({
 
       const origMtu = await ns1.mtu(wg1);
       const bigMtu = 34816 - 1500 + origMtu;
-      async function setMtu(mtu: number): Promise<void> {
-        await ns1.ip(["link", "set", wg1, "mtu", String(mtu)]);
-        await ns2.ip(["link", "set", wg2, "mtu", String(mtu)]);
-      }
 
       for (const outer of [4, 6] as const) {
         if (outer === 6) {
@@ -225,11 +297,11 @@ Deno.test({
           await transfers(p, `outer IPv${outer} mtu ${origMtu}`);
         });
         await t.step(`outer IPv${outer}, MTU ${bigMtu}: floods and iperf3`, async () => {
-          await setMtu(bigMtu);
+          await setMtu(p, bigMtu);
           try {
             await transfers(p, `outer IPv${outer} mtu ${bigMtu}`);
           } finally {
-            await setMtu(origMtu);
+            await setMtu(p, origMtu);
           }
         });
       }
@@ -383,36 +455,22 @@ Deno.test({
       // Deleting the primary address must promote a secondary instead of flushing them all.
       await ns1.sysctl(`net.ipv4.conf.${v1}.promote_secondaries`, "1");
 
-      async function linksUp(): Promise<void> {
-        await ns1.ip(["link", "set", v1, "up"]);
-        await ns2.ip(["link", "set", v2, "up"]);
-        for (const [ns, v] of [[ns1, v1], [ns2, v2]] as const) {
-          assert.ok(
-            await waitFor(
-              async () => / state UP /.test((await ns.ip(["-o", "link", "show", v])).stdout),
-              5000,
-            ),
-            `${v} did not come up`,
-          );
-        }
-      }
-
       await t.step("not too sticky: falls over to a new address", async () => {
         await ns1.ip(["addr", "add", "192.0.2.1/24", "dev", v1]);
         await ns1.ip(["addr", "add", "2001:db8:aa::1/96", "dev", v1]);
         await ns2.ip(["addr", "add", "192.0.2.2/24", "dev", v2]);
         await ns2.ip(["addr", "add", "2001:db8:aa::2/96", "dev", v2]);
-        await linksUp();
+        await linksUp([[ns1, v1], [ns2, v2]]);
         await wg(["set", wg1, "peer", pub2, "endpoint", "192.0.2.2:20000"]);
         await assertPing(ns1, "198.51.100.2");
         await ns1.ip(["addr", "add", "192.0.2.10/24", "dev", v1]);
         await ns1.ip(["addr", "del", "192.0.2.1/24", "dev", v1]);
-        await assertPing(ns1, "198.51.100.2");
+        await assertPingOrKnownStaleSource(ns1, "198.51.100.2", "IPv4");
         await wg(["set", wg1, "peer", pub2, "endpoint", "[2001:db8:aa::2]:20000"]);
         await assertPing(ns1, "198.51.100.2");
         await ns1.ip(["addr", "add", "2001:db8:aa::10/96", "dev", v1]);
         await ns1.ip(["addr", "del", "2001:db8:aa::1/96", "dev", v1]);
-        await assertPing(ns1, "198.51.100.2");
+        await assertPingOrKnownStaleSource(ns1, "198.51.100.2", "IPv6");
       });
 
       await t.step("reply to sender: answers come from the address that was used", async () => {
@@ -427,7 +485,7 @@ Deno.test({
         }
         await ns2.ip(["addr", "add", "192.0.2.3/24", "dev", v2]);
         await ns2.ip(["addr", "add", "2001:db8:aa::3/96", "dev", v2]);
-        await linksUp();
+        await linksUp([[ns1, v1], [ns2, v2]]);
         // wg2 reaches wg1 on each of its addresses in turn; wg1 must answer from that same
         // address, or wg2 would roam its endpoint to wg1's preferred source address.
         for (
@@ -461,28 +519,9 @@ Deno.test({
       dir = await tempDir();
       const ns = await Netns.create(id, "0");
       created.push(ns);
-      const genkey = async () => (await wg(["genkey"])).stdout.trim();
-      const pubkey = async () => (await wg(["pubkey"], { stdin: await genkey() })).stdout.trim();
-
-      async function withDaemon(n: number, body: (ifname: string) => Promise<void>) {
-        const ifname = `gte${id}${n}`;
-        await startDaemon(ns, program(), ifname);
-        try {
-          await body(ifname);
-        } finally {
-          await ns.ip(["link", "del", ifname], { check: false });
-          await waitFor(async () => (await ns.pids()).length === 0, 10_000);
-        }
-      }
-
-      async function setconf(ifname: string, lines: string[]): Promise<void> {
-        const path = `${dir}/${ifname}.conf`;
-        await Deno.writeTextFile(path, lines.join("\n") + "\n", { mode: 0o600 });
-        await wg(["setconf", ifname, path], { timeoutMs: 120_000 });
-      }
 
       await t.step("130 560 allowed IPs on one peer in one setconf", async () => {
-        await withDaemon(1, async (ifname) => {
+        await withDaemon(ns, `gte${id}1`, async (ifname) => {
           const lines = ["[Interface]", `PrivateKey = ${await genkey()}`, "[Peer]"];
           lines.push(`PublicKey = ${await pubkey()}`);
           for (let a = 1; a <= 255; a++) {
@@ -491,7 +530,7 @@ Deno.test({
             }
           }
           const t0 = Date.now();
-          await setconf(ifname, lines);
+          await setconf(dir!, ifname, lines);
           const out = (await wg(["show", ifname, "allowed-ips"], { timeoutMs: 120_000 })).stdout;
           const tokens = out.split(/\s+/).filter((x) => x !== "").length;
           log(`setconf + show: ${Date.now() - t0} ms, ${out.length} bytes of output`);
@@ -503,13 +542,13 @@ Deno.test({
       });
 
       await t.step("40 peers × 52 allowed IPs", async () => {
-        await withDaemon(2, async (ifname) => {
+        await withDaemon(ns, `gte${id}2`, async (ifname) => {
           const lines = ["[Interface]", `PrivateKey = ${await genkey()}`];
           for (let a = 1; a <= 40; a++) {
             lines.push("[Peer]", `PublicKey = ${await pubkey()}`);
             for (let b = 1; b <= 52; b++) lines.push(`AllowedIPs = ${a}.${b}.0.0/16`);
           }
-          await setconf(ifname, lines);
+          await setconf(dir!, ifname, lines);
           const out = (await wg(["show", ifname, "allowed-ips"])).stdout.trim().split("\n");
           assert.equal(out.length, 40);
           for (const line of out) assert.equal(line.split(/\s+/).length, 1 + 52, line);
@@ -517,12 +556,12 @@ Deno.test({
       });
 
       await t.step("29 peers without allowed IPs and one with two", async () => {
-        await withDaemon(3, async (ifname) => {
+        await withDaemon(ns, `gte${id}3`, async (ifname) => {
           const lines: string[] = [];
           for (let i = 0; i < 29; i++) lines.push("[Peer]", `PublicKey = ${await pubkey()}`);
           const last = await pubkey();
           lines.push("[Peer]", `PublicKey = ${last}`, "AllowedIPs = 255.2.3.4/32,abcd::255/128");
-          await setconf(ifname, lines);
+          await setconf(dir!, ifname, lines);
           await wg(["showconf", ifname]);
           const out = (await wg(["show", ifname, "allowed-ips"])).stdout.trim().split("\n");
           assert.equal(out.length, 30);

@@ -58,8 +58,12 @@ class DenoUdpBind implements Bind {
   setMark(): void {}
   send(data: Uint8Array, ep: Endpoint): boolean {
     if (!this.#conn) return false;
-    const host = ep.family === 4 ? `::ffff:${ep.toString().split(":")[0]}` : ep.toString().slice(1).split("]")[0];
-    this.#conn.send(data.slice(), { transport: "udp", hostname: host, port: ep.port }).catch(() => {});
+    const host = ep.family === 4
+      ? `::ffff:${ep.toString().split(":")[0]}`
+      : ep.toString().slice(1).split("]")[0];
+    this.#conn.send(data.slice(), { transport: "udp", hostname: host, port: ep.port }).catch(
+      () => {},
+    );
     return true;
   }
 }
@@ -72,7 +76,9 @@ device.setListenPort(cfg.listenPort);
 const peer = device.newPeer(fromHex(cfg.peerPublicKey));
 if (cfg.presharedKey) peer.setPresharedKey(fromHex(cfg.presharedKey));
 if (cfg.peerEndpoint) peer.setEndpoint(Endpoint.parse(cfg.peerEndpoint));
-const theirs = cfg.theirs.includes(":") ? { f: 6 as const, ip: parseIPv6(cfg.theirs)! } : { f: 4 as const, ip: parseIPv4(cfg.theirs)! };
+const theirs = cfg.theirs.includes(":")
+  ? { f: 6 as const, ip: parseIPv6(cfg.theirs)! }
+  : { f: 4 as const, ip: parseIPv4(cfg.theirs)! };
 device.allowedIps.insert(theirs.f, theirs.ip, theirs.f === 4 ? 32 : 128, peer);
 device.up();
 

@@ -128,7 +128,17 @@ for (const c of cases) {
         if (c.mode === "responder") {
           // Give our side a moment to bind, then let the kernel ping through wireguard-go.
           await new Promise((r) => setTimeout(r, 1500));
-          pinger = ns.execWith({ timeoutMs: 20_000 }, "ping", "-c", "3", "-i", "0.5", "-W", "2", ourTun);
+          pinger = ns.execWith(
+            { timeoutMs: 20_000 },
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.5",
+            "-W",
+            "2",
+            ourTun,
+          );
         }
         const [result] = await Promise.all([peerRun, pinger]);
         assertEquals(result.code, 0, result.stderr);
@@ -141,8 +151,14 @@ for (const c of cases) {
         const dump = await ns.exec("wg", "show", ifname, "transfer");
         const [, rx, tx] = dump.stdout.trim().split("\t");
         assert(Number(rx) > 0 && Number(tx) > 0, dump.stdout);
-        assert(Math.abs(Number(rx) - summary.txBytes) <= 64, `their rx ${rx} vs our tx ${summary.txBytes}`);
-        assert(Math.abs(Number(tx) - summary.rxBytes) <= 64, `their tx ${tx} vs our rx ${summary.rxBytes}`);
+        assert(
+          Math.abs(Number(rx) - summary.txBytes) <= 64,
+          `their rx ${rx} vs our tx ${summary.txBytes}`,
+        );
+        assert(
+          Math.abs(Number(tx) - summary.rxBytes) <= 64,
+          `their tx ${tx} vs our rx ${summary.rxBytes}`,
+        );
         assertEquals(summary.stats.decryptFailed, 0);
         assertEquals(summary.stats.handshakeRejected, 0);
       } finally {

@@ -148,11 +148,23 @@ export const RAW_CASES: RawCase[] = [
     send: onA("endpoint=[fe80::1%1]:1"),
     differs: "wireguard-go 0.0.20220316 drops the zone on output; newer versions (and we) keep it",
   },
+  { name: "endpoint port six digits", send: onA("endpoint=192.0.2.3:000080") },
+  { name: "endpoint embedded v4", send: onA("endpoint=[::192.0.2.4]:1") },
+  { name: "endpoint unspecified v6", send: onA("endpoint=[::]:1") },
+  {
+    name: "endpoint zone name",
+    send: onA("endpoint=[fe80::1%lo]:1"),
+    differs: "wireguard-go 0.0.20220316 resolves the zone and drops it on output; newer " +
+      "versions (and we) print it as written",
+  },
   { name: "endpoint back", send: onA("endpoint=192.0.2.1:51820") },
   { name: "allowed_ip host bits", send: onA("allowed_ip=10.9.9.9/8") },
   { name: "allowed_ip v4-mapped", send: onA("allowed_ip=::ffff:10.0.0.1/128") },
   { name: "allowed_ip v6 host bits", send: onA("allowed_ip=fd00:1:2:3:4:5:6:7/48") },
   { name: "allowed_ip default routes", send: onA("allowed_ip=0.0.0.0/0", "allowed_ip=::/0") },
+  { name: "allowed_ip embedded v4", send: onA("allowed_ip=::192.0.2.1/128") },
+  { name: "allowed_ip upper case v6", send: onA("allowed_ip=FD0A::/16") },
+  { name: "allowed_ip /0 with host bits", send: onA("allowed_ip=1.2.3.4/0") },
   { name: "allowed_ip no slash", send: onA("allowed_ip=10.0.0.0") },
   { name: "allowed_ip /33", send: onA("allowed_ip=10.0.0.0/33") },
   { name: "allowed_ip /129", send: onA("allowed_ip=::/129") },
@@ -254,6 +266,16 @@ export async function exchangeRaw(path: string, c: RawCase, timeoutMs = 2000): P
     conn.close();
   }
   return text;
+}
+
+/** Runs one case, then a `get` for the state it left (both normalised). */
+export async function runRaw(
+  path: string,
+  c: RawCase,
+): Promise<{ response: string; state: string }> {
+  const response = await exchangeRaw(path, c);
+  const state = normalizeGet(await exchangeRaw(path, { name: "state", send: "get=1\n\n" }));
+  return { response: c.send.startsWith("get=1\n\n") ? normalizeGet(response) : response, state };
 }
 
 /** Sorts the peer sections of a get reply (wireguard-go lists peers in Go map order). */

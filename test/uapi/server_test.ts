@@ -52,8 +52,12 @@ function run(
     maxRequestBytes: opts.maxRequestBytes,
   });
   for (const chunk of Array.isArray(input) ? input : [input]) {
-    if (conn.closed) break;
-    conn.feed(enc.encode(chunk));
+    const bytes = enc.encode(chunk);
+    for (let off = 0; off < bytes.length && !conn.closed;) {
+      const n = conn.feed(bytes.subarray(off));
+      assert.ok(n > 0);
+      off += n;
+    }
   }
   if (opts.eof && !conn.closed) conn.end();
   return { out, log: handler.log, closed: conn.closed };
@@ -121,6 +125,17 @@ Deno.test("UapiConnection empty set replies errno=0", () => {
   assert.deepEqual(r.log, ["set", "end"]);
 });
 
+Deno.test("UapiConnection.feed() stops after each reply", () => {
+  let out = "";
+  const conn = new UapiConnection(new FakeHandler(), (t) => (out += t));
+  const input = enc.encode("get=1\n\nget=1\n\nset=1\n\n");
+  assert.equal(conn.feed(input), 7);
+  assert.equal(out, "listen_port=1\nerrno=0\n\n");
+  assert.equal(conn.feed(input.subarray(7)), 7);
+  assert.equal(conn.feed(input.subarray(14)), 7);
+  assert.equal(out, "listen_port=1\nerrno=0\n\n".repeat(2) + "errno=0\n\n");
+});
+
 Deno.test("UapiConnection handles byte-by-byte input like one chunk", () => {
   const text = "get=1\n\nset=1\na=1\r\nb=2\n\nget=1\nzset=1\nfail=-22\nc=3\n\nget=1\n\n";
   const whole = run(text);
@@ -172,7 +187,8 @@ Deno.test("UapiConnection applies a large set in batches before its blank line",
   const handler = new FakeHandler();
   let out = "";
   const conn = new UapiConnection(handler, (t) => (out += t), { maxRequestBytes: 100 });
-  conn.feed(enc.encode("set=1\n" + "a=1234567890\n".repeat(10)));
+  const input = enc.encode("set=1\n" + "a=1234567890\n".repeat(10));
+  assert.equal(conn.feed(input), input.length);
   assert.ok(handler.log.length > 1, "some lines applied before the blank line");
   conn.feed(enc.encode("\n"));
   assert.equal(out, "errno=0\n\n");
