@@ -36,8 +36,9 @@ import {
   parseKeyHex,
   parsePort,
   type PeerState,
+  type UapiHandler,
+  type UapiSetSession,
 } from "./protocol.ts";
-import type { UapiHandler, UapiSetSession } from "./server.ts";
 
 /** The body of a `get` reply for `device` (everything before `errno=0`), peers in insertion order. */
 export function ipcGet(device: Device): string {

@@ -6,8 +6,8 @@
  * `device/uapi.go` `IpcHandle`):
  *
  * - the directory is created 0755 and the socket 0700 (umask 077 around bind);
- * - a stale socket (connect refused) is replaced, a live one is refused with
- *   "unix socket in use";
+ * - a stale socket (nothing answers a connect) is removed and replaced, a live
+ *   one is refused with "unix socket in use";
  * - several operations per connection; `get=1\n` must be followed by exactly
  *   `\n`; any other operation line closes the connection without a reply;
  * - connections that send nothing (`wg`'s discovery probe) are fine;
@@ -32,30 +32,19 @@
  * - Operations pipelined right after a `set` are served; wireguard-go's
  *   scanner may swallow them.
  * - An operation line longer than 64 KiB closes the connection (wireguard-go
- *   buffers it without limit); at most `maxConnections` connections are kept,
- *   and the one idle the longest is dropped to admit a new one.
+ *   buffers it without limit), and so does a `set` line of 64 KiB right after
+ *   its `errno=-5` reply (wireguard-go closes once it has misread the rest of
+ *   that line as an operation). At most `maxConnections` connections are
+ *   kept; the one idle the longest is dropped to admit a new one.
+ * - {@link UapiServer.closed} watches the directory (Deno.watchFs), so a rename
+ *   of the socket counts as a deletion too; inotify on the file does not.
  */
 import type { Logger } from "../src/log.ts";
 import { silentLogger } from "../src/log.ts";
 import { libc } from "../src/sys/libc.ts";
-import { ERRNO, toUapiError, UapiError } from "./errors.ts";
-import { cutLine, formatErrno, MAX_LINE_BYTES } from "./protocol.ts";
+import { UapiConnection, type UapiHandler } from "./protocol.ts";
 
-/** One `set` operation in progress: lines in order, then {@link UapiSetSession.end}. */
-export interface UapiSetSession {
-  /** Applies one `key=value` line; throws {@link UapiError} to stop the operation. */
-  line(key: string, value: string): void;
-  /** The blank line (or end of input) arrived: finish the last peer section. */
-  end(): void;
-}
-
-/** What the server drives: a device (see `uapi/apply.ts` `deviceHandler`) or a fake in tests. */
-export interface UapiHandler {
-  /** The body of a `get` reply (lines before `errno=0`); may throw {@link UapiError}. */
-  get(): string;
-  /** Starts a `set` operation. */
-  set(): UapiSetSession;
-}
+export type { UapiHandler, UapiSetSession } from "./protocol.ts";
 
 /** Options for {@link UapiServer.listen} and {@link UapiServer.fromFd}. */
 export interface UapiServerOptions {
@@ -77,284 +66,8 @@ export interface UapiServerOptions {
 /** The socket directory `wg` scans (`RUNSTATEDIR "/wireguard/"`). */
 export const DEFAULT_SOCKET_DIR = "/var/run/wireguard";
 const DEFAULT_MAX_CONNECTIONS = 64;
-const DEFAULT_MAX_REQUEST_BYTES = 1 << 20;
 
 const INTERNAL = Symbol("UapiServer.internal");
-const NL = 0x0a;
-const CR = 0x0d;
-
-/** Framing states of one connection. */
-const State = {
-  /** Reading an operation line (`get=1` / `set=1`). */
-  Op: 0,
-  /** After `get=1\n`: exactly one more byte, which must be `\n`. */
-  GetNewline: 1,
-  /** Reading `key=value` lines of a set until a blank line. */
-  Set: 2,
-  /** A set line failed and was answered: skip lines up to the blank line. */
-  Discard: 3,
-  /** Nothing more is read; the connection closes after pending writes. */
-  Closed: 4,
-} as const;
-type State = typeof State[keyof typeof State];
-
-/**
- * The UAPI framing of one connection, without I/O: feed it received bytes,
- * it calls `write` with reply text and sets {@link closed} when the
- * connection should be closed (after flushing what was written). Operations
- * run synchronously inside {@link feed}, so each one is atomic with respect
- * to other connections.
- */
-export class UapiConnection {
-  #handler: UapiHandler;
-  #out: (text: string) => void;
-  /** A reply was written during the current {@link feed}. */
-  #replied = false;
-  #log: Logger;
-  #maxRequestBytes: number;
-  #state: State = State.Op;
-  /** The current unterminated line: received chunks (copied). */
-  #parts: Uint8Array[] = [];
-  #partBytes = 0;
-  #session: UapiSetSession | null = null;
-  /** Complete set lines not yet applied, and their size. */
-  #pending: string[] = [];
-  #pendingBytes = 0;
-  #decoder = new TextDecoder();
-
-  constructor(
-    handler: UapiHandler,
-    write: (text: string) => void,
-    options: { logger?: Logger; maxRequestBytes?: number } = {},
-  ) {
-    this.#handler = handler;
-    this.#out = write;
-    this.#log = options.logger ?? silentLogger;
-    this.#maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
-  }
-
-  /** True once the connection should be closed (after writing what was written). */
-  get closed(): boolean {
-    return this.#state === State.Closed;
-  }
-
-  /**
-   * Handles received bytes and returns how many were consumed: processing
-   * stops after each reply, so the caller can write it before feeding the
-   * rest (a client pipelining many `get`s cannot make replies pile up).
-   * Everything is consumed unless a reply was written or the connection
-   * closed. `chunk` is not retained.
-   */
-  feed(chunk: Uint8Array): number {
-    let i = 0;
-    this.#replied = false;
-    while (i < chunk.length && this.#state !== State.Closed && !this.#replied) {
-      if (this.#state === State.GetNewline) {
-        // wireguard-go reads exactly one byte here (bufio.Reader.ReadByte).
-        this.#getByte(chunk[i++]);
-        continue;
-      }
-      const nl = chunk.indexOf(NL, i);
-      const end = nl < 0 ? chunk.length : nl;
-      if (this.#partBytes + (end - i) >= MAX_LINE_BYTES) {
-        this.#lineTooLong();
-        return chunk.length;
-      }
-      if (nl < 0) {
-        this.#parts.push(chunk.slice(i));
-        this.#partBytes += chunk.length - i;
-        return chunk.length;
-      }
-      const line = this.#takeLine(chunk.subarray(i, nl));
-      i = nl + 1;
-      this.#onLine(line);
-    }
-    return this.#state === State.Closed ? chunk.length : i;
-  }
-
-  /** The peer closed its sending side (EOF). */
-  end(): void {
-    switch (this.#state) {
-      case State.Set: {
-        // bufio.Scanner yields a final unterminated line at EOF, then
-        // IpcSetOperation finishes the operation and replies as usual.
-        if (this.#partBytes > 0) {
-          const line = dropCR(this.#takeLine(new Uint8Array(0)));
-          if (line !== "") this.#queueSetLine(line);
-        }
-        this.#finishSet(null);
-        break;
-      }
-      default:
-        // An unterminated op line, or EOF right after `get=1\n`: wireguard-go
-        // returns from IpcHandle without replying.
-        break;
-    }
-    this.#state = State.Closed;
-    this.#reset();
-  }
-
-  #takeLine(tail: Uint8Array): string {
-    let line: string;
-    if (this.#parts.length === 0) {
-      line = this.#decoder.decode(tail);
-    } else {
-      const all = new Uint8Array(this.#partBytes + tail.length);
-      let o = 0;
-      for (const p of this.#parts) {
-        all.set(p, o);
-        o += p.length;
-      }
-      all.set(tail, o);
-      line = this.#decoder.decode(all);
-      this.#parts = [];
-      this.#partBytes = 0;
-    }
-    return line;
-  }
-
-  #onLine(line: string): void {
-    switch (this.#state) {
-      case State.Op:
-        // Compared with the newline, as wireguard-go's ReadString('\n'):
-        // "get=1\r\n" is not an operation.
-        if (line === "get=1") {
-          this.#state = State.GetNewline;
-        } else if (line === "set=1") {
-          this.#state = State.Set;
-          this.#pending = [];
-          this.#pendingBytes = 0;
-        } else {
-          this.#log.error(`invalid UAPI operation: ${line}`);
-          this.#state = State.Closed;
-        }
-        break;
-      case State.Set: {
-        // bufio.ScanLines drops one trailing \r.
-        const text = dropCR(line);
-        if (text === "") {
-          this.#finishSet(null);
-          this.#state = State.Op;
-          break;
-        }
-        this.#queueSetLine(text);
-        if (this.#pendingBytes > this.#maxRequestBytes) this.#applyPending();
-        break;
-      }
-      case State.Discard:
-        if (dropCR(line) === "") this.#state = State.Op;
-        break;
-    }
-  }
-
-  #getByte(byte: number): void {
-    if (byte !== NL) {
-      // The byte is consumed; the next operation line starts after it.
-      this.#reply(
-        new UapiError(
-          ERRNO.EINVAL,
-          `trailing character in UAPI get: ${JSON.stringify(String.fromCharCode(byte))}`,
-        ),
-      );
-      this.#state = State.Op;
-      return;
-    }
-    let body: string;
-    try {
-      body = this.#handler.get();
-    } catch (err) {
-      this.#reply(toUapiError(err));
-      this.#state = State.Op;
-      return;
-    }
-    this.#write(body + formatErrno(0));
-    this.#state = State.Op;
-  }
-
-  #queueSetLine(text: string): void {
-    this.#pending.push(text);
-    this.#pendingBytes += text.length + 1;
-  }
-
-  /**
-   * Applies the queued lines. On the first failure the error is answered at
-   * once and the rest of the request is discarded. Returns false on failure.
-   */
-  #applyPending(): boolean {
-    const lines = this.#pending;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    try {
-      this.#session ??= this.#handler.set();
-      for (const text of lines) {
-        const kv = cutLine(text);
-        if (kv === null) {
-          throw new UapiError(ERRNO.EPROTO, `failed to parse line ${JSON.stringify(text)}`);
-        }
-        this.#session.line(kv[0], kv[1]);
-      }
-      return true;
-    } catch (err) {
-      // wireguard-go returns at the failing line without finishing the peer.
-      this.#session = null;
-      this.#reply(toUapiError(err));
-      this.#state = State.Discard;
-      return false;
-    }
-  }
-
-  /** Applies what is queued, finishes the operation and replies (`extra` replaces errno=0). */
-  #finishSet(extra: UapiError | null): void {
-    if (!this.#applyPending()) return;
-    try {
-      this.#session?.end();
-      this.#session = null;
-    } catch (err) {
-      this.#session = null;
-      this.#reply(toUapiError(err));
-      return;
-    }
-    if (extra) this.#reply(extra);
-    else this.#write(formatErrno(0));
-  }
-
-  #lineTooLong(): void {
-    this.#parts = [];
-    this.#partBytes = 0;
-    if (this.#state === State.Set) {
-      // bufio.Scanner fails with ErrTooLong: IpcSetOperation finishes the
-      // last peer, then answers EIO.
-      this.#finishSet(new UapiError(ERRNO.EIO, "failed to read input: token too long"));
-    } else if (this.#state === State.Discard) {
-      // Already answered.
-    } else {
-      this.#log.error("invalid UAPI operation: line too long");
-    }
-    this.#state = State.Closed;
-  }
-
-  #reply(err: UapiError): void {
-    this.#log.error(err.toString());
-    this.#write(formatErrno(err.errno));
-  }
-
-  #write(text: string): void {
-    this.#replied = true;
-    this.#out(text);
-  }
-
-  #reset(): void {
-    this.#parts = [];
-    this.#partBytes = 0;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#session = null;
-  }
-}
-
-function dropCR(line: string): string {
-  return line.length > 0 && line.charCodeAt(line.length - 1) === CR ? line.slice(0, -1) : line;
-}
 
 /** A byte stream as the server uses it (Deno.Conn or a node:net socket). */
 interface Stream {

@@ -576,7 +576,7 @@ export async function genPskFile(dir: string): Promise<string> {
 /**
  * Starts a daemon the way wg-quick does (`PROGRAM IFNAME`, no -f) inside `ns`, and checks the
  * launcher contract: exit 0, the link exists, the UAPI socket exists, and the launcher did not
- * leave our stdout/stderr held open by the daemon.
+ * leave our stdout/stderr held open by the daemon, and the daemon answers a UAPI request.
  */
 export async function startDaemon(
   ns: Netns,
@@ -595,6 +595,11 @@ export async function startDaemon(
   if (!existsSync(uapiSocket(ifname))) {
     throw new Error(`${prog} returned but ${uapiSocket(ifname)} does not exist`);
   }
+  // A UAPI request is answered only once the daemon is serving. wireguard-go's launcher exits
+  // before its forked daemon has adopted the TUN; moving the link to another namespace in that
+  // window breaks the daemon, so tests that move links need this wait (wg-quick gets the same
+  // effect from its immediate `wg setconf`).
+  await wg(["show", ifname], { timeoutMs: 20_000 });
 }
 
 /** Parses `wg show IF transfer`: public key → {rx, tx}. */

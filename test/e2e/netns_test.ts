@@ -207,8 +207,11 @@ async function withDaemon(
     await body(ifname);
   } finally {
     await ns.ip(["link", "del", ifname], { check: false });
-    await waitFor(async () => (await ns.pids()).length === 0, 10_000);
   }
+  assert.ok(
+    await waitFor(async () => (await ns.pids()).length === 0, 10_000),
+    `the daemon of ${ifname} did not exit after its link was deleted`,
+  );
 }
 
 /** `wg setconf` from a file written under `dir`. */
@@ -218,9 +221,32 @@ async function setconf(dir: string, ifname: string, lines: string[]): Promise<vo
   await wg(["setconf", ifname, path], { timeoutMs: 120_000 });
 }
 
+/**
+ * Waits (up to 10 s) until neither TUN counts traffic for 300 ms. An unlimited-rate UDP run
+ * leaves the daemons with full queues for a while after iperf3 exits, and a ping flood sent
+ * into them may lose a packet without anything being wrong.
+ */
+async function quiesce(p: Pair): Promise<void> {
+  let last = "";
+  let stableSince = Date.now();
+  await waitFor(
+    async () => {
+      const now = JSON.stringify([await p.ns1.linkBytes(p.wg1), await p.ns2.linkBytes(p.wg2)]);
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+      }
+      return Date.now() - stableSince >= 300;
+    },
+    10_000,
+    100,
+  );
+}
+
 /** Ping floods and the four iperf3 runs of one configuration. */
 async function transfers(p: Pair, label: string): Promise<void> {
   const t0 = Date.now();
+  await quiesce(p);
   await assertFlood(p.ns2, "198.51.100.1");
   await assertFlood(p.ns1, "198.51.100.2");
   await assertFlood(p.ns2, "fd00:e2e::1");
@@ -244,6 +270,7 @@ async function transfers(p: Pair, label: string): Promise<void> {
     const got = r.udp ? rep.end.sum?.bytes ?? 0 : rep.end.sum_received?.bytes ?? 0;
     assert.ok(got > 0, `${label}: iperf3 ${r.udp ? "UDP" : "TCP"} to ${r.address} moved nothing`);
   }
+  await quiesce(p);
   log(`${label}: floods + 4 × ${SIZE} iperf3 in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 

@@ -179,8 +179,6 @@ export const RAW_CASES: RawCase[] = [
   {
     name: "allowed_ip re-insert order",
     send: onA("allowed_ip=10.6.0.0/16", "allowed_ip=10.7.0.0/16", "allowed_ip=10.6.0.0/16"),
-    differs: "src/allowedips.ts keeps a re-inserted prefix in place; wireguard-go and the " +
-      "kernel (list_move_tail) move it to the end of the peer's list (reported)",
   },
   {
     name: "allowed_ip bits leading zero",

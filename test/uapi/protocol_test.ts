@@ -2,9 +2,11 @@
 /**
  * @module
  * Tests for uapi/protocol.ts: the parsers accept and reject what
- * wireguard-go's Go parsers do, and `formatGet` prints wireguard-go's order.
+ * wireguard-go's Go parsers do, `formatGet` prints wireguard-go's order, and
+ * UapiConnection frames like wireguard-go's IpcHandle (with a fake handler).
  */
 import assert from "node:assert/strict";
+import { ERRNO, UapiError } from "../../uapi/errors.ts";
 import {
   cutLine,
   formatErrno,
@@ -19,7 +21,9 @@ import {
   parseLines,
   parsePort,
   parseUint,
+  UapiConnection,
 } from "../../uapi/protocol.ts";
+import { FakeHandler } from "./_fake_handler.ts";
 
 const HEX = "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a";
 
@@ -179,4 +183,162 @@ Deno.test("formatErrno() and parseLines()", () => {
   assert.equal(formatErrno(0), "errno=0\n\n");
   assert.equal(formatErrno(-22), "errno=-22\n\n");
   assert.deepEqual(parseLines("a=1\r\nb\nc=2=3\n\nd=4\n"), [["a", "1"], ["b", null], ["c", "2=3"]]);
+});
+
+// ---- framing ----
+
+const enc = new TextEncoder();
+
+function run(
+  input: string | string[],
+  opts: { eof?: boolean; maxRequestBytes?: number; handler?: FakeHandler } = {},
+) {
+  const handler = opts.handler ?? new FakeHandler();
+  let out = "";
+  const conn = new UapiConnection(handler, (t) => (out += t), {
+    maxRequestBytes: opts.maxRequestBytes,
+  });
+  for (const chunk of Array.isArray(input) ? input : [input]) {
+    const bytes = enc.encode(chunk);
+    for (let off = 0; off < bytes.length && !conn.closed;) {
+      const n = conn.feed(bytes.subarray(off));
+      assert.ok(n > 0);
+      off += n;
+    }
+  }
+  if (opts.eof && !conn.closed) conn.end();
+  return { out, log: handler.log, closed: conn.closed };
+}
+
+Deno.test("UapiConnection get replies body then errno=0", () => {
+  const r = run("get=1\n\n");
+  assert.equal(r.out, "listen_port=1\nerrno=0\n\n");
+  assert.equal(r.closed, false);
+});
+
+Deno.test("UapiConnection get=1 followed by another byte is EINVAL and that byte is consumed", () => {
+  // "x" is eaten; the next op line is "get=1\n" followed by "\n".
+  const r = run("get=1\nxget=1\n\n");
+  assert.equal(r.out, "errno=-22\n\nlisten_port=1\nerrno=0\n\n");
+  // After the bad byte, the rest of the line is read as the next op line.
+  const r2 = run("get=1\nx\n");
+  assert.equal(r2.out, "errno=-22\n\n");
+  assert.equal(r2.closed, true);
+});
+
+Deno.test("UapiConnection unknown operation closes without reply", () => {
+  for (const op of ["get=2\n", "GET=1\n", "get=1\r\n", "\n", "set=1 \n", "foo\n"]) {
+    const r = run(op + "\n");
+    assert.equal(r.out, "", op);
+    assert.equal(r.closed, true, op);
+  }
+});
+
+Deno.test("UapiConnection set applies lines in order and replies errno=0", () => {
+  const r = run("set=1\nprivate_key=ab\nlisten_port=5\n\n");
+  assert.equal(r.out, "errno=0\n\n");
+  assert.deepEqual(r.log, ["set", "private_key=ab", "listen_port=5", "end"]);
+});
+
+Deno.test("UapiConnection set cuts at the first '=' without trimming and drops one CR", () => {
+  const r = run("set=1\n a = b=c \r\nk=\r\r\n=v\n\r\n");
+  assert.equal(r.out, "errno=0\n\n");
+  assert.deepEqual(r.log, ["set", " a = b=c ", "k=\r", "=v", "end"]);
+});
+
+Deno.test("UapiConnection set line without '=' is EPROTO", () => {
+  const r = run("set=1\na=1\nnoequals\nb=2\n\nget=1\n\n");
+  assert.equal(r.out, "errno=-71\n\nlisten_port=1\nerrno=0\n\n");
+  assert.deepEqual(r.log, ["set", "a=1", "get"]);
+});
+
+Deno.test("UapiConnection set error: earlier lines stay, rest discarded, no end(), connection usable", () => {
+  const r = run("set=1\na=1\nfail=-98\nb=2\n\nset=1\nc=3\n\n");
+  assert.equal(r.out, "errno=-98\n\nerrno=0\n\n");
+  assert.deepEqual(r.log, ["set", "a=1", "set", "c=3", "end"]);
+});
+
+Deno.test("UapiConnection non-UAPI exceptions become ENOANO (-55)", () => {
+  const r = run("set=1\nthrow=1\n\n");
+  assert.equal(r.out, `errno=${ERRNO.ENOANO}\n\n`);
+  const h = new FakeHandler();
+  h.getError = new UapiError(ERRNO.EIO, "x");
+  assert.equal(run("get=1\n\n", { handler: h }).out, "errno=-5\n\n");
+});
+
+Deno.test("UapiConnection empty set replies errno=0", () => {
+  const r = run("set=1\n\n");
+  assert.equal(r.out, "errno=0\n\n");
+  assert.deepEqual(r.log, ["set", "end"]);
+});
+
+Deno.test("UapiConnection.feed() stops after each reply", () => {
+  let out = "";
+  const conn = new UapiConnection(new FakeHandler(), (t) => (out += t));
+  const input = enc.encode("get=1\n\nget=1\n\nset=1\n\n");
+  assert.equal(conn.feed(input), 7);
+  assert.equal(out, "listen_port=1\nerrno=0\n\n");
+  assert.equal(conn.feed(input.subarray(7)), 7);
+  assert.equal(conn.feed(input.subarray(14)), 7);
+  assert.equal(out, "listen_port=1\nerrno=0\n\n".repeat(2) + "errno=0\n\n");
+});
+
+Deno.test("UapiConnection handles byte-by-byte input like one chunk", () => {
+  const text = "get=1\n\nset=1\na=1\r\nb=2\n\nget=1\nzset=1\nfail=-22\nc=3\n\nget=1\n\n";
+  const whole = run(text);
+  const bytes = run(text.split(""));
+  assert.equal(bytes.out, whole.out);
+  assert.deepEqual(bytes.log, whole.log);
+  assert.equal(
+    whole.out,
+    "listen_port=1\nerrno=0\n\nerrno=0\n\nerrno=-22\n\nerrno=-22\n\nlisten_port=1\nerrno=0\n\n",
+  );
+});
+
+Deno.test("UapiConnection EOF in a set applies the final unterminated line and replies", () => {
+  const r = run("set=1\na=1\nb=2", { eof: true });
+  assert.equal(r.out, "errno=0\n\n");
+  assert.deepEqual(r.log, ["set", "a=1", "b=2", "end"]);
+  assert.equal(r.closed, true);
+  const r2 = run("set=1\na=1\nfail=-22", { eof: true });
+  assert.equal(r2.out, "errno=-22\n\n");
+});
+
+Deno.test("UapiConnection EOF after get=1 or mid-op closes silently", () => {
+  assert.equal(run("get=1\n", { eof: true }).out, "");
+  assert.equal(run("get=", { eof: true }).out, "");
+  assert.equal(run("", { eof: true }).out, "");
+});
+
+Deno.test("UapiConnection a set line of 64 KiB is EIO after applying earlier lines", () => {
+  const ok = "k=" + "v".repeat(65535 - 2); // 65535 bytes + "\n" fits bufio.Scanner
+  const r1 = run(`set=1\n${ok}\n\n`);
+  assert.equal(r1.out, "errno=0\n\n");
+  const long = "k=" + "v".repeat(65536 - 2);
+  const r = run(`set=1\na=1\n${long}\n\nget=1\n\n`);
+  assert.equal(r.out, "errno=-5\n\n");
+  assert.deepEqual(r.log, ["set", "a=1", "end"]);
+  assert.equal(r.closed, true);
+  // Also when it arrives in pieces.
+  const r3 = run(["set=1\na=1\nk=", "v".repeat(40000), "v".repeat(40000)]);
+  assert.equal(r3.out, "errno=-5\n\n");
+});
+
+Deno.test("UapiConnection an endless operation line closes the connection", () => {
+  const r = run(["g".repeat(40000), "g".repeat(40000)]);
+  assert.equal(r.out, "");
+  assert.equal(r.closed, true);
+});
+
+Deno.test("UapiConnection applies a large set in batches before its blank line", () => {
+  const handler = new FakeHandler();
+  let out = "";
+  const conn = new UapiConnection(handler, (t) => (out += t), { maxRequestBytes: 100 });
+  const input = enc.encode("set=1\n" + "a=1234567890\n".repeat(10));
+  assert.equal(conn.feed(input), input.length);
+  assert.ok(handler.log.length > 1, "some lines applied before the blank line");
+  conn.feed(enc.encode("\n"));
+  assert.equal(out, "errno=0\n\n");
+  assert.equal(handler.log.filter((l) => l.startsWith("a=")).length, 10);
+  assert.equal(handler.log.at(-1), "end");
 });

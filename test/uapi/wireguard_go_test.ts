@@ -349,7 +349,7 @@ Deno.test({
       side.close();
     }
     if (Deno.env.get("GTU_UPDATE_GOLDEN") === "1") {
-      await Deno.writeTextFile(GOLDEN_URL, JSON.stringify(recorded, null, 1) + "\n");
+      await Deno.writeTextFile(GOLDEN_URL, JSON.stringify(recorded, null, 2) + "\n");
     }
     assert.equal(mismatches.length, 0, mismatches.join("\n\n"));
   },
