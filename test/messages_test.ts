@@ -61,7 +61,13 @@ Deno.test("Initiation offsets add up to 148 bytes (whitepaper §5.4.2)", () => {
   assert.equal(Initiation.size, Initiation.mac2 + 16);
   assert.equal(Initiation.size, 148);
   assert.deepEqual(
-    [Initiation.ephemeral, Initiation.static, Initiation.timestamp, Initiation.mac1, Initiation.mac2],
+    [
+      Initiation.ephemeral,
+      Initiation.static,
+      Initiation.timestamp,
+      Initiation.mac1,
+      Initiation.mac2,
+    ],
     [8, 40, 88, 116, 132],
   );
 });
@@ -206,7 +212,20 @@ Deno.test("writeU32() writes little-endian", () => {
 });
 
 Deno.test("readU32() reads little-endian and unsigned", () => {
-  const msg = new Uint8Array([0x78, 0x56, 0x34, 0x12, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x80]);
+  const msg = new Uint8Array([
+    0x78,
+    0x56,
+    0x34,
+    0x12,
+    0xff,
+    0xff,
+    0xff,
+    0xff,
+    0x00,
+    0x00,
+    0x00,
+    0x80,
+  ]);
   assert.equal(readU32(msg, 0), 0x12345678);
   assert.equal(readU32(msg, 4), 0xffffffff);
   assert.equal(readU32(msg, 8), 0x80000000);

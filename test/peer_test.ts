@@ -74,7 +74,17 @@ Deno.test("paddingSize() matches wireguard-go calculatePaddingSize", async (t) =
 
 Deno.test("paddingSize() invariants over a sweep of sizes and MTUs", () => {
   const mtus = [0, 1, 15, 16, 17, 20, 500, 576, 1280, 1420, 1500, 9000, 65503];
-  const sizes = [...Array.from({ length: 301 }, (_, i) => i), 500, 1000, 1279, 1280, 1281, 1420, 1500, 9000];
+  const sizes = [
+    ...Array.from({ length: 301 }, (_, i) => i),
+    500,
+    1000,
+    1279,
+    1280,
+    1281,
+    1420,
+    1500,
+    9000,
+  ];
   for (const mtu of mtus) {
     for (const size of sizes) {
       const pad = paddingSize(size, mtu);
@@ -100,7 +110,11 @@ Deno.test("keyToBase64() encodes keys as wg prints them", async (t) => {
   const hex = (s: string) => new Uint8Array(s.match(/../g)!.map((b) => parseInt(b, 16)));
   const cases: [string, Uint8Array, string][] = [
     ["zero key", new Uint8Array(32), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],
-    ["0..31", Uint8Array.from({ length: 32 }, (_, i) => i), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="],
+    [
+      "0..31",
+      Uint8Array.from({ length: 32 }, (_, i) => i),
+      "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    ],
     ["all ones", new Uint8Array(32).fill(0xff), "//////////////////////////////////////////8="],
     // testdata/uapi/keys.json "self": base64 made by `wg` (has '+' and '/').
     [

@@ -93,6 +93,7 @@ Deno.test("Timer.mod() to an earlier deadline pulls it forward", () => {
   assert.deepEqual(fired, []);
   clock.advance(1);
   assert.deepEqual(fired, [30]);
+  assert.equal(clock.pending, 0, "the callback for the old deadline was cancelled");
   clock.advance(2000);
   assert.deepEqual(fired, [30], "the old deadline does not fire too");
   assert.equal(clock.pending, 0);
@@ -276,6 +277,17 @@ Deno.test("PeerTimers retransmits an unanswered initiation every REKEY_TIMEOUT +
       assert.deepEqual(times, [500, 500 + period, 500 + 2 * period]);
     });
   }
+});
+
+Deno.test("PeerTimers retransmit intervals stay within REKEY_TIMEOUT + [0, 333] ms", () => {
+  const { clock, host } = setup(seededRng(42));
+  host.sendHandshakeInitiation(false);
+  clock.advance(200_000);
+  const times = host.calls.filter((c) => c.what.startsWith("initiation")).map((c) => c.at);
+  assert.equal(times.length, 20);
+  const gaps = times.slice(1).map((t, i) => t - times[i]);
+  for (const gap of gaps) assert.ok(gap >= 5_000 && gap <= 5_333, `gap ${gap}`);
+  assert.ok(new Set(gaps).size > 1, "jitter varies between retries");
 });
 
 Deno.test("PeerTimers gives up after MAX_TIMER_HANDSHAKES + 2 initiations and arms zeroKeyMaterial", () => {
@@ -487,13 +499,15 @@ Deno.test("PeerTimers: nothing is armed or fires while timersActive() is false",
   timers.handshakeInitiated();
   timers.sessionDerived();
   timers.anyAuthenticatedPacketTraversal();
-  for (const timer of [
-    timers.retransmitHandshake,
-    timers.sendKeepalive,
-    timers.newHandshake,
-    timers.zeroKeyMaterial,
-    timers.persistentKeepalive,
-  ]) {
+  for (
+    const timer of [
+      timers.retransmitHandshake,
+      timers.sendKeepalive,
+      timers.newHandshake,
+      timers.zeroKeyMaterial,
+      timers.persistentKeepalive,
+    ]
+  ) {
     assert.equal(timer.isPending, false);
   }
   assert.equal(timers.needAnotherKeepalive, false);
@@ -529,13 +543,15 @@ Deno.test("PeerTimers.stop() disarms every timer; start() resets the counters", 
   clock.advance(REKEY_TIMEOUT * 3);
   host.calls = [];
   timers.stop();
-  for (const timer of [
-    timers.retransmitHandshake,
-    timers.sendKeepalive,
-    timers.newHandshake,
-    timers.zeroKeyMaterial,
-    timers.persistentKeepalive,
-  ]) {
+  for (
+    const timer of [
+      timers.retransmitHandshake,
+      timers.sendKeepalive,
+      timers.newHandshake,
+      timers.zeroKeyMaterial,
+      timers.persistentKeepalive,
+    ]
+  ) {
     assert.equal(timer.isPending, false);
   }
   clock.advance(10 * ZERO_KEY_MATERIAL_AFTER);

@@ -9,8 +9,8 @@
  * primitives themselves run in OpenSSL's assembly.
  *
  * {@link loadLibcryptoBackend} returns null, never throws, when the library,
- * one of its symbols, an algorithm or the `--allow-ffi` permission is missing;
- * callers then keep noble (see select.ts).
+ * one of its symbols, an algorithm or the (unscoped) `--allow-ffi` permission
+ * is missing; callers then keep noble (see select.ts).
  *
  * How each primitive maps onto OpenSSL 3.0:
  * - ChaCha20-Poly1305: one long-lived `EVP_CIPHER_CTX` per direction, re-keyed
@@ -27,15 +27,17 @@
  *   `BLAKE2SMAC` `EVP_MAC` with its "size" parameter. OpenSSL 3.0's
  *   BLAKE2S-256 has no settable length, so an *unkeyed* digest shorter than 32
  *   bytes, which WireGuard never asks for, is delegated to noble.
- * - X25519: the private key is imported with `EVP_PKEY_fromdata` together with
- *   a placeholder public key. Importing a bare private key makes OpenSSL derive
- *   its public key, a second scalar multiplication that derive never reads
- *   (ecx_exch.c uses only the private key and the peer's public key), which
- *   would double the cost of DH. For the base point (publicKey()) the private
- *   key is imported alone and that public key is the answer. OpenSSL clamps
- *   the scalar and masks bit 255 of u itself (RFC 7748 §5), and refuses an
- *   all-zero shared secret, which is written as zeros as the contract asks.
- *   Every EVP_PKEY and EVP_PKEY_CTX is freed before returning.
+ * - X25519: `EVP_PKEY_derive` of the scalar and the point, each imported with
+ *   `EVP_PKEY_fromdata` through one reused X25519 key-management context. The
+ *   private key is imported together with a placeholder public key: importing
+ *   a bare private key makes OpenSSL compute its public key, a second scalar
+ *   multiplication that derive never reads (ecx_exch.c uses only our private
+ *   key and the peer's public key), which would double the cost of DH. The
+ *   base point (publicKey()) goes the same way; OpenSSL's fixed-base
+ *   public-key routine measured no faster here. OpenSSL clamps the scalar and
+ *   masks bit 255 of u itself (RFC 7748 §5), and refuses an all-zero shared
+ *   secret, which is written as zeros as the contract asks. Every EVP_PKEY and
+ *   EVP_PKEY_CTX is freed before returning.
  *
  * Secrets: the scratch copies of private keys are wiped after each call.
  * OpenSSL's long-lived contexts keep the last ChaCha20 key and the last MAC key
@@ -104,7 +106,6 @@ const SYMBOLS = {
   EVP_PKEY_CTX_free: { parameters: ["pointer"], result: "void" },
   EVP_PKEY_fromdata_init: { parameters: ["pointer"], result: "i32" },
   EVP_PKEY_fromdata: { parameters: ["pointer", "buffer", "i32", "buffer"], result: "i32" },
-  EVP_PKEY_get_raw_public_key: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   EVP_PKEY_derive_init: { parameters: ["pointer"], result: "i32" },
   EVP_PKEY_derive_set_peer_ex: { parameters: ["pointer", "pointer", "i32"], result: "i32" },
   EVP_PKEY_derive: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
@@ -126,6 +127,24 @@ const EVP_PKEY_KEYPAIR = 0x87;
 const TAG_SIZE = 16;
 /** sizeof(OSSL_PARAM) on LP64: key, data_type (+pad), data, data_size, return_size. */
 const OSSL_PARAM_SIZE = 40;
+
+// Layout of the arena: the OSSL_PARAM key names, the key material and cells
+// they point at, then the OSSL_PARAM arrays (each ends with an all-zero
+// OSSL_PARAM_END entry, left zero in the arena).
+const AT_NAME_PRIV = 0;
+const AT_NAME_PUB = 8;
+const AT_NAME_SIZE = 16;
+const AT_PRIV = 32;
+const AT_PUB = 64;
+/** The placeholder public key of the private-key import: 32 zero bytes. */
+const AT_PLACEHOLDER_PUB = 96;
+const AT_MAC_SIZE = 128;
+const AT_PPKEY = 136;
+const AT_SIZE_CELL = 144;
+const AT_KEYPAIR_PARAMS = 152;
+const AT_PUB_PARAMS = AT_KEYPAIR_PARAMS + 3 * OSSL_PARAM_SIZE;
+const AT_SIZE_PARAMS = AT_PUB_PARAMS + 2 * OSSL_PARAM_SIZE;
+const ARENA_SIZE = AT_SIZE_PARAMS + 2 * OSSL_PARAM_SIZE;
 
 /** Small lengths as bigint, so the keyed-BLAKE2s path creates none per call. */
 const SMALL_BIGINT: readonly bigint[] = Array.from({ length: 257 }, (_, i) => BigInt(i));
@@ -242,23 +261,23 @@ class Libcrypto {
   #subkey = new Uint8Array(32);
   #xnonce = new Uint8Array(12);
   #scratch = new Uint8Array(0);
-  #arena = new ArrayBuffer(640);
-  #arenaBytes = new Uint8Array(this.#arena);
-  #arenaView = new DataView(this.#arena);
+  #arena = new ArrayBuffer(ARENA_SIZE);
   /** Private key bytes the keypair OSSL_PARAM array points at (wiped after use). */
-  #priv = new Uint8Array(this.#arena, 32, 32);
+  #priv = new Uint8Array(this.#arena, AT_PRIV, 32);
   /** Peer public key bytes the public OSSL_PARAM array points at. */
-  #pub = new Uint8Array(this.#arena, 64, 32);
-  /** `EVP_PKEY **` out-cell for EVP_PKEY_fromdata. */
-  #ppkey = new BigUint64Array(this.#arena, 136, 1);
-  /** `size_t *` in/out length cell for derive, get_raw_public_key and MAC final. */
-  #sizeCell = new BigUint64Array(this.#arena, 144, 1);
+  #pub = new Uint8Array(this.#arena, AT_PUB, 32);
   /** The value of the BLAKE2SMAC "size" parameter. */
-  #macSizeValue = new BigUint64Array(this.#arena, 128, 1);
-  #keypairParams = new Uint8Array(this.#arena, 160, 3 * OSSL_PARAM_SIZE);
-  #privParams = new Uint8Array(this.#arena, 280, 2 * OSSL_PARAM_SIZE);
-  #pubParams = new Uint8Array(this.#arena, 360, 2 * OSSL_PARAM_SIZE);
-  #sizeParams = new Uint8Array(this.#arena, 440, 2 * OSSL_PARAM_SIZE);
+  #macSizeValue = new BigUint64Array(this.#arena, AT_MAC_SIZE, 1);
+  /** `EVP_PKEY **` out-cell for EVP_PKEY_fromdata. */
+  #ppkey = new BigUint64Array(this.#arena, AT_PPKEY, 1);
+  /** `size_t *` in/out length cell for EVP_PKEY_derive and EVP_MAC_final. */
+  #sizeCell = new BigUint64Array(this.#arena, AT_SIZE_CELL, 1);
+  /** {priv, placeholder pub}: a private key import that computes no public key. */
+  #keypairParams = new Uint8Array(this.#arena, AT_KEYPAIR_PARAMS, 3 * OSSL_PARAM_SIZE);
+  /** {pub}: the peer's public key. */
+  #pubParams = new Uint8Array(this.#arena, AT_PUB_PARAMS, 2 * OSSL_PARAM_SIZE);
+  /** {size}: the keyed BLAKE2s digest length. */
+  #sizeParams = new Uint8Array(this.#arena, AT_SIZE_PARAMS, 2 * OSSL_PARAM_SIZE);
 
   constructor(lib: Lib) {
     this.#lib = lib;
@@ -290,26 +309,29 @@ class Libcrypto {
 
   /** Writes the constant OSSL_PARAM arrays (and their key names) into the arena. */
   #buildParams(): void {
-    const names = { priv: 0, pub: 8, size: 16 } as const;
-    for (const [name, offset] of Object.entries(names)) {
-      this.#arenaBytes.set(cstring(name), offset);
-    }
+    const bytes = new Uint8Array(this.#arena);
+    bytes.set(cstring("priv"), AT_NAME_PRIV);
+    bytes.set(cstring("pub"), AT_NAME_PUB);
+    bytes.set(cstring("size"), AT_NAME_SIZE);
     const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#arena)));
-    const param = (at: number, name: number, type: number, data: number, size: number) => {
-      const v = this.#arenaView;
-      v.setBigUint64(at, base + BigInt(name), true);
-      v.setUint32(at + 8, type, true);
-      v.setBigUint64(at + 16, base + BigInt(data), true);
-      v.setBigUint64(at + 24, BigInt(size), true);
-      v.setBigUint64(at + 32, 0n, true);
-    };
-    // The placeholder public key of the keypair import is the 32 zero bytes at 96.
-    param(160, names.priv, OSSL_PARAM_OCTET_STRING, 32, 32);
-    param(200, names.pub, OSSL_PARAM_OCTET_STRING, 96, 32);
-    param(280, names.priv, OSSL_PARAM_OCTET_STRING, 32, 32);
-    param(360, names.pub, OSSL_PARAM_OCTET_STRING, 64, 32);
-    param(440, names.size, OSSL_PARAM_UNSIGNED_INTEGER, 128, 8);
-    // The terminating OSSL_PARAM_END entries (key NULL) are the arena's zeros.
+    const view = new DataView(this.#arena);
+    function param(at: number, name: number, type: number, data: number, size: number): void {
+      view.setBigUint64(at, base + BigInt(name), true); // const char *key
+      view.setUint32(at + 8, type, true); // unsigned int data_type
+      view.setBigUint64(at + 16, base + BigInt(data), true); // void *data
+      view.setBigUint64(at + 24, BigInt(size), true); // size_t data_size
+      view.setBigUint64(at + 32, 0n, true); // size_t return_size
+    }
+    param(AT_KEYPAIR_PARAMS, AT_NAME_PRIV, OSSL_PARAM_OCTET_STRING, AT_PRIV, 32);
+    param(
+      AT_KEYPAIR_PARAMS + OSSL_PARAM_SIZE,
+      AT_NAME_PUB,
+      OSSL_PARAM_OCTET_STRING,
+      AT_PLACEHOLDER_PUB,
+      32,
+    );
+    param(AT_PUB_PARAMS, AT_NAME_PUB, OSSL_PARAM_OCTET_STRING, AT_PUB, 32);
+    param(AT_SIZE_PARAMS, AT_NAME_SIZE, OSSL_PARAM_UNSIGNED_INTEGER, AT_MAC_SIZE, 8);
   }
 
   seal(out: Uint8Array, key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, ad: Uint8Array): void {
@@ -441,40 +463,28 @@ class Libcrypto {
     }
     const s = this.#s;
     this.#priv.set(scalar);
-    const base = isBasePoint(point);
-    const priv = this.#importKey(base ? this.#privParams : this.#keypairParams, EVP_PKEY_KEYPAIR);
+    const priv = this.#importKey(this.#keypairParams, EVP_PKEY_KEYPAIR);
     this.#priv.fill(0);
     if (priv === null) throw failed("X25519 private key import");
-    try {
-      if (base) {
-        // Importing a bare private key computed its public key: X25519(scalar, 9).
-        this.#sizeCell[0] = 32n;
-        if (s.EVP_PKEY_get_raw_public_key(priv, out, this.#sizeCell) !== 1) {
-          throw failed("EVP_PKEY_get_raw_public_key");
-        }
-        return;
-      }
-      this.#pub.set(point);
-      const peer = this.#importKey(this.#pubParams, EVP_PKEY_PUBLIC_KEY);
-      if (peer === null) throw failed("X25519 public key import");
-      const ctx = s.EVP_PKEY_CTX_new_from_pkey(null, priv, null);
-      try {
-        this.#sizeCell[0] = 32n;
-        const ok = ctx !== null && s.EVP_PKEY_derive_init(ctx) === 1 &&
-          s.EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) === 1 &&
-          s.EVP_PKEY_derive(ctx, out, this.#sizeCell) === 1;
-        if (!ok) {
-          // OpenSSL refuses an all-zero shared secret (a low-order point, RFC 7748
-          // §6.1); the contract is to write zeros and let the caller reject it.
-          out.fill(0);
-          s.ERR_clear_error();
-        }
-      } finally {
-        if (ctx !== null) s.EVP_PKEY_CTX_free(ctx);
-        s.EVP_PKEY_free(peer);
-      }
-    } finally {
+    this.#pub.set(point);
+    const peer = this.#importKey(this.#pubParams, EVP_PKEY_PUBLIC_KEY);
+    if (peer === null) {
       s.EVP_PKEY_free(priv);
+      throw failed("X25519 public key import");
+    }
+    const ctx = s.EVP_PKEY_CTX_new_from_pkey(null, priv, null);
+    this.#sizeCell[0] = 32n;
+    const ok = ctx !== null && s.EVP_PKEY_derive_init(ctx) === 1 &&
+      s.EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) === 1 &&
+      s.EVP_PKEY_derive(ctx, out, this.#sizeCell) === 1;
+    if (ctx !== null) s.EVP_PKEY_CTX_free(ctx);
+    s.EVP_PKEY_free(peer);
+    s.EVP_PKEY_free(priv);
+    if (!ok) {
+      // OpenSSL refuses an all-zero shared secret (a low-order point, RFC 7748
+      // §6.1); the contract is to write zeros and let the caller reject it.
+      out.fill(0);
+      s.ERR_clear_error();
     }
   }
 
@@ -504,21 +514,27 @@ function notNull(p: Deno.PointerValue, what: string): Deno.PointerObject {
   return p;
 }
 
-function isBasePoint(p: Uint8Array): boolean {
-  let acc = p[0] ^ 9;
-  for (let i = 1; i < 32; i++) acc |= p[i];
-  return acc === 0;
-}
-
 function open(): Lib | null {
+  // Deno.UnsafePointer.of (for the OSSL_PARAM arrays) needs the unscoped FFI
+  // permission. Without it, do not even try: a dlopen would prompt on a
+  // terminal instead of failing.
+  if (!ffiGranted()) return null;
   for (const path of [SONAME, ...FALLBACK_PATHS]) {
     try {
       return Deno.dlopen(path, SYMBOLS);
     } catch {
-      // Not found, a symbol missing (not OpenSSL 3), or no --allow-ffi: try the next.
+      // Not found, or a symbol missing (not OpenSSL 3): try the next.
     }
   }
   return null;
+}
+
+function ffiGranted(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  } catch {
+    return false;
+  }
 }
 
 let loaded: { backend: CryptoBackend; version: string } | null | undefined;

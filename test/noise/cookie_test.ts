@@ -71,7 +71,7 @@ Deno.test("CookieGenerator.addMacs() + CookieChecker.checkMac1() round trip", ()
   }
 });
 
-Deno.test("CookieGenerator.addMacs() mac1 is MAC(HASH(\"mac1----\" ‖ Spub), msg before mac1)", () => {
+Deno.test('CookieGenerator.addMacs() mac1 is MAC(HASH("mac1----" ‖ Spub), msg before mac1)', () => {
   const s = setup();
   const msg = randomMessage(148, 9);
   s.generator.addMacs(msg);
@@ -160,10 +160,12 @@ Deno.test("CookieChecker.createReply() writes a 64-byte cookie reply addressed t
 });
 
 Deno.test("cookie exchange: mac2 is accepted for the same source only", async (t) => {
-  for (const [name, source, others] of [
-    ["IPv4", SOURCE, [OTHER_PORT, OTHER_IP, SOURCE6]],
-    ["IPv6", SOURCE6, [SOURCE, OTHER_IP]],
-  ] as const) {
+  for (
+    const [name, source, others] of [
+      ["IPv4", SOURCE, [OTHER_PORT, OTHER_IP, SOURCE6]],
+      ["IPv6", SOURCE6, [SOURCE, OTHER_IP]],
+    ] as const
+  ) {
     await t.step(name, () => {
       const s = setup();
       exchange(s, randomMessage(148, 11), source);

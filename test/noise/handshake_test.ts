@@ -27,7 +27,15 @@ import {
   MESSAGE_TRANSPORT,
 } from "../../src/constants.ts";
 import { aeadOpen, aeadSeal, generatePrivateKey, isZero, publicKey } from "../../src/crypto.ts";
-import { Initiation, messageType, readU32, Response, Transport, writeType, writeU32 } from "../../src/messages.ts";
+import {
+  Initiation,
+  messageType,
+  readU32,
+  Response,
+  Transport,
+  writeType,
+  writeU32,
+} from "../../src/messages.ts";
 import { CookieChecker, CookieGenerator } from "../../src/noise/cookie.ts";
 import {
   beginSession,
@@ -88,8 +96,13 @@ class Pair {
   rngR: Rng;
 
   constructor(
-    opts: { privI?: Uint8Array; privR?: Uint8Array; pskI?: Uint8Array; pskR?: Uint8Array; seed?: number } =
-      {},
+    opts: {
+      privI?: Uint8Array;
+      privR?: Uint8Array;
+      pskI?: Uint8Array;
+      pskR?: Uint8Array;
+      seed?: number;
+    } = {},
   ) {
     const seed = opts.seed ?? 1;
     this.i.set(opts.privI ?? generatePrivateKey(seededRng(seed * 100 + 1)));
@@ -113,7 +126,10 @@ class Pair {
   /** The initiator writes an initiation (asserting success). */
   initiate(wall = WALL, index = INDEX_I): Uint8Array {
     const msg = new Uint8Array(Initiation.size);
-    assert.equal(createInitiation(msg, this.hsI, this.i, index, { rng: this.rngI, now: 0, wall }), true);
+    assert.equal(
+      createInitiation(msg, this.hsI, this.i, index, { rng: this.rngI, now: 0, wall }),
+      true,
+    );
     return msg;
   }
 
@@ -171,7 +187,13 @@ function sealTransport(kp: Keypair, payload: Uint8Array, mtu = 1420): Uint8Array
   writeU32(msg, Transport.counter + 4, kp.sendHi);
   const plain = new Uint8Array(plainLength);
   plain.set(payload);
-  aeadSeal(msg.subarray(Transport.content), kp.sendKey, { lo: kp.sendLo, hi: kp.sendHi }, plain, EMPTY);
+  aeadSeal(
+    msg.subarray(Transport.content),
+    kp.sendKey,
+    { lo: kp.sendLo, hi: kp.sendHi },
+    plain,
+    EMPTY,
+  );
   kp.nextSend();
   return msg;
 }
@@ -194,7 +216,9 @@ Deno.test("CONSTRUCTION and IDENTIFIER are the whitepaper's strings", () => {
 });
 
 Deno.test("StaticIdentity.set() clamps a copy and derives the public key", () => {
-  const keys = JSON.parse(Deno.readTextFileSync(new URL("../../testdata/handshake/keys.json", import.meta.url)));
+  const keys = JSON.parse(
+    Deno.readTextFileSync(new URL("../../testdata/handshake/keys.json", import.meta.url)),
+  );
   const id = new StaticIdentity();
   assert.equal(id.hasIdentity, false);
   const raw = new Uint8Array(32).fill(0xff);
@@ -266,7 +290,9 @@ Deno.test("Handshake.wipe() clears secrets; clear() keeps the timestamp and keys
 
 for (const withPsk of [false, true]) {
   Deno.test(`handshake ${withPsk ? "with" : "without"} PSK: both sides derive matching keys`, () => {
-    const psk = withPsk ? unhex("a35384db580ec40046b19d9dd4580582f786e55072f7abf06d417d82aff95064") : undefined;
+    const psk = withPsk
+      ? unhex("a35384db580ec40046b19d9dd4580582f786e55072f7abf06d417d82aff95064")
+      : undefined;
     const p = new Pair({ pskI: psk, pskR: psk });
     assert.equal(p.hsI.state, HandshakeState.Zeroed);
 
@@ -275,7 +301,11 @@ for (const withPsk of [false, true]) {
     assert.equal(handshakeSender(init), INDEX_I);
     assert.equal(p.hsI.state, HandshakeState.InitiationCreated);
     assert.equal(p.hsI.localIndex, INDEX_I);
-    assert.deepEqual(init.subarray(Initiation.mac1), new Uint8Array(32), "MACs are left to the cookie generator");
+    assert.deepEqual(
+      init.subarray(Initiation.mac1),
+      new Uint8Array(32),
+      "MACs are left to the cookie generator",
+    );
 
     assert.equal(p.consume(init), p.owner);
     assert.deepEqual(p.lookups, [p.i.publicKey], "looked up the initiator's static key");
@@ -329,7 +359,10 @@ Deno.test("handshake: the preshared key changes the response and the keys, not t
 });
 
 Deno.test("handshake: transport AEAD round trip with the derived keys", () => {
-  const { kpI, kpR } = new Pair({ pskI: new Uint8Array(32).fill(1), pskR: new Uint8Array(32).fill(1) }).run();
+  const { kpI, kpR } = new Pair({
+    pskI: new Uint8Array(32).fill(1),
+    pskR: new Uint8Array(32).fill(1),
+  }).run();
   const payload = new TextEncoder().encode("wireguard test message 1");
   const m1 = sealTransport(kpI, payload);
   assert.equal(m1.length, 16 + 32 + 16, "24 bytes padded to 32");
@@ -373,7 +406,12 @@ Deno.test("handshake: the responder side of one pair can initiate too", () => {
   const init = new Uint8Array(148);
   assert.ok(createInitiation(init, hsRI, p.r, 7, { rng: seededRng(9), now: 0, wall: WALL }));
   const owner = { handshake: hsIR };
-  assert.equal(consumeInitiation(init, p.i, (pk) => sameKey(pk, p.r.publicKey) ? owner : undefined, { now: 0 }), owner);
+  assert.equal(
+    consumeInitiation(init, p.i, (pk) => sameKey(pk, p.r.publicKey) ? owner : undefined, {
+      now: 0,
+    }),
+    owner,
+  );
   const resp = new Uint8Array(92);
   assert.ok(createResponse(resp, hsIR, 8, { rng: seededRng(10) }));
   assert.ok(consumeResponse(resp, hsRI, p.r));
@@ -508,10 +546,13 @@ Deno.test("consumeInitiation() rejects an unknown static key", () => {
   const other = new StaticIdentity();
   other.set(generatePrivateKey(seededRng(999)));
   const looked: Uint8Array[] = [];
-  assert.equal(consumeInitiation(init, other, (pk) => {
-    looked.push(pk);
-    return p.owner;
-  }, { now: 0 }), null);
+  assert.equal(
+    consumeInitiation(init, other, (pk) => {
+      looked.push(pk);
+      return p.owner;
+    }, { now: 0 }),
+    null,
+  );
   assert.equal(looked.length, 0);
 });
 
@@ -534,9 +575,28 @@ Deno.test("createInitiation() fails for a low-order peer public key", () => {
     hs.precompute(id);
     assert.ok(isZero(hs.precomputedStaticStatic), `precomputed DH is zero for ${point}`);
     const msg = new Uint8Array(148);
-    assert.equal(createInitiation(msg, hs, id, 1, { rng: seededRng(1), now: 0, wall: WALL }), false, point);
+    assert.equal(
+      createInitiation(msg, hs, id, 1, { rng: seededRng(1), now: 0, wall: WALL }),
+      false,
+      point,
+    );
     assert.notEqual(hs.state, HandshakeState.InitiationCreated);
   }
+});
+
+Deno.test("createInitiation() fails while the precomputed DH is zero", () => {
+  // precompute() ran before the identity was set and was not redone.
+  const i = new StaticIdentity();
+  const r = new StaticIdentity();
+  r.set(generatePrivateKey(seededRng(12)));
+  const hs = new Handshake(r.publicKey);
+  hs.precompute(i);
+  i.set(generatePrivateKey(seededRng(11)));
+  const msg = new Uint8Array(148);
+  assert.equal(createInitiation(msg, hs, i, 1, { rng: seededRng(1), now: 0, wall: WALL }), false);
+  assert.equal(hs.state, HandshakeState.Zeroed);
+  hs.precompute(i);
+  assert.equal(createInitiation(msg, hs, i, 1, { rng: seededRng(1), now: 0, wall: WALL }), true);
 });
 
 Deno.test("handshake without an identity fails on every step", () => {
@@ -874,7 +934,12 @@ function refKdf(n: number, key: Uint8Array, input: Uint8Array): Uint8Array[] {
   return out;
 }
 
-function refAead(key: Uint8Array, counter: bigint, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+function refAead(
+  key: Uint8Array,
+  counter: bigint,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
   const nonce = new Uint8Array(12);
   new DataView(nonce.buffer).setBigUint64(4, counter, true);
   return chacha20poly1305(key, nonce, ad).encrypt(plaintext);
@@ -914,7 +979,9 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** Initiation, response and initiator keys per the whitepaper. */
-function reference(psk: Uint8Array): { initiation: string; response: string; send: string; receive: string } {
+function reference(
+  psk: Uint8Array,
+): { initiation: string; response: string; send: string; receive: string } {
   const sI = unhex(INPUTS.initiator.private);
   const sR = unhex(INPUTS.responder.private);
   const SI = x25519.getPublicKey(sI);
@@ -937,7 +1004,13 @@ function reference(psk: Uint8Array): { initiation: string; response: string; sen
   [C, k] = refKdf(2, C, dh(sI, SR));
   const encTimestamp = refAead(k, 0n, refTai64n(INPUTS.wallMs), H);
   H = refHash(H, encTimestamp);
-  const initBody = concat(new Uint8Array([1, 0, 0, 0]), le32(INPUTS.initiatorIndex), EI, encStatic, encTimestamp);
+  const initBody = concat(
+    new Uint8Array([1, 0, 0, 0]),
+    le32(INPUTS.initiatorIndex),
+    EI,
+    encStatic,
+    encTimestamp,
+  );
   const mac1I = refMac(refHash(textEncoder.encode("mac1----"), SR), initBody);
   const initiation = concat(initBody, mac1I, new Uint8Array(16));
   // Responder → initiator.
@@ -959,7 +1032,12 @@ function reference(psk: Uint8Array): { initiation: string; response: string; sen
   const mac1R = refMac(refHash(textEncoder.encode("mac1----"), SI), respBody);
   const response = concat(respBody, mac1R, new Uint8Array(16));
   const [send, receive] = refKdf(2, C, new Uint8Array(0));
-  return { initiation: hex(initiation), response: hex(response), send: hex(send), receive: hex(receive) };
+  return {
+    initiation: hex(initiation),
+    response: hex(response),
+    send: hex(send),
+    receive: hex(receive),
+  };
 }
 
 Deno.test("deterministic transcript matches an independent whitepaper derivation", async (t) => {
@@ -975,7 +1053,11 @@ Deno.test("deterministic transcript matches an independent whitepaper derivation
       assert.equal(c.initiatorSend, want.send);
       assert.equal(c.initiatorReceive, want.receive);
       // Transport messages per §5.4.6.
-      const keepalive = concat(new Uint8Array([4, 0, 0, 0]), le32(INPUTS.responderIndex), new Uint8Array(8));
+      const keepalive = concat(
+        new Uint8Array([4, 0, 0, 0]),
+        le32(INPUTS.responderIndex),
+        new Uint8Array(8),
+      );
       assert.equal(
         c.keepalive,
         hex(concat(keepalive, refAead(unhex(want.send), 0n, new Uint8Array(0), new Uint8Array(0)))),
@@ -985,8 +1067,15 @@ Deno.test("deterministic transcript matches an independent whitepaper derivation
         le32(INPUTS.responderIndex),
         new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]),
       );
-      assert.equal(c.data, hex(concat(dataHeader, refAead(unhex(want.send), 1n, PAYLOAD, new Uint8Array(0)))));
-      const replyHeader = concat(new Uint8Array([4, 0, 0, 0]), le32(INPUTS.initiatorIndex), new Uint8Array(8));
+      assert.equal(
+        c.data,
+        hex(concat(dataHeader, refAead(unhex(want.send), 1n, PAYLOAD, new Uint8Array(0)))),
+      );
+      const replyHeader = concat(
+        new Uint8Array([4, 0, 0, 0]),
+        le32(INPUTS.initiatorIndex),
+        new Uint8Array(8),
+      );
       assert.equal(
         c.dataReply,
         hex(concat(replyHeader, refAead(unhex(want.receive), 0n, PAYLOAD, new Uint8Array(0)))),
