@@ -378,7 +378,6 @@ class Libcrypto {
     if (copied) this.#scratch.fill(0);
     if (ok !== 1) {
       // A forged packet must not leave entries on OpenSSL's per-thread error queue.
-      s.ERR_clear_error();
       return false;
     }
     return true;
@@ -484,7 +483,6 @@ class Libcrypto {
       // OpenSSL refuses an all-zero shared secret (a low-order point, RFC 7748
       // §6.1); the contract is to write zeros and let the caller reject it.
       out.fill(0);
-      s.ERR_clear_error();
     }
   }
 

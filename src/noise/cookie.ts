@@ -108,15 +108,15 @@ export class CookieChecker {
    * MAC(secret, source); the secret rotates every COOKIE_REFRESH_TIME.
    */
   createReply(out: Uint8Array, msg: Uint8Array, senderIndex: number, source: Uint8Array): void {
+    if (out.length !== MESSAGE_COOKIE_REPLY_SIZE) {
+      throw new RangeError("Cookie reply must be 64 bytes");
+    }
     const now = this.#clock.now();
     if (now - this.#secretSet > COOKIE_REFRESH_TIME) {
       this.#rng(this.#secret);
       this.#secretSet = now;
     }
     mac(scratchCookie, this.#secret, source);
-    if (out.length !== MESSAGE_COOKIE_REPLY_SIZE) {
-      throw new RangeError("Cookie reply must be 64 bytes");
-    }
     writeType(out, MESSAGE_COOKIE_REPLY);
     writeU32(out, CookieReply.receiver, senderIndex);
     const nonce = out.subarray(CookieReply.nonce, CookieReply.nonce + 24);

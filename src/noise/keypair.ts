@@ -52,7 +52,11 @@ export class Keypair {
       (this.sendHi * 4294967296 === REKEY_AFTER_MESSAGES && this.sendLo > 0);
   }
 
-  /** Advances the send counter by one (exact 64-bit increment). */
+  /**
+   * Advances the send counter by one (exact 64-bit increment). It would wrap
+   * at 2^64 − 1, which is unreachable: senders check {@link sendExhausted}
+   * (2^64 − 2^13 − 1) before every use.
+   */
   nextSend(): void {
     if (this.sendLo === 0xffffffff) {
       this.sendLo = 0;

@@ -121,8 +121,8 @@ Deno.test({
         native.x25519(out, hex(v.scalar), hex(v.u));
         assert.equal(toHex(out), v.output, v.source);
       }
-      let k = hex(x25519Vectors.iterated.initial);
-      let u = k.slice();
+      let k: Uint8Array = hex(x25519Vectors.iterated.initial);
+      let u: Uint8Array = k.slice();
       for (let i = 1; i <= 1000; i++) {
         const next = new Uint8Array(32);
         native.x25519(next, k, u);
@@ -529,13 +529,21 @@ Deno.test("selectCryptoBackend() without --allow-ffi: auto falls back to noble, 
     console.log(JSON.stringify({ name: auto.backend.name, reason: auto.reason, native }));
   `;
   const config = new URL("../../deno.json", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-prompt", "--config", config, code],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
+  // `deno eval` grants every permission, so run a file with none.
+  const script = await Deno.makeTempFile({ prefix: "gotatun_select_", suffix: ".ts" });
+  let out: Deno.CommandOutput;
+  try {
+    await Deno.writeTextFile(script, code);
+    out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--config", config, script],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+  } finally {
+    await Deno.remove(script);
+  }
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, stderr);
   const result = JSON.parse(new TextDecoder().decode(out.stdout));
