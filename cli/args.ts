@@ -12,8 +12,8 @@
  * - `WG_PROCESS_FOREGROUND=1` means `-f` and suppresses the warning banner,
  *   `LOG_LEVEL` picks the log level, `WG_TUN_FD` / `WG_UAPI_FD` hand over fds.
  *
- * On top of that, a few single-word subcommands of our own (`help`, `demo`)
- * leave room for the toolkit to grow. They shadow interfaces with those exact
+ * On top of that, a few subcommands of our own (`help`, `demo`) leave room
+ * for the toolkit to grow. They shadow interfaces with those exact
  * names, which wireguard-go would accept; nobody names a tunnel `help`.
  *
  * Pure: no `Deno.*`, so it is unit-tested without permissions.
@@ -57,7 +57,7 @@ export type Invocation =
   | { readonly kind: "usage"; readonly banner: boolean }
   /** `help`, `--help` or `-h` alone: print {@link helpText} and exit 0. */
   | { readonly kind: "help" }
-  /** `demo [args…]`: reserved subcommand, arguments passed through. */
+  /** `demo [args…]`: the self-contained demonstration (cli/demo.ts), arguments passed through. */
   | { readonly kind: "demo"; readonly args: readonly string[] }
   /** `[-f|--foreground] INTERFACE-NAME`. */
   | { readonly kind: "daemon"; readonly options: DaemonOptions };
@@ -140,7 +140,7 @@ export function helpText(argv0: string): string {
   return `Usage: ${argv0} [-f/--foreground] INTERFACE-NAME
        ${argv0} --version
        ${argv0} help | --help | -h
-       ${argv0} demo [ARGS...]
+       ${argv0} demo
 
 A userspace WireGuard daemon, a drop-in replacement for wireguard-go. It creates
 the TUN interface INTERFACE-NAME and serves its configuration socket at
@@ -157,7 +157,10 @@ Options:
 
 Commands:
   help               print this help
-  demo               reserved for a self-contained demonstration
+  demo               show it working, touching nothing of the host's network:
+                     two network namespaces joined by a gotatun tunnel, a ping
+                     and a TCP transfer through it, both ends' status, then
+                     everything removed (needs root)
 
 Environment:
   LOG_LEVEL               verbose|debug, error (default) or silent; logs go to

@@ -11,6 +11,7 @@
  */
 import { helpText, parseArgs, usageText } from "./args.ts";
 import { daemonize, runForeground, writeStderr, writeStdout } from "./daemon.ts";
+import { runDemo } from "./demo.ts";
 import { VERSION, versionText } from "./version.ts";
 import { createLogger } from "../src/log.ts";
 
@@ -59,8 +60,7 @@ export async function main(argv: readonly string[], env: Record<string, string>)
       writeStdout(helpText(argv0()));
       return 0;
     case "demo":
-      writeStderr("gotatun demo: not available in this build yet\n");
-      return 1;
+      return await runDemo(inv.args);
     case "usage":
       if (inv.banner) writeStderr(bannerText());
       writeStdout(usageText(argv0()));

@@ -19,11 +19,14 @@ import {
   publicKey,
   setCryptoBackend,
 } from "../src/crypto.ts";
+import { loadLibcryptoBackend } from "../src/crypto/libcrypto.ts";
 import { nobleBackend } from "../src/crypto/noble.ts";
 
 /** Backends by name; the first is the baseline of every group. */
+const libcrypto = loadLibcryptoBackend();
 const BACKENDS: ReadonlyMap<string, CryptoBackend> = new Map([
   ["noble", nobleBackend],
+  ...(libcrypto ? [["libcrypto", libcrypto] as const] : []),
 ]);
 
 function selectedBackends(): [string, CryptoBackend][] {

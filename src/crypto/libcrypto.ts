@@ -342,14 +342,15 @@ class Libcrypto {
     const copied = partiallyOverlaps(out, pt);
     if (copied) pt = this.#copyToScratch(pt);
     const s = this.#s, ctx = this.#encCtx, outl = this.#outl, tag = this.#tag;
-    let ok = s.EVP_EncryptInit_ex(ctx, null, null, key, nonce);
-    if (ad.length > 0) ok &= s.EVP_EncryptUpdate(ctx, null, outl, ad, ad.length);
-    if (n > 0) ok &= s.EVP_EncryptUpdate(ctx, out, outl, pt, n);
+    // Each call returns 1 on success; `bad` collects anything else (0, or −1).
+    let bad = s.EVP_EncryptInit_ex(ctx, null, null, key, nonce) ^ 1;
+    if (ad.length > 0) bad |= s.EVP_EncryptUpdate(ctx, null, outl, ad, ad.length) ^ 1;
+    if (n > 0) bad |= s.EVP_EncryptUpdate(ctx, out, outl, pt, n) ^ 1;
     // Final writes no bytes for a stream cipher; it finishes Poly1305 into the context.
-    ok &= s.EVP_EncryptFinal_ex(ctx, tag, outl);
-    ok &= s.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag);
+    bad |= s.EVP_EncryptFinal_ex(ctx, tag, outl) ^ 1;
+    bad |= s.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag) ^ 1;
     if (copied) this.#scratch.fill(0);
-    if (ok !== 1) throw failed("ChaCha20-Poly1305 seal");
+    if (bad !== 0) throw failed("ChaCha20-Poly1305 seal");
     out.set(tag, n);
   }
 
@@ -369,15 +370,16 @@ class Libcrypto {
     for (let i = 0; i < TAG_SIZE; i++) tag[i] = ct[n + i];
     const copied = partiallyOverlaps(out, ct);
     if (copied) ct = this.#copyToScratch(ct);
-    let ok = s.EVP_DecryptInit_ex(ctx, null, null, key, nonce);
-    ok &= s.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag);
-    if (ad.length > 0) ok &= s.EVP_DecryptUpdate(ctx, null, outl, ad, ad.length);
-    if (n > 0) ok &= s.EVP_DecryptUpdate(ctx, out, outl, ct, n);
+    let bad = s.EVP_DecryptInit_ex(ctx, null, null, key, nonce) ^ 1;
+    bad |= s.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag) ^ 1;
+    if (ad.length > 0) bad |= s.EVP_DecryptUpdate(ctx, null, outl, ad, ad.length) ^ 1;
+    if (n > 0) bad |= s.EVP_DecryptUpdate(ctx, out, outl, ct, n) ^ 1;
     // Final computes the tag and compares it (CRYPTO_memcmp) with the one set above.
-    ok &= s.EVP_DecryptFinal_ex(ctx, tag, outl);
+    bad |= s.EVP_DecryptFinal_ex(ctx, tag, outl) ^ 1;
     if (copied) this.#scratch.fill(0);
-    if (ok !== 1) {
+    if (bad !== 0) {
       // A forged packet must not leave entries on OpenSSL's per-thread error queue.
+      s.ERR_clear_error();
       return false;
     }
     return true;
@@ -429,31 +431,31 @@ class Libcrypto {
         return;
       }
       const ctx = this.#mdCtx;
-      let ok = s.EVP_DigestInit_ex2(ctx, null, null);
+      let bad = s.EVP_DigestInit_ex2(ctx, null, null) ^ 1;
       for (const input of inputs) {
-        if (input.length > 0) ok &= s.EVP_DigestUpdate(ctx, input, big(input.length));
+        if (input.length > 0) bad |= s.EVP_DigestUpdate(ctx, input, big(input.length)) ^ 1;
       }
-      ok &= s.EVP_DigestFinal_ex(ctx, out, null);
-      if (ok !== 1) throw failed("BLAKE2s digest");
+      bad |= s.EVP_DigestFinal_ex(ctx, out, null) ^ 1;
+      if (bad !== 0) throw failed("BLAKE2s digest");
       return;
     }
     if (key.length < 1 || key.length > 32) {
       throw new RangeError("BLAKE2s key must be 1 to 32 bytes");
     }
     const ctx = this.#macCtx;
-    let ok = 1;
+    let bad = 0;
     if (len !== this.#macSize) {
       this.#macSizeValue[0] = big(len);
-      ok = s.EVP_MAC_CTX_set_params(ctx, this.#sizeParams);
-      this.#macSize = ok === 1 ? len : 0;
+      bad = s.EVP_MAC_CTX_set_params(ctx, this.#sizeParams) ^ 1;
+      this.#macSize = bad === 0 ? len : 0;
     }
     // Re-initialising with a key restarts BLAKE2s with the stored digest length.
-    ok &= s.EVP_MAC_init(ctx, key, big(key.length), null);
+    bad |= s.EVP_MAC_init(ctx, key, big(key.length), null) ^ 1;
     for (const input of inputs) {
-      if (input.length > 0) ok &= s.EVP_MAC_update(ctx, input, big(input.length));
+      if (input.length > 0) bad |= s.EVP_MAC_update(ctx, input, big(input.length)) ^ 1;
     }
-    ok &= s.EVP_MAC_final(ctx, out, this.#sizeCell, big(len));
-    if (ok !== 1) throw failed("keyed BLAKE2s");
+    bad |= s.EVP_MAC_final(ctx, out, this.#sizeCell, big(len)) ^ 1;
+    if (bad !== 0) throw failed("keyed BLAKE2s");
   }
 
   x25519(out: Uint8Array, scalar: Uint8Array, point: Uint8Array): void {
@@ -483,19 +485,19 @@ class Libcrypto {
       // OpenSSL refuses an all-zero shared secret (a low-order point, RFC 7748
       // §6.1); the contract is to write zeros and let the caller reject it.
       out.fill(0);
+      s.ERR_clear_error();
     }
   }
 
   #importKey(params: Uint8Array, selection: number): Deno.PointerObject | null {
     this.#ppkey[0] = 0n;
     const ok = this.#s.EVP_PKEY_fromdata(this.#pkeyCtx, this.#ppkey, selection, params);
-    const p = Deno.UnsafePointer.create(this.#ppkey[0]);
     if (ok !== 1) {
-      if (p !== null) this.#s.EVP_PKEY_free(p);
+      // EVP_PKEY_fromdata frees the key it allocated and resets *ppkey itself.
       this.#s.ERR_clear_error();
       return null;
     }
-    return p;
+    return Deno.UnsafePointer.create(this.#ppkey[0]);
   }
 
   /** A copy of `data` in the scratch buffer, for partially overlapping in/out. */

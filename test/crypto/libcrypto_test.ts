@@ -395,6 +395,31 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "libcrypto seal()/open()/blake2s() work on SharedArrayBuffer views (Worker rings)",
+  ignore,
+  fn() {
+    const r = source(9);
+    const sab = new SharedArrayBuffer(8192);
+    const key = new Uint8Array(sab, 0, 32), nonce = new Uint8Array(sab, 32, 12);
+    const plaintext = new Uint8Array(sab, 100, 1420), sealed = new Uint8Array(sab, 1600, 1436);
+    key.set(r.bytes(32));
+    nonce.set(r.bytes(12));
+    plaintext.set(r.bytes(1420));
+    const want = new Uint8Array(1436);
+    nobleBackend.seal(want, key.slice(), nonce.slice(), plaintext.slice(), new Uint8Array(0));
+    native.seal(sealed, key, nonce, plaintext, new Uint8Array(0));
+    assert.deepEqual(sealed.slice(), want);
+    const opened = new Uint8Array(sab, 3200, 1420);
+    assert.equal(native.open(opened, key, nonce, sealed, new Uint8Array(0)), true);
+    assert.deepEqual(opened.slice(), plaintext.slice());
+    const digest = new Uint8Array(sab, 4800, 32), wantDigest = new Uint8Array(32);
+    nobleBackend.blake2s(wantDigest, [plaintext.slice()]);
+    native.blake2s(digest, [plaintext]);
+    assert.deepEqual(digest.slice(), wantDigest);
+  },
+});
+
 // ---------------------------------------------------------------------------
 // Rejections leave no OpenSSL state behind; no leaks.
 

@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import type { CryptoBackend } from "../../src/crypto/backend.ts";
+import { loadLibcryptoBackend } from "../../src/crypto/libcrypto.ts";
 import { nobleBackend } from "../../src/crypto/noble.ts";
 import blake2sVectors from "../../testdata/crypto/blake2s.json" with { type: "json" };
 import chachaVectors from "../../testdata/crypto/chacha20poly1305.json" with { type: "json" };
@@ -19,8 +20,9 @@ import xchachaVectors from "../../testdata/crypto/xchacha20poly1305.json" with {
 import x25519Vectors from "../../testdata/crypto/x25519.json" with { type: "json" };
 import lowOrder from "../../testdata/crypto/low_order_points.json" with { type: "json" };
 
-/** The backends under test. */
-const BACKENDS: readonly CryptoBackend[] = [nobleBackend];
+/** The backends under test: noble, and libcrypto when it loads. */
+const libcrypto = loadLibcryptoBackend();
+const BACKENDS: readonly CryptoBackend[] = libcrypto ? [nobleBackend, libcrypto] : [nobleBackend];
 
 function hex(s: string): Uint8Array {
   assert.equal(s.length % 2, 0, `odd-length hex ${s}`);

@@ -114,10 +114,18 @@ async function configurePeers(
   // deno-fmt-ignore
   await wg(["set", p.wg2, "private-key", k2.privateFile, "listen-port", "20000",
     "peer", k1.publicKey, "preshared-key", psk, "allowed-ips", "198.51.100.1/32,fd00:e2e::1/128"]);
-  // `wg showconf` must round-trip (upstream prints it; we check it parses back).
-  for (const ifname of [p.wg1, p.wg2]) {
+  // Upstream prints `wg showconf`; we check that it reflects what was set.
+  for (
+    const [ifname, port, peer, ips] of [
+      [p.wg1, 10000, k2.publicKey, "198.51.100.2/32, fd00:e2e::2/128"],
+      [p.wg2, 20000, k1.publicKey, "198.51.100.1/32, fd00:e2e::1/128"],
+    ] as const
+  ) {
     const conf = (await wg(["showconf", ifname])).stdout;
-    assert.match(conf, /^\[Interface\]\nListenPort = \d+\nPrivateKey = /, conf);
+    for (const line of [`ListenPort = ${port}`, `PublicKey = ${peer}`, `AllowedIPs = ${ips}`]) {
+      assert.ok(conf.includes(`\n${line}\n`), `showconf ${ifname} lacks "${line}":\n${conf}`);
+    }
+    assert.match(conf, /\nPresharedKey = \S{44}\n/, conf);
   }
   await p.ns1.ip(["link", "set", "up", "dev", p.wg1]);
   await p.ns2.ip(["link", "set", "up", "dev", p.wg2]);
