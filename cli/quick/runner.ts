@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Running the system tools wg-quick runs (`ip`, `nft`, `iptables-restore`,
+ * `sysctl`, `resolvconf`, hooks through `bash`), the way its `cmd` helper
+ * does: the command line is echoed to stderr as `[#] …` first, and the
+ * tool's own messages reach the user. Unlike a shell script, every tool gets
+ * a deadline: a hung `ip` or `nft` is killed (SIGKILL) and reported, and its
+ * pipes are abandoned rather than waited for.
+ *
+ * Programs are looked up on `PATH` from the environment given to
+ * `quickMain` (wg-quick's `type -p`), and started with that environment
+ * plus `LC_ALL=C`, which wg-quick exports so that tool output parses the
+ * same everywhere.
+ */
+
+/** Where messages go: wg-quick writes `[#]` lines and errors to stderr. */
+export interface QuickOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+function writeAll(file: Deno.FsFile | typeof Deno.stdout | typeof Deno.stderr, text: string) {
+  const data = new TextEncoder().encode(text);
+  try {
+    let off = 0;
+    while (off < data.length) off += file.writeSync(data.subarray(off));
+  } catch {
+    // A closed stdout/stderr must not turn a successful `up` into a failure.
+  }
+}
+
+/** The process's own stdout and stderr. */
+export const stdOutput: QuickOutput = {
+  out: (text) => writeAll(Deno.stdout, text),
+  err: (text) => writeAll(Deno.stderr, text),
+};
+
+/** Result of {@link Runner.run}. */
+export interface ToolResult {
+  /** Exit code; 127 when the program was not found; -1 when it timed out or was aborted. */
+  readonly code: number;
+  /** Captured stdout ("" when forwarded). */
+  readonly stdout: string;
+  /** Captured stderr ("" when forwarded or discarded). */
+  readonly stderr: string;
+  readonly timedOut: boolean;
+}
+
+/** Options of {@link Runner.run}. */
+export interface ToolOptions {
+  /** Echo `[#] argv…` to stderr first, as wg-quick's `cmd` (default false). */
+  readonly echo?: boolean;
+  /** Written to the tool's stdin, which is then closed; /dev/null otherwise. */
+  readonly stdin?: string;
+  /** `capture` (default) keeps stdout in the result; `forward` prints it. */
+  readonly stdout?: "capture" | "forward";
+  /** `forward` (default) prints the tool's stderr; `discard` is `2>/dev/null`; `capture` keeps it. */
+  readonly stderr?: "forward" | "discard" | "capture";
+  /** Deadline (default {@link DEFAULT_TIMEOUT_MS}). */
+  readonly timeoutMs?: number;
+}
+
+/** Deadline for one `ip`, `nft`, `sysctl`… invocation. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Fallback search path when the environment has none (bash's default for root). */
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * A Runner starts tools in a given environment. One command runs at a time;
+ * {@link Runner.abort} kills it (used when SIGINT/SIGTERM arrives during `up`).
+ */
+export class Runner {
+  readonly #env: Record<string, string>;
+  readonly #path: string;
+  readonly #output: QuickOutput;
+  #current: Deno.ChildProcess | null = null;
+  #aborted = false;
+
+  constructor(env: Record<string, string | undefined>, output: QuickOutput) {
+    const clean: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+    clean.LC_ALL = "C";
+    this.#env = clean;
+    let path = clean.PATH;
+    if (path === undefined) {
+      try {
+        path = Deno.env.get("PATH");
+      } catch {
+        // no env permission: fall back below
+      }
+    }
+    this.#path = path ?? DEFAULT_PATH;
+    this.#output = output;
+  }
+
+  /** The output sink. */
+  get output(): QuickOutput {
+    return this.#output;
+  }
+
+  /** Environment for children (the caller's plus LC_ALL=C). */
+  get env(): Readonly<Record<string, string>> {
+    return this.#env;
+  }
+
+  /** True once {@link abort} was called. */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** echo() prints `[#] text` on stderr, as wg-quick does before each step. */
+  echo(text: string): void {
+    this.#output.err(`[#] ${text}\n`);
+  }
+
+  /**
+   * which() is bash's `type -p NAME`: the first executable file named NAME on
+   * PATH, or NAME itself when it contains a `/` and is executable; null if none.
+   */
+  which(name: string): string | null {
+    if (name.includes("/")) return isExecutable(name) ? name : null;
+    for (const dir of this.#path.split(":")) {
+      const candidate = `${dir === "" ? "." : dir}/${name}`;
+      if (isExecutable(candidate)) return candidate;
+    }
+    return null;
+  }
+
+  /** abort() kills the running tool and makes later {@link run} calls fail at once. */
+  abort(): void {
+    this.#aborted = true;
+    try {
+      this.#current?.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+  }
+
+  /** run() runs `argv` with a deadline; never throws for a failing or missing tool. */
+  async run(argv: readonly string[], opts: ToolOptions = {}): Promise<ToolResult> {
+    if (opts.echo) this.echo(argv.join(" "));
+    if (this.#aborted) return { code: -1, stdout: "", stderr: "", timedOut: false };
+    const program = this.which(argv[0]);
+    const stderrMode = opts.stderr ?? "forward";
+    if (program === null) {
+      const msg = `${argv[0]}: command not found\n`;
+      if (stderrMode === "forward") this.#output.err(msg);
+      return { code: 127, stdout: "", stderr: stderrMode === "capture" ? msg : "", timedOut: false };
+    }
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(program, {
+        args: argv.slice(1),
+        env: this.#env,
+        stdin: opts.stdin === undefined ? "null" : "piped",
+        stdout: "piped",
+        stderr: stderrMode === "discard" ? "null" : "piped",
+      }).spawn();
+    } catch (err) {
+      const msg = `${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`;
+      if (stderrMode === "forward") this.#output.err(msg);
+      return { code: 126, stdout: "", stderr: stderrMode === "capture" ? msg : "", timedOut: false };
+    }
+    this.#current = child;
+    let fire!: () => void;
+    const deadline = new Promise<void>((resolve) => (fire = resolve));
+    const timer = setTimeout(fire, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    try {
+      if (opts.stdin !== undefined) {
+        const writer = child.stdin.getWriter();
+        await Promise.race([
+          writer.write(new TextEncoder().encode(opts.stdin)).then(() => writer.close()),
+          deadline,
+        ]).catch(() => {});
+        writer.releaseLock();
+      }
+      const out = readAll(child.stdout, deadline);
+      const err = stderrMode === "discard" ? Promise.resolve("") : readAll(child.stderr, deadline);
+      let status = await Promise.race([child.status, deadline.then(() => null)]);
+      let timedOut = false;
+      if (status === null) {
+        timedOut = true;
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // exited meanwhile
+        }
+        status = await child.status;
+      }
+      const [stdout, stderr] = await Promise.all([out, err]);
+      if (opts.stdin !== undefined) await child.stdin.close().catch(() => {});
+      if ((opts.stdout ?? "capture") === "forward" && stdout !== "") this.#output.out(stdout);
+      if (stderrMode === "forward" && stderr !== "") this.#output.err(stderr);
+      if (timedOut) {
+        this.#output.err(`${argv[0]}: killed after ${(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s\n`);
+      }
+      const code = timedOut || status.signal !== null ? -1 : status.code;
+      return {
+        code,
+        stdout: (opts.stdout ?? "capture") === "capture" ? stdout : "",
+        stderr: stderrMode === "capture" ? stderr : "",
+        timedOut,
+      };
+    } finally {
+      clearTimeout(timer);
+      this.#current = null;
+    }
+  }
+
+  /**
+   * runInherited() runs `argv` with our stdin, stdout and stderr, as a shell
+   * runs a foreground command: for hooks (user scripts, which may prompt or
+   * print) and for the userspace daemon (which must be free to keep or drop
+   * them as wireguard-go does). `timeoutMs` null means no deadline.
+   */
+  async runInherited(argv: readonly string[], timeoutMs: number | null): Promise<number> {
+    if (this.#aborted) return -1;
+    const program = this.which(argv[0]);
+    if (program === null) {
+      this.#output.err(`${argv[0]}: command not found\n`);
+      return 127;
+    }
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(program, {
+        args: argv.slice(1),
+        env: this.#env,
+        stdin: "inherit",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+    } catch (err) {
+      this.#output.err(`${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 126;
+    }
+    this.#current = child;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const status = await Promise.race([
+        child.status,
+        new Promise<null>((resolve) => {
+          if (timeoutMs !== null) timer = setTimeout(() => resolve(null), timeoutMs);
+        }),
+      ]);
+      if (status === null) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // exited meanwhile
+        }
+        await child.status;
+        this.#output.err(`${argv[0]}: killed after ${(timeoutMs ?? 0) / 1000} s\n`);
+        return -1;
+      }
+      return status.signal !== null ? -1 : status.code;
+    } finally {
+      clearTimeout(timer);
+      this.#current = null;
+    }
+  }
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    const st = Deno.statSync(path);
+    return st.isFile && st.mode !== null && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a stream to the end, or until `stop` (then returns what it has). */
+async function readAll(stream: ReadableStream<Uint8Array>, stop: Promise<void>): Promise<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const stopped = stop.then(() => null);
+  try {
+    for (;;) {
+      const r = await Promise.race([reader.read(), stopped]);
+      if (r === null) {
+        await reader.cancel().catch(() => {});
+        return text + decoder.decode();
+      }
+      if (r.done) return text + decoder.decode();
+      text += decoder.decode(r.value, { stream: true });
+    }
+  } finally {
+    try {
+      reader.releaseLock();
+    } catch {
+      // cancelled
+    }
+  }
+}
