@@ -32,10 +32,19 @@ import {
   UNDER_LOAD_AFTER_TIME,
   UNDER_LOAD_QUEUE_DEPTH,
 } from "./constants.ts";
-import { aeadOpen, isZero, timingSafeEqual } from "./crypto.ts";
+import { aeadSeal, isZero, timingSafeEqual } from "./crypto.ts";
+import {
+  type CryptoPool,
+  InlineCryptoPool,
+  JOB_OPEN,
+  JOB_SEAL,
+  JobBatch,
+  MAX_JOBS,
+} from "./crypto_pool.ts";
+import { Endpoint as EndpointClass } from "./conn/endpoint.ts";
 import { IndexTable } from "./index_table.ts";
 import { type Logger, silentLogger } from "./log.ts";
-import { messageType, readU32 } from "./messages.ts";
+import { messageType, readU32, writeType, writeU32 } from "./messages.ts";
 import { CookieChecker } from "./noise/cookie.ts";
 import {
   consumeInitiation,
@@ -72,6 +81,14 @@ export interface DeviceOptions {
   logger?: Logger;
   /** Interface name, for logs. */
   name?: string;
+  /** Where batches of seal/open run (default: inline on this thread). */
+  cryptoPool?: CryptoPool;
+  /**
+   * When true (default), packets queued by handleTunPacket/handleDatagram are
+   * processed on the next clock turn if nobody calls {@link Device.flush}
+   * first. An I/O loop that always flushes after a batch turns it off.
+   */
+  autoFlush?: boolean;
 }
 
 /** Counters of dropped and failed packets, by reason. */
@@ -134,8 +151,7 @@ function hex(key: Uint8Array): string {
   return s;
 }
 
-const EMPTY = new Uint8Array(0);
-const counter = { lo: 0, hi: 0 };
+const MESSAGE_TRANSPORT_OVERHEAD = MESSAGE_TRANSPORT_HEADER_SIZE + AEAD_TAG_SIZE;
 /** Most handshakes (DH work) done per event-loop turn before yielding. */
 const HANDSHAKES_PER_TURN = 8;
 
@@ -163,9 +179,16 @@ export class Device {
   #handshakeScheduled = false;
   #underLoadUntil = -Infinity;
   #sendScratch = new Uint8Array(MAX_MESSAGE_SIZE + 64);
-  #recvScratch = new Uint8Array(MAX_MESSAGE_SIZE);
   #cookieScratch = new Uint8Array(MESSAGE_COOKIE_REPLY_SIZE);
   #receive = (data: Uint8Array, from: Endpoint) => this.handleDatagram(data, from);
+  #pool: CryptoPool;
+  #batch: JobBatch;
+  #jobPeer: (Peer | null)[] = new Array(MAX_JOBS).fill(null);
+  #jobKeypair: (Keypair | null)[] = new Array(MAX_JOBS).fill(null);
+  #jobFrom: Endpoint[] = [];
+  #committing = false;
+  #autoFlush: boolean;
+  #flushScheduled = false;
 
   constructor(opts: DeviceOptions) {
     this.tun = opts.tun;
@@ -177,6 +200,9 @@ export class Device {
     this.indexTable = new IndexTable<IndexEntry>(this.rng);
     this.cookieChecker = new CookieChecker(this.clock, this.rng);
     this.ratelimiter = new Ratelimiter(this.clock);
+    this.#pool = opts.cryptoPool ?? new InlineCryptoPool();
+    this.#batch = new JobBatch({ shared: this.#pool.shared });
+    this.#autoFlush = opts.autoFlush ?? true;
   }
 
   // ---- identity ----
@@ -372,15 +398,93 @@ export class Device {
     this.log.verbose(`MTU updated: ${this.tun.mtu}`);
   }
 
-  /** Pushes batched output on both edges. */
+  /**
+   * Processes every queued packet (crypto in one batch, then delivery in
+   * queue order) and pushes batched output on both edges.
+   */
   flush(): void {
+    if (!this.#committing) {
+      while (this.#batch.count > 0) this.#runBatch();
+    }
     this.bind.flush?.();
     this.tun.flush?.();
   }
 
-  /** A scratch buffer for one outgoing message of `size` bytes. */
-  sendBuffer(size: number): Uint8Array {
-    return this.#sendScratch.subarray(0, size);
+  /** Packets queued for the next batch. */
+  get queuedJobs(): number {
+    return this.#batch.count;
+  }
+
+  #scheduleFlush(): void {
+    if (!this.#autoFlush || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    this.clock.after(0, () => {
+      this.#flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /**
+   * Queues `packet` (an inner IP packet, or empty for a keepalive) to be sealed
+   * with `kp` for `peer`: header, padding to 16 (clamped to the MTU), and the
+   * next counter are fixed now; encryption and sending happen in the batch.
+   */
+  queueSeal(peer: Peer, kp: Keypair, packet: Uint8Array, plainLength: number): void {
+    const total = MESSAGE_TRANSPORT_OVERHEAD + plainLength;
+    const batch = this.#batch;
+    let i = this.#committing ? -1 : batch.add(JOB_SEAL, total, kp.sendKey, kp.sendLo, kp.sendHi);
+    if (i < 0 && !this.#committing) {
+      this.#runBatch();
+      i = batch.add(JOB_SEAL, total, kp.sendKey, kp.sendLo, kp.sendHi);
+    }
+    const out = i < 0 ? this.#sendScratch.subarray(0, total) : batch.data.subarray(
+      batch.offsetOf(i),
+      batch.offsetOf(i) + total,
+    );
+    writeType(out, MESSAGE_TRANSPORT);
+    writeU32(out, 4, kp.remoteIndex);
+    writeU32(out, 8, kp.sendLo);
+    writeU32(out, 12, kp.sendHi);
+    out.set(packet, MESSAGE_TRANSPORT_HEADER_SIZE);
+    out.fill(
+      0,
+      MESSAGE_TRANSPORT_HEADER_SIZE + packet.length,
+      MESSAGE_TRANSPORT_HEADER_SIZE + plainLength,
+    );
+    if (i < 0) {
+      // While a batch is being delivered (e.g. staged packets released by a
+      // key confirmation), seal and send at once.
+      sealNow(out, kp);
+      peer.sendSealed(out);
+      return;
+    }
+    this.#jobPeer[i] = peer;
+    this.#scheduleFlush();
+  }
+
+  #runBatch(): void {
+    const batch = this.#batch;
+    const n = batch.count;
+    if (n === 0) return;
+    this.#pool.run(batch);
+    this.#committing = true;
+    try {
+      for (let i = 0; i < n; i++) {
+        const peer = this.#jobPeer[i]!;
+        const off = batch.offsetOf(i);
+        const len = batch.lengthOf(i);
+        if (this.#jobKeypair[i] === null) {
+          peer.sendSealed(batch.data.subarray(off, off + len));
+        } else {
+          this.#commitOpen(peer, this.#jobKeypair[i]!, i, off, len);
+        }
+        this.#jobPeer[i] = null;
+        this.#jobKeypair[i] = null;
+      }
+    } finally {
+      this.#committing = false;
+      batch.reset();
+    }
   }
 
   // ---- send path entry ----
@@ -559,24 +663,45 @@ export class Device {
       this.stats.unknownIndex++;
       return;
     }
-    const peer = entry.peer;
     if (this.clock.now() - kp.created >= REJECT_AFTER_TIME) {
       this.stats.expiredKeypair++;
       return;
     }
-    counter.lo = readU32(data, 8);
-    counter.hi = readU32(data, 12);
-    const ciphertext = data.subarray(MESSAGE_TRANSPORT_HEADER_SIZE);
-    const plain = this.#recvScratch.subarray(0, ciphertext.length - AEAD_TAG_SIZE);
-    if (!aeadOpen(plain, kp.receiveKey, counter, ciphertext, EMPTY)) {
+    const batch = this.#batch;
+    const lo = readU32(data, 8), hi = readU32(data, 12);
+    let i = this.#committing ? -1 : batch.add(JOB_OPEN, data.length, kp.receiveKey, lo, hi);
+    if (i < 0) {
+      if (this.#committing) return; // cannot happen: nothing receives while delivering
+      this.#runBatch();
+      i = batch.add(JOB_OPEN, data.length, kp.receiveKey, lo, hi);
+      if (i < 0) return;
+    }
+    batch.data.set(data, batch.offsetOf(i));
+    this.#jobPeer[i] = entry.peer;
+    this.#jobKeypair[i] = kp;
+    let ep = this.#jobFrom[i];
+    if (!ep) ep = this.#jobFrom[i] = new EndpointClass(4, new Uint8Array(4), 0);
+    ep.copyFrom(from);
+    this.#scheduleFlush();
+  }
+
+  /** Delivers one opened transport message (wireguard-go RoutineSequentialReceiver). */
+  #commitOpen(peer: Peer, kp: Keypair, i: number, off: number, len: number): void {
+    const batch = this.#batch;
+    if (!batch.ok(i)) {
       this.stats.decryptFailed++;
       return;
     }
-    if (!kp.replay.validate(counter.lo, counter.hi)) {
+    const m = i * 6;
+    if (!kp.replay.validate(batch.meta[m + 3] >>> 0, batch.meta[m + 4] >>> 0)) {
       this.stats.replayed++;
       return;
     }
-    peer.setEndpointFromPacket(from);
+    const plain = batch.data.subarray(
+      off + MESSAGE_TRANSPORT_HEADER_SIZE,
+      off + len - AEAD_TAG_SIZE,
+    );
+    peer.setEndpointFromPacket(this.#jobFrom[i]);
     if (peer.receivedWithKeypair(kp)) {
       peer.handshakeComplete();
       peer.sendStagedPackets();
@@ -584,7 +709,7 @@ export class Device {
     peer.keepKeyFreshReceiving();
     peer.timers.anyAuthenticatedPacketTraversal();
     peer.timers.anyAuthenticatedPacketReceived();
-    peer.addRxBytes(data.length);
+    peer.addRxBytes(len);
     if (plain.length === 0) {
       peer.verbose("Receiving keepalive packet");
       return;
@@ -618,6 +743,22 @@ export class Device {
     }
     this.tun.write(plain.subarray(0, length));
   }
+}
+
+const sealCounter = { lo: 0, hi: 0 };
+const EMPTY_AD = new Uint8Array(0);
+
+/** Seals the transport message `msg` (header + padded plaintext + tag room) in place with `kp`. */
+function sealNow(msg: Uint8Array, kp: Keypair): void {
+  sealCounter.lo = readU32(msg, 8);
+  sealCounter.hi = readU32(msg, 12);
+  aeadSeal(
+    msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE),
+    kp.sendKey,
+    sealCounter,
+    msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE, msg.length - AEAD_TAG_SIZE),
+    EMPTY_AD,
+  );
 }
 
 /** Lowercase hex of a key (UAPI's key format). */

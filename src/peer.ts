@@ -8,29 +8,23 @@
  * rules of whitepaper §6.
  */
 import {
-  AEAD_TAG_SIZE,
   MESSAGE_INITIATION_SIZE,
   MESSAGE_PADDING_MULTIPLE,
   MESSAGE_RESPONSE_SIZE,
-  MESSAGE_TRANSPORT,
-  MESSAGE_TRANSPORT_HEADER_SIZE,
   QUEUE_STAGED_SIZE,
   REJECT_AFTER_TIME,
   REKEY_AFTER_TIME,
   REKEY_ON_RECEIVE_AGE,
   REKEY_TIMEOUT,
 } from "./constants.ts";
-import { aeadSeal } from "./crypto.ts";
 import type { Endpoint } from "./conn/endpoint.ts";
 import type { Device } from "./device.ts";
-import { writeType, writeU32 } from "./messages.ts";
 import { CookieGenerator } from "./noise/cookie.ts";
 import { beginSession, createInitiation, createResponse, Handshake } from "./noise/handshake.ts";
 import { Keypair, Keypairs } from "./noise/keypair.ts";
 import { PeerTimers, type TimerHost } from "./timers.ts";
 
 const EMPTY = new Uint8Array(0);
-const counter = { lo: 0, hi: 0 };
 
 /** Base64 of a key, as `wg` prints it. */
 export function keyToBase64(key: Uint8Array): string {
@@ -319,38 +313,19 @@ export class Peer implements TimerHost {
   }
 
   #encryptAndSend(kp: Keypair, packet: Uint8Array): void {
-    const mtu = this.device.tun.mtu;
-    const plainLength = packet.length + paddingSize(packet.length, mtu);
-    const total = MESSAGE_TRANSPORT_HEADER_SIZE + plainLength + AEAD_TAG_SIZE;
-    const out = this.device.sendBuffer(total);
-    writeType(out, MESSAGE_TRANSPORT);
-    writeU32(out, 4, kp.remoteIndex);
-    writeU32(out, 8, kp.sendLo);
-    writeU32(out, 12, kp.sendHi);
-    const plain = out.subarray(
-      MESSAGE_TRANSPORT_HEADER_SIZE,
-      MESSAGE_TRANSPORT_HEADER_SIZE + plainLength,
-    );
-    plain.set(packet);
-    plain.fill(0, packet.length);
-    counter.lo = kp.sendLo;
-    counter.hi = kp.sendHi;
-    aeadSeal(
-      out.subarray(MESSAGE_TRANSPORT_HEADER_SIZE, total),
-      kp.sendKey,
-      counter,
-      plain,
-      EMPTY,
-    );
+    const plainLength = packet.length + paddingSize(packet.length, this.device.tun.mtu);
+    this.device.queueSeal(this, kp, packet, plainLength);
     kp.nextSend();
     this.timers.anyAuthenticatedPacketTraversal();
     this.timers.anyAuthenticatedPacketSent();
-    if (!this.sendBuffer(out)) {
-      if (!this.#endpoint) {
-        this.device.log.error(
-          `${this.#name} - Failed to send data packets: no known endpoint for peer`,
-        );
-      }
+  }
+
+  /** Sends a sealed transport message (from the device's batch). */
+  sendSealed(msg: Uint8Array): void {
+    if (!this.sendBuffer(msg) && !this.#endpoint) {
+      this.device.log.error(
+        `${this.#name} - Failed to send data packets: no known endpoint for peer`,
+      );
     }
   }
 

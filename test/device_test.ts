@@ -287,6 +287,7 @@ Deno.test("Device rejects a replayed data packet and a replayed initiation", () 
   equal(p.b.tun.received.length, 1);
   const data = log.find((x) => x.d.data[0] === MESSAGE_TRANSPORT && fromA(p, x.d))!.d;
   p.b.device.handleDatagram(data.data, data.from);
+  p.b.device.flush();
   equal(p.b.device.stats.replayed, 1);
   equal(p.b.tun.received.length, 1);
   const init = log.find((x) => x.d.data[0] === MESSAGE_INITIATION)!.d;

@@ -101,6 +101,24 @@ export class Endpoint {
     return e;
   }
 
+  /**
+   * Makes this endpoint a copy of `other`, reusing its buffers when the
+   * sizes match (no allocation in the steady state).
+   */
+  copyFrom(other: Endpoint): void {
+    this.family = other.family;
+    if (this.address.length === other.address.length) this.address.set(other.address);
+    else this.address = other.address.slice();
+    this.port = other.port;
+    this.zone = other.zone;
+    this.scopeId = other.scopeId;
+    const src = other.srcAddress;
+    if (!src) this.srcAddress = null;
+    else if (this.srcAddress && this.srcAddress.length === src.length) this.srcAddress.set(src);
+    else this.srcAddress = src.slice();
+    this.srcIfindex = other.srcIfindex;
+  }
+
   /** Forgets the sticky source address (wireguard-go `ClearSrc`). */
   clearSrc(): void {
     this.srcAddress = null;
