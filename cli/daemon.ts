@@ -47,6 +47,7 @@ import { LinuxBind } from "../src/conn/udp.ts";
 import { Device } from "../src/device.ts";
 import { type UapiHandler, UapiServer } from "../uapi/server.ts";
 import { deviceHandler } from "../uapi/apply.ts";
+import { useBestCryptoBackend } from "../src/crypto/select.ts";
 
 /** Private: set by the parent; the child then writes {@link READY_LINE} on stdout when ready. */
 export const NOTIFY_ENV = "GOTATUN_NOTIFY_READY";
@@ -337,7 +338,10 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
   try {
     poller = new Poller({ onError: (err) => log.error(`Event loop: ${message(err)}`) });
     bind = new LinuxBind();
-    device = new Device({ tun, bind, logger: log, name: iface });
+    // GOTATUN_CRYPTO=native|noble|auto (default auto: OpenSSL's libcrypto when it loads).
+    const crypto = useBestCryptoBackend(envValue("GOTATUN_CRYPTO"));
+    log.verbose(crypto.reason);
+    device = new Device({ tun, bind, logger: log, name: iface, autoFlush: false });
   } catch (err) {
     log.error(`Failed to start device: ${message(err)}`);
     tun.close();
@@ -537,4 +541,13 @@ function resyncingHandler(inner: UapiHandler, afterSet: () => void): UapiHandler
       };
     },
   };
+}
+
+/** An environment variable, or undefined when unset or unreadable. */
+function envValue(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
 }

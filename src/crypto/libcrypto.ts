@@ -115,7 +115,7 @@ const SYMBOLS = {
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
 type Sym = Lib["symbols"];
 
-// <openssl/evp.h>, <openssl/core.h>, <openssl/obj_mac.h> (OpenSSL 3.0).
+// <openssl/evp.h>, <openssl/core.h>, <openssl/core_dispatch.h> (OpenSSL 3.0).
 const EVP_CTRL_AEAD_GET_TAG = 0x10;
 const EVP_CTRL_AEAD_SET_TAG = 0x11;
 const OSSL_PARAM_UNSIGNED_INTEGER = 2;
@@ -146,7 +146,7 @@ const AT_PUB_PARAMS = AT_KEYPAIR_PARAMS + 3 * OSSL_PARAM_SIZE;
 const AT_SIZE_PARAMS = AT_PUB_PARAMS + 2 * OSSL_PARAM_SIZE;
 const ARENA_SIZE = AT_SIZE_PARAMS + 2 * OSSL_PARAM_SIZE;
 
-/** Small lengths as bigint, so the keyed-BLAKE2s path creates none per call. */
+/** Small lengths as bigint: BLAKE2s of handshake-sized inputs creates none per call. */
 const SMALL_BIGINT: readonly bigint[] = Array.from({ length: 257 }, (_, i) => BigInt(i));
 
 function big(n: number): bigint {

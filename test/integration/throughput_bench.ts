@@ -6,6 +6,10 @@
  */
 import { devicePair } from "../_util/device_pair.ts";
 import { ipv4Packet, payload } from "../_util/packets.ts";
+import { useBestCryptoBackend } from "../../src/crypto/select.ts";
+
+// GOTATUN_CRYPTO=native|noble|auto picks the backend, as in the daemon.
+const selection = useBestCryptoBackend(Deno.env.get("GOTATUN_CRYPTO"));
 
 function setup(size: number) {
   const p = devicePair();
@@ -18,7 +22,7 @@ function setup(size: number) {
 
 for (const size of [64, 1420]) {
   const { p, pkt } = setup(size);
-  Deno.bench(`device: A → B ${size}-byte packets, 100 per iteration`, {
+  Deno.bench(`device (${selection.backend.name}): A → B ${size}-byte packets, 100 per iteration`, {
     group: `throughput ${size}`,
   }, () => {
     for (let i = 0; i < 100; i++) p.a.device.handleTunPacket(pkt);
