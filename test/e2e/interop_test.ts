@@ -16,8 +16,8 @@
  * given the other side's endpoint, so the responder can only learn it from the initiator's
  * handshake (whitepaper §6.5, roaming), and the test checks that it did.
  *
- * Per case: ping floods both ways over both inner families; iperf3 TCP (`-n 100M`, 1G with
- * GOTATUN_E2E_BIG=1) initiator→responder over inner IPv4 and responder→initiator (`-R`) over
+ * Per case: ping floods both ways over both inner families; iperf3 TCP (`-n 1G`, 100M with
+ * GOTATUN_E2E_BIG=0) initiator→responder over inner IPv4 and responder→initiator (`-R`) over
  * inner IPv6; iperf3 UDP (`-u -b 50M -t 3`, 1200-byte datagrams so nothing fragments inside a
  * 1420-byte tunnel) initiator→responder over IPv6 and the reverse over IPv4, loss at most
  * GOTATUN_E2E_UDP_MAX_LOSS percent (default 20: wireguard-go itself lost up to 7 % here when
@@ -76,10 +76,13 @@ import {
 
 const SKIP = skipReason("interop_test.ts", ["ip", "wg", "iperf3", "ping", "ss"]);
 
-const TCP_BYTES = BIG ? 1024 * 1048576 : 100 * 1048576;
-const TCP_ARG = BIG ? "1G" : "100M";
+// The issue asks for a 1 GB transfer per direction: the default here.
+// GOTATUN_E2E_BIG=0 shortens it to 100 MB for quick local runs.
+const INTEROP_BIG = BIG || Deno.env.get("GOTATUN_E2E_BIG") !== "0";
+const TCP_BYTES = INTEROP_BIG ? 1024 * 1048576 : 100 * 1048576;
+const TCP_ARG = INTEROP_BIG ? "1G" : "100M";
 const UDP_MAX_LOSS = Number(Deno.env.get("GOTATUN_E2E_UDP_MAX_LOSS") ?? "20");
-const TRANSFER_TIMEOUT_MS = BIG ? 600_000 : 120_000;
+const TRANSFER_TIMEOUT_MS = INTEROP_BIG ? 600_000 : 120_000;
 /** Control messages that may be in flight while the counters are read (see the module doc). */
 const IN_FLIGHT = 4096;
 
