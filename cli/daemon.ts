@@ -48,6 +48,8 @@ import { Device } from "../src/device.ts";
 import { type UapiHandler, UapiServer } from "../uapi/server.ts";
 import { deviceHandler } from "../uapi/apply.ts";
 import { useBestCryptoBackend } from "../src/crypto/select.ts";
+import { type CryptoPool, InlineCryptoPool } from "../src/crypto_pool.ts";
+import { WorkerCryptoPool } from "../src/crypto_workers.ts";
 
 /** Private: set by the parent; the child then writes {@link READY_LINE} on stdout when ready. */
 export const NOTIFY_ENV = "GOTATUN_NOTIFY_READY";
@@ -341,7 +343,13 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
     // GOTATUN_CRYPTO=native|noble|auto (default auto: OpenSSL's libcrypto when it loads).
     const crypto = useBestCryptoBackend(envValue("GOTATUN_CRYPTO"));
     log.verbose(crypto.reason);
-    device = new Device({ tun, bind, logger: log, name: iface, autoFlush: false });
+    const cryptoPool = makeCryptoPool(envValue("GOTATUN_WORKERS"), envValue("GOTATUN_CRYPTO"));
+    log.verbose(
+      cryptoPool instanceof WorkerCryptoPool
+        ? `crypto: ${envValue("GOTATUN_WORKERS")} Worker(s) share each batch with the main thread`
+        : "crypto: on the main thread (GOTATUN_WORKERS=0)",
+    );
+    device = new Device({ tun, bind, logger: log, name: iface, autoFlush: false, cryptoPool });
   } catch (err) {
     log.error(`Failed to start device: ${message(err)}`);
     tun.close();
@@ -550,4 +558,17 @@ function envValue(name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The crypto pool for GOTATUN_WORKERS: a number of Workers that share each
+ * batch with the main thread, or 0 (the default) for the main thread alone.
+ */
+function makeCryptoPool(workers: string | undefined, cryptoEnv: string | undefined): CryptoPool {
+  const n = workers === undefined || workers === "" ? 0 : Number(workers);
+  if (!Number.isInteger(n) || n < 0 || n > 64) {
+    throw new Error(`GOTATUN_WORKERS must be a whole number from 0 to 64, got "${workers}"`);
+  }
+  if (n === 0) return new InlineCryptoPool();
+  return new WorkerCryptoPool({ workers: n, entry: Deno.mainModule, cryptoEnv });
 }

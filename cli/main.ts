@@ -14,6 +14,7 @@ import { daemonize, runForeground, writeStderr, writeStdout } from "./daemon.ts"
 import { runDemo } from "./demo.ts";
 import { VERSION, versionText } from "./version.ts";
 import { createLogger } from "../src/log.ts";
+import { inWorker, runCryptoWorker } from "../src/crypto_workers.ts";
 
 /**
  * The warning wireguard-go prints on Linux unless WG_PROCESS_FOREGROUND=1
@@ -76,7 +77,10 @@ export async function main(argv: readonly string[], env: Record<string, string>)
   }
 }
 
-if (import.meta.main) {
+if (inWorker()) {
+  // The daemon's crypto Workers run this same module (one file, also bundled).
+  runCryptoWorker();
+} else if (import.meta.main) {
   let env: Record<string, string> = {};
   try {
     env = Deno.env.toObject();

@@ -40,10 +40,23 @@ export class JobBatch {
   /** Bytes of `data` in use. */
   used = 0;
 
-  constructor(opts: { shared?: boolean; dataSize?: number } = {}) {
+  /** The memory behind the batch (post it to a Worker to share the batch). */
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  /** Size of the message arena. */
+  readonly dataSize: number;
+
+  /**
+   * A new batch, or a view of an existing one's `buffer` (in a Worker).
+   */
+  constructor(
+    opts: { shared?: boolean; dataSize?: number; buffer?: ArrayBuffer | SharedArrayBuffer } = {},
+  ) {
     const dataSize = opts.dataSize ?? 4 << 20;
     const size = dataSize + MAX_JOBS * 32 + MAX_JOBS * JOB_FIELDS * 4;
-    const buffer = opts.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+    const buffer = opts.buffer ??
+      (opts.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size));
+    this.buffer = buffer;
+    this.dataSize = dataSize;
     this.data = new Uint8Array(buffer, 0, dataSize);
     this.keys = new Uint8Array(buffer, dataSize, MAX_JOBS * 32);
     this.meta = new Int32Array(buffer, dataSize + MAX_JOBS * 32, MAX_JOBS * JOB_FIELDS);
@@ -130,6 +143,8 @@ export function runJobs(batch: JobBatch, from: number, to: number): void {
 export interface CryptoPool {
   /** True when batches must live in a SharedArrayBuffer (Workers read them). */
   readonly shared: boolean;
+  /** Called once with the batch the device will run (to share it with Workers). */
+  attach?(batch: JobBatch): void;
   /** Runs every job of `batch`. */
   run(batch: JobBatch): void;
   /** Stops any threads. */

@@ -202,6 +202,7 @@ export class Device {
     this.ratelimiter = new Ratelimiter(this.clock);
     this.#pool = opts.cryptoPool ?? new InlineCryptoPool();
     this.#batch = new JobBatch({ shared: this.#pool.shared });
+    this.#pool.attach?.(this.#batch);
     this.#autoFlush = opts.autoFlush ?? true;
   }
 
@@ -386,6 +387,7 @@ export class Device {
   close(): void {
     if (this.#closed) return;
     this.down();
+    this.#pool.close();
     this.removeAllPeers();
     this.#closed = true;
     this.identity.clear();
