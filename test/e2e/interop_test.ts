@@ -81,7 +81,9 @@ const SKIP = skipReason("interop_test.ts", ["ip", "wg", "iperf3", "ping", "ss"])
 const INTEROP_BIG = BIG || Deno.env.get("GOTATUN_E2E_BIG") !== "0";
 const TCP_BYTES = INTEROP_BIG ? 1024 * 1048576 : 100 * 1048576;
 const TCP_ARG = INTEROP_BIG ? "1G" : "100M";
-const UDP_MAX_LOSS = Number(Deno.env.get("GOTATUN_E2E_UDP_MAX_LOSS") ?? "20");
+// Loss at 50 Mbit/s is mostly wireguard-go's 208 KiB socket buffer overflowing when the
+// machine is busy (seen up to 30 % with other work on both cores); 0–1 % when quiet.
+const UDP_MAX_LOSS = Number(Deno.env.get("GOTATUN_E2E_UDP_MAX_LOSS") ?? "50");
 const TRANSFER_TIMEOUT_MS = INTEROP_BIG ? 600_000 : 120_000;
 /** Control messages that may be in flight while the counters are read (see the module doc). */
 const IN_FLIGHT = 4096;
