@@ -34,6 +34,7 @@
  */
 
 export { Device, type DeviceOptions, type DeviceStats, keyToHex, Peer } from "./src/device.ts";
+export type { PeerCounters } from "./src/peer.ts";
 export { keyToBase64 } from "./src/peer.ts";
 export type { Tun } from "./src/tun/tun.ts";
 export { MemoryTun } from "./src/tun/memory.ts";

@@ -48,6 +48,20 @@ export function paddingSize(size: number, mtu: number): number {
   return padded - last;
 }
 
+/** Per-peer event counters, for metrics. */
+export interface PeerCounters {
+  /** Handshake initiations sent (retries included). */
+  initiationsSent: number;
+  /** Handshake responses sent. */
+  responsesSent: number;
+  /** Handshakes completed (response consumed, or key confirmation as responder). */
+  handshakesCompleted: number;
+  /** Sessions (keypairs) derived: each is a rotation. */
+  sessionsDerived: number;
+  /** Times the timers gave up after MAX_TIMER_HANDSHAKES + 2 initiations. */
+  handshakeGiveUps: number;
+}
+
 /** Peer is a remote WireGuard party. */
 export class Peer implements TimerHost {
   readonly device: Device;
@@ -58,6 +72,14 @@ export class Peer implements TimerHost {
   readonly timers: PeerTimers;
   /** Persistent keepalive interval in seconds, 0 = off. */
   persistentKeepaliveInterval = 0;
+  /** Counters for metrics (never reset while the peer exists). */
+  readonly counters: PeerCounters = {
+    initiationsSent: 0,
+    responsesSent: 0,
+    handshakesCompleted: 0,
+    sessionsDerived: 0,
+    handshakeGiveUps: 0,
+  };
   #endpoint: Endpoint | null = null;
   #running = false;
   #staged: Uint8Array[] = [];
@@ -190,6 +212,11 @@ export class Peer implements TimerHost {
     this.handshake.lastSentHandshake = this.device.clock.now() - REKEY_TIMEOUT - 1000;
     this.keypairs.current?.expireSending();
     this.keypairs.next?.expireSending();
+  }
+
+  /** TimerHost: the retransmit timer gave up. */
+  handshakeGaveUp(): void {
+    this.counters.handshakeGiveUps++;
   }
 
   /** Drops all staged packets. */
@@ -383,6 +410,7 @@ export class Peer implements TimerHost {
       return;
     }
     this.verbose("Sending handshake initiation");
+    this.counters.initiationsSent++;
     this.cookieGenerator.addMacs(msg);
     this.timers.anyAuthenticatedPacketTraversal();
     this.timers.anyAuthenticatedPacketSent();
@@ -409,6 +437,7 @@ export class Peer implements TimerHost {
       return;
     }
     this.verbose("Sending handshake response");
+    this.counters.responsesSent++;
     this.cookieGenerator.addMacs(msg);
     if (!this.beginSymmetricSession()) return;
     this.timers.sessionDerived();
@@ -435,6 +464,7 @@ export class Peer implements TimerHost {
       );
       return false;
     }
+    this.counters.sessionsDerived++;
     // The handshake's index now names the keypair.
     device.indexTable.replace(kp.localIndex, { peer: this, keypair: kp });
     hs.localIndex = 0;
@@ -475,6 +505,7 @@ export class Peer implements TimerHost {
 
   /** Records a completed handshake (timers and the UAPI last-handshake time). */
   handshakeComplete(): void {
+    this.counters.handshakesCompleted++;
     this.timers.handshakeComplete();
     this.#lastHandshakeWall = this.device.clock.wall();
   }

@@ -97,6 +97,8 @@ export interface TimerHost {
   sendHandshakeInitiation(isRetry: boolean): void;
   flushStagedPackets(): void;
   zeroAndFlushAll(): void;
+  /** Told when retransmission gives up (for counters). Optional. */
+  handshakeGaveUp?(): void;
   /** Forget the sticky source address so the next packet finds a route anew. */
   clearEndpointSrc(): void;
   /** Flush batched output after a timer ran. */
@@ -161,6 +163,7 @@ export class PeerTimers {
       host.verbose(
         `Handshake did not complete after ${MAX_TIMER_HANDSHAKES + 2} attempts, giving up`,
       );
+      host.handshakeGaveUp?.();
       if (host.timersActive()) this.sendKeepalive.del();
       host.flushStagedPackets();
       // Wipe keys eventually even if no session was ever derived.
