@@ -14,20 +14,35 @@
  * reports −1, the daemon's cue to exit (wireguard-go `tun_linux.go` Read →
  * `os.ErrClosed`).
  *
- * No IFF_VNET_HDR yet. When it is added, TUNSETIFF gains IFF_VNET_HDR, each
- * read starts with a 10-byte `virtio_net_hdr` that `drain` must strip (and
- * split GSO super-packets), and `write` must prepend one; the read offset
- * {@link VNET_HDR_LEN}/`#hdrLen` is already threaded through for that.
+ * Offloads are opt-in (`offload: true`, wireguard-go always asks for them):
+ * TUNSETIFF gains IFF_VNET_HDR, TUNSETVNETHDRSZ is set to 10 and
+ * TUNSETOFFLOAD to CSUM|TSO4|TSO6, plus USO4|USO6 when the kernel takes them
+ * (Linux ≥ 6.2), falling back to fewer offloads when it refuses
+ * (wireguard-go `initFromFlags`). Then every read and write carries a
+ * `virtio_net_hdr`: {@link LinuxTun.drain} splits GSO super-packets into
+ * normal packets with a {@link GsoSplitter}, and {@link LinuxTun.write}
+ * queues packets in a {@link GroBatcher} that {@link LinuxTun.flush}
+ * coalesces into TSO/USO frames (`./offload.ts`). Without the option nothing
+ * of this runs and the fd is a plain IFF_TUN|IFF_NO_PI one.
  *
  * @see {@link Poller} in `../sys/poller.ts`.
  */
 import type { Tun } from "./tun.ts";
+import {
+  FRAME_CAPACITY,
+  GroBatcher,
+  type GroStats,
+  GsoSplitter,
+  type SplitStats,
+  VIRTIO_NET_HDR_LEN,
+} from "./offload.ts";
 import {
   AF_INET,
   closeQuietly,
   cstr,
   EAGAIN,
   EINTR,
+  EINVAL,
   EIO,
   errno,
   F_GETFL,
@@ -51,6 +66,8 @@ import {
   strerror,
   TUNGETIFF,
   TUNSETIFF,
+  TUNSETOFFLOAD,
+  TUNSETVNETHDRSZ,
 } from "../sys/libc.ts";
 
 /** wireguard-go `device.DefaultMTU`: 1500 minus the 80-byte worst-case IPv6+UDP+WireGuard overhead. */
@@ -63,6 +80,30 @@ export const MAX_MTU = 65535 - 32;
 /** Size of `struct virtio_net_hdr`, for when IFF_VNET_HDR is enabled. */
 export const VNET_HDR_LEN = 10;
 
+// TUNSETOFFLOAD flags (linux/if_tun.h).
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+export const TUN_F_UFO = 0x10;
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
+/** What we ask for first; TSO with ECN is left out, as in wireguard-go. */
+const TCP_OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+const UDP_OFFLOADS = TUN_F_USO4 | TUN_F_USO6;
+
+/** Options of {@link LinuxTun.create} and {@link LinuxTun.fromFd}. */
+export interface LinuxTunOptions {
+  /** MTU to set (default {@link DEFAULT_MTU}; 0 leaves it alone). */
+  mtu?: number;
+  /**
+   * Open with IFF_VNET_HDR and TSO/USO offloads (default false). `fromFd`
+   * cannot add IFF_VNET_HDR to an fd that lacks it; an fd that has it always
+   * gets offload handling, whatever this says.
+   */
+  offload?: boolean;
+}
+
 /** Largest read: a 64 KiB IP packet plus room for a virtio header. */
 const READ_BUFFER_SIZE = 65536 + VNET_HDR_LEN;
 const SIOCGIFFLAGS = 0x8913;
@@ -73,11 +114,17 @@ const BIG_SIOCGIFMTU = BigInt(SIOCGIFMTU);
 const BIG_SIOCSIFMTU = BigInt(SIOCSIFMTU);
 const BIG_SIOCGIFINDEX = BigInt(SIOCGIFINDEX);
 const BIG_SIOCGIFFLAGS = BigInt(SIOCGIFFLAGS);
+const BIG_TUNSETOFFLOAD = BigInt(TUNSETOFFLOAD);
+const BIG_TUNSETVNETHDRSZ = BigInt(TUNSETVNETHDRSZ);
+const BIG_FRAME_CAPACITY = BigInt(FRAME_CAPACITY);
 
 /** Up/down as the kernel's IFF_UP, or "gone" once the link was deleted. */
 export type LinkState = "up" | "down" | "gone";
 
-/** A TUN interface in IFF_TUN|IFF_NO_PI mode: one IP packet per read/write. */
+/**
+ * A TUN interface in IFF_TUN|IFF_NO_PI mode: one IP packet per read/write,
+ * or with IFF_VNET_HDR, one virtio header + (super-)packet (see the module doc).
+ */
 export class LinuxTun implements Tun {
   /** The interface name as the kernel reports it. */
   readonly name: string;
@@ -95,8 +142,27 @@ export class LinuxTun implements Tun {
   #ifr = new Uint8Array(SIZEOF_IFREQ);
   #ifrView = new DataView(this.#ifr.buffer);
   #probe = new Uint8Array([0x40]);
+  #probeLen = 1n;
   #writeErrors = 0;
   #lastWriteErrno = 0;
+  // Offload state: all null/0 on the default path.
+  #splitter: GsoSplitter | null = null;
+  #gro: GroBatcher | null = null;
+  #offloadFlags = 0;
+  /** A zero virtio header then the packet, for writes while GRO is unavailable. */
+  #frame: Uint8Array | null = null;
+  #writeFrame = (frame: Uint8Array): void => {
+    if (this.#c.write(this.#fd, frame, BigInt(frame.length)) >= 0n) return;
+    const e = errno();
+    this.#lastWriteErrno = e;
+    this.#writeErrors++;
+    // A kernel that refuses our coalesced frames (tailscale#13041, gluetun#3424) gets plain
+    // packets from now on; TCP retransmits what this one carried.
+    if (e === EINVAL && frame[1] !== 0 && this.#gro !== null) {
+      this.#gro.tcp = false;
+      this.#gro.udp = false;
+    }
+  };
 
   private constructor(fd: number, name: string) {
     this.#c = libc();
@@ -109,7 +175,7 @@ export class LinuxTun implements Tun {
    * as from "tun%d" is refused) and sets its MTU (default {@link DEFAULT_MTU}).
    * Throws an Error such as "Failed to create TUN device: Operation not permitted".
    */
-  static create(name: string, opts: { mtu?: number } = {}): LinuxTun {
+  static create(name: string, opts: LinuxTunOptions = {}): LinuxTun {
     const nameBytes = new TextEncoder().encode(name);
     if (nameBytes.length === 0 || nameBytes.length >= IFNAMSIZ || name.includes("%")) {
       throw new Error(`Failed to create TUN device: invalid interface name "${name}"`);
@@ -119,7 +185,8 @@ export class LinuxTun implements Tun {
     if (fd < 0) throw new Error(`Failed to create TUN device: ${strerror(errno())}`);
     const ifr = new Uint8Array(SIZEOF_IFREQ);
     ifr.set(nameBytes);
-    new DataView(ifr.buffer).setInt16(16, IFF_TUN | IFF_NO_PI, true);
+    const vnet = opts.offload === true ? IFF_VNET_HDR : 0;
+    new DataView(ifr.buffer).setInt16(16, IFF_TUN | IFF_NO_PI | vnet, true);
     if (c.ioctl(fd, BIG_TUNSETIFF, ifr) < 0) {
       const e = errno();
       closeQuietly(fd);
@@ -132,6 +199,7 @@ export class LinuxTun implements Tun {
     }
     const tun = new LinuxTun(fd, got);
     try {
+      if (vnet) tun.#enableOffload();
       tun.#init(opts.mtu ?? DEFAULT_MTU);
     } catch (err) {
       tun.close();
@@ -144,10 +212,12 @@ export class LinuxTun implements Tun {
    * Adopts an existing TUN fd (wireguard-go `WG_TUN_FD`): makes it
    * non-blocking, asks the kernel for its name (TUNGETIFF) and sets the MTU
    * like {@link LinuxTun.create} (pass `mtu: 0` to leave it alone), as
-   * wireguard-go's `CreateTUNFromFile(file, DefaultMTU)`. On success it owns
-   * `fd` ({@link LinuxTun.close} closes it); on failure (throws) it does not.
+   * wireguard-go's `CreateTUNFromFile(file, DefaultMTU)`. An fd opened with
+   * IFF_VNET_HDR gets the offload handling of `create({offload: true})`. On
+   * success it owns `fd` ({@link LinuxTun.close} closes it); on failure
+   * (throws) it does not.
    */
-  static fromFd(fd: number, opts: { mtu?: number } = {}): LinuxTun {
+  static fromFd(fd: number, opts: LinuxTunOptions = {}): LinuxTun {
     const c = libc();
     const flags = c.fcntl(fd, F_GETFL, 0);
     if (flags < 0 || c.fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
@@ -161,11 +231,11 @@ export class LinuxTun implements Tun {
     if ((tunFlags & (IFF_TUN | IFF_TAP)) !== IFF_TUN || !(tunFlags & IFF_NO_PI)) {
       throw new Error(`Failed to use TUN fd ${fd}: not an IFF_TUN|IFF_NO_PI device`);
     }
-    if (tunFlags & IFF_VNET_HDR) {
-      throw new Error(`Failed to use TUN fd ${fd}: IFF_VNET_HDR is not supported yet`);
-    }
     const tun = new LinuxTun(fd, ifrName(ifr));
     try {
+      // Frames on such an fd carry a virtio header whatever we want (wireguard-go's parent
+      // process creates it so), so handle them.
+      if (tunFlags & IFF_VNET_HDR) tun.#enableOffload();
       tun.#init(opts.mtu ?? DEFAULT_MTU);
     } catch (err) {
       // The fd stays the caller's on failure; only our control socket is released.
@@ -198,6 +268,57 @@ export class LinuxTun implements Tun {
   /** errno of the last failed write, 0 if none yet. */
   get lastWriteErrno(): number {
     return this.#lastWriteErrno;
+  }
+
+  /** True when reads and writes carry a virtio_net_hdr (IFF_VNET_HDR). */
+  get vnetHdr(): boolean {
+    return this.#splitter !== null;
+  }
+
+  /** The TUN_F_* offloads the kernel accepted; 0 without IFF_VNET_HDR. */
+  get offloadFlags(): number {
+    return this.#offloadFlags;
+  }
+
+  /** Read-side offload counters, null without IFF_VNET_HDR. */
+  get splitStats(): Readonly<SplitStats> | null {
+    return this.#splitter?.stats ?? null;
+  }
+
+  /** Write-side coalescing counters, null unless TSO was accepted. */
+  get groStats(): Readonly<GroStats> | null {
+    return this.#gro?.stats ?? null;
+  }
+
+  /**
+   * Sets the virtio header size and asks for offloads, from most to least:
+   * TCP+UDP segmentation, TCP only, none (the header stays, every frame is
+   * then GSO_NONE). USO4/6 exist since Linux 6.2 and TUNSETOFFLOAD refuses
+   * unknown bits with EINVAL; TSO has been there since 2.6.27.
+   */
+  #enableOffload(): void {
+    const size = new Int32Array([VIRTIO_NET_HDR_LEN]);
+    if (this.#c.ioctl(this.#fd, BIG_TUNSETVNETHDRSZ, size) < 0) {
+      throw new Error(`Failed to set TUN virtio header size: ${strerror(errno())}`);
+    }
+    let flags = 0;
+    for (const want of [TCP_OFFLOADS | UDP_OFFLOADS, TCP_OFFLOADS, 0]) {
+      if (this.#c.ioctl_val(this.#fd, BIG_TUNSETOFFLOAD, BigInt(want)) === 0) {
+        flags = want;
+        break;
+      }
+    }
+    this.#offloadFlags = flags;
+    this.#splitter = new GsoSplitter();
+    if (flags & TUN_F_TSO4) {
+      this.#gro = new GroBatcher({ tcp: true, udp: (flags & UDP_OFFLOADS) === UDP_OFFLOADS });
+    } else {
+      this.#frame = new Uint8Array(VIRTIO_NET_HDR_LEN + 65536);
+    }
+    // linkState()'s one-byte write needs a (zero) virtio header in front.
+    this.#probe = new Uint8Array(VIRTIO_NET_HDR_LEN + 1);
+    this.#probe[VIRTIO_NET_HDR_LEN] = 0x40;
+    this.#probeLen = BigInt(this.#probe.length);
   }
 
   #init(mtu: number): void {
@@ -240,10 +361,16 @@ export class LinuxTun implements Tun {
   /**
    * Writes one IP packet. Never throws: failures (EINVAL for a malformed
    * packet, EIO while the link is down, EBADFD once it is gone) are counted.
+   * With offloads the packet is copied into a batch that goes out at the next
+   * {@link LinuxTun.flush} (the device flushes after every batch).
    */
   write(packet: Uint8Array): void {
     if (this.#fd < 0) {
       this.#writeErrors++;
+      return;
+    }
+    if (this.#splitter !== null) {
+      this.#writeVnet(packet);
       return;
     }
     // usize must be a bigint (deno check); creating a small one is cheap next to the syscall.
@@ -254,6 +381,60 @@ export class LinuxTun implements Tun {
   }
 
   /**
+   * With offloads: queues a copy for {@link LinuxTun.flush} (flushing first
+   * when the batch is full), or, when TSO was refused, writes it at once
+   * behind a zero virtio header.
+   */
+  #writeVnet(packet: Uint8Array): void {
+    const gro = this.#gro;
+    if (gro !== null) {
+      if (gro.push(packet)) return;
+      this.flush();
+      if (gro.push(packet)) return;
+      // Longer than any IP packet: the kernel would refuse it too.
+      this.#lastWriteErrno = EINVAL;
+      this.#writeErrors++;
+      return;
+    }
+    const frame = this.#frame!;
+    if (packet.length > frame.length - VIRTIO_NET_HDR_LEN) {
+      this.#lastWriteErrno = EINVAL;
+      this.#writeErrors++;
+      return;
+    }
+    frame.set(packet, VIRTIO_NET_HDR_LEN);
+    if (this.#c.write(this.#fd, frame, BigInt(VIRTIO_NET_HDR_LEN + packet.length)) < 0n) {
+      this.#lastWriteErrno = errno();
+      this.#writeErrors++;
+    }
+  }
+
+  /**
+   * Writes what {@link LinuxTun.write} queued, coalesced into TSO/USO
+   * frames (one write(2) per frame). A no-op without offloads, where writes
+   * are immediate. Never throws; failed frames count in
+   * {@link LinuxTun.writeErrors}, and an EINVAL for a coalesced frame turns
+   * coalescing off for good.
+   */
+  flush(): void {
+    const gro = this.#gro;
+    if (gro === null || gro.count === 0) return;
+    if (this.#fd < 0) {
+      this.#writeErrors += gro.count;
+      gro.clear();
+      return;
+    }
+    gro.flush(this.#writeFrame);
+  }
+
+  /** Writes `packets[0..count)` and flushes: the batch form of {@link LinuxTun.write}. */
+  writeBatch(packets: readonly Uint8Array[], count = packets.length): void {
+    const n = Math.min(count, packets.length);
+    for (let i = 0; i < n; i++) this.write(packets[i]);
+    this.flush();
+  }
+
+  /**
    * Reads packets synchronously until EAGAIN or `max`, calling `onPacket`
    * with a view of the one shared read buffer (valid only during the call).
    * Returns the number of packets read, or −1 when the interface is gone
@@ -261,6 +442,7 @@ export class LinuxTun implements Tun {
    * tun): the owner should then stop and close.
    */
   drain(onPacket: (pkt: Uint8Array) => void, max = 256): number {
+    if (this.#splitter !== null) return this.#drainVnet(this.#splitter, onPacket, max);
     const c = this.#c, buf = this.#buf, len = this.#bigBufLen, hdr = this.#hdrLen;
     let count = 0;
     while (count < max) {
@@ -277,6 +459,29 @@ export class LinuxTun implements Tun {
       if (n <= hdr) continue;
       count++;
       onPacket(buf.subarray(hdr, n));
+    }
+    return count;
+  }
+
+  /**
+   * {@link LinuxTun.drain} with virtio headers: each read (up to `max`) goes
+   * through the splitter, so one GSO read may yield dozens of packets, all
+   * views of the splitter's preallocated memory.
+   */
+  #drainVnet(s: GsoSplitter, onPacket: (pkt: Uint8Array) => void, max: number): number {
+    const c = this.#c, frame = s.frame;
+    let count = 0;
+    for (let reads = 0; count < max && reads < max; reads++) {
+      const fd = this.#fd;
+      if (fd < 0) return -1;
+      const n = Number(c.read(fd, frame, BIG_FRAME_CAPACITY));
+      if (n < 0) {
+        const e = errno();
+        if (e === EAGAIN) break;
+        if (e === EINTR) continue;
+        return -1;
+      }
+      count += s.split(n, onPacket);
     }
     return count;
   }
@@ -303,7 +508,7 @@ export class LinuxTun implements Tun {
     ) {
       return this.#ifrView.getInt16(16, true) & IFF_UP ? "up" : "down";
     }
-    if (this.#c.write(this.#fd, this.#probe, 1n) >= 0n) return "up";
+    if (this.#c.write(this.#fd, this.#probe, this.#probeLen) >= 0n) return "up";
     const e = errno();
     if (e === EIO) return "down";
     return "gone";
