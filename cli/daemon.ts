@@ -50,6 +50,7 @@ import { deviceHandler } from "../uapi/apply.ts";
 import { useBestCryptoBackend } from "../src/crypto/select.ts";
 import { type CryptoPool, InlineCryptoPool } from "../src/crypto_pool.ts";
 import { WorkerCryptoPool } from "../src/crypto_workers.ts";
+import { METRICS_ALLOW_REMOTE_ENV, METRICS_ENV, startMetrics } from "./metrics.ts";
 
 /** Private: set by the parent; the child then writes {@link READY_LINE} on stdout when ready. */
 export const NOTIFY_ENV = "GOTATUN_NOTIFY_READY";
@@ -326,7 +327,12 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
   }
   let tun: LinuxTun;
   try {
-    tun = opts.tunFd !== null ? LinuxTun.fromFd(opts.tunFd) : LinuxTun.create(opts.iface);
+    // TUN offloads (TSO/USO in, GRO out) as wireguard-go ≥ 0.0.20230223 uses
+    // them; GOTATUN_OFFLOAD=0 turns them off for kernels that misbehave.
+    const offload = envValue("GOTATUN_OFFLOAD") !== "0";
+    tun = opts.tunFd !== null
+      ? LinuxTun.fromFd(opts.tunFd)
+      : LinuxTun.create(opts.iface, { offload });
   } catch (err) {
     log.error(prefixed("Failed to create TUN device", err));
     return 1;
@@ -460,6 +466,15 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
     return 1;
   }
   log.verbose("UAPI listener started");
+  // Prometheus metrics, off unless GOTATUN_METRICS is set (cli/metrics.ts).
+  const metricsAddr = envValue(METRICS_ENV);
+  const metrics = metricsAddr
+    ? startMetrics(device, {
+      address: metricsAddr,
+      allowRemote: envValue(METRICS_ALLOW_REMOTE_ENV) === "1",
+      logger: log,
+    })
+    : null;
 
   const onSignal = () => stop("signal");
   Deno.addSignalListener("SIGINT", onSignal);
@@ -491,6 +506,7 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
   const why = await stopped;
   clearInterval(tick);
   log.verbose(`Shutting down (${why})`);
+  await metrics?.close();
   try {
     uapi.close();
   } catch (err) {
