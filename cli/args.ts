@@ -59,8 +59,34 @@ export type Invocation =
   | { readonly kind: "help" }
   /** `demo [args…]`: the self-contained demonstration (cli/demo.ts), arguments passed through. */
   | { readonly kind: "demo"; readonly args: readonly string[] }
+  /** The wg(8) commands: `wg …`, or `genkey`, `show`, `set`… directly (cli/wg/main.ts). */
+  | { readonly kind: "wg"; readonly args: readonly string[] }
+  /** The wg-quick(8) commands: `up|down|save|strip CONFIG` (cli/quick/main.ts). */
+  | { readonly kind: "quick"; readonly args: readonly string[] }
+  /** `top [iface]`: the live dashboard (cli/top.ts). */
+  | { readonly kind: "top"; readonly args: readonly string[] }
   /** `[-f|--foreground] INTERFACE-NAME`. */
   | { readonly kind: "daemon"; readonly options: DaemonOptions };
+
+/**
+ * Subcommands of wg(8) that gotatun answers itself. These words (with `wg`,
+ * `up`, `down`, `save`, `strip`, `top`, `demo`, `help`) cannot be interface
+ * names for the daemon: use another name, as for any tool.
+ */
+export const WG_COMMANDS: ReadonlySet<string> = new Set([
+  "show",
+  "showconf",
+  "set",
+  "setconf",
+  "addconf",
+  "syncconf",
+  "genkey",
+  "genpsk",
+  "pubkey",
+]);
+
+/** Subcommands of wg-quick(8) that gotatun answers itself. */
+export const QUICK_COMMANDS: ReadonlySet<string> = new Set(["up", "down", "save", "strip"]);
 
 /** Environment lookup as a plain record (`Deno.env.toObject()` in main). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -76,6 +102,10 @@ export function parseArgs(argv: readonly string[], env: Env): Invocation {
     return { kind: "help" };
   }
   if (argv.length >= 1 && argv[0] === "demo") return { kind: "demo", args: argv.slice(1) };
+  if (argv.length >= 1 && argv[0] === "wg") return { kind: "wg", args: argv.slice(1) };
+  if (argv.length >= 1 && WG_COMMANDS.has(argv[0])) return { kind: "wg", args: argv };
+  if (argv.length >= 1 && QUICK_COMMANDS.has(argv[0])) return { kind: "quick", args: argv };
+  if (argv.length >= 1 && argv[0] === "top") return { kind: "top", args: argv.slice(1) };
 
   const banner = env.WG_PROCESS_FOREGROUND !== "1";
   let foreground: boolean;
@@ -141,6 +171,11 @@ export function helpText(argv0: string): string {
        ${argv0} --version
        ${argv0} help | --help | -h
        ${argv0} demo
+       ${argv0} genkey | genpsk | pubkey
+       ${argv0} show | showconf | set | setconf | addconf | syncconf ...   (as wg)
+       ${argv0} wg <wg arguments>
+       ${argv0} up | down | save | strip <INTERFACE | CONFIG-FILE>         (as wg-quick)
+       ${argv0} top [INTERFACE]
 
 A userspace WireGuard daemon, a drop-in replacement for wireguard-go. It creates
 the TUN interface INTERFACE-NAME and serves its configuration socket at
@@ -157,6 +192,17 @@ Options:
 
 Commands:
   help               print this help
+  genkey, genpsk, pubkey
+                     keys, exactly as wg(8): \`${argv0} genkey | tee k | ${argv0} pubkey\`
+  show, showconf, set, setconf, addconf, syncconf
+                     configure and inspect any userspace WireGuard interface
+                     (ours or wireguard-go) exactly as wg(8); \`${argv0} wg ...\`
+                     takes any wg(8) command line, and a symlink named wg works
+  up, down, save, strip
+                     wg-quick(8) built in: addresses, MTU, DNS, routes, the
+                     full-tunnel fwmark rules, hooks; starts our own daemon
+  top                a live view of the peers: endpoints, handshakes, traffic
+                     rates; q quits
   demo               show it working, touching nothing of the host's network:
                      two network namespaces joined by a gotatun tunnel, a ping
                      and a TCP transfer through it, both ends' status, then

@@ -62,6 +62,18 @@ export async function main(argv: readonly string[], env: Record<string, string>)
       return 0;
     case "demo":
       return await runDemo(inv.args);
+    case "wg": {
+      const { wgMain } = await import("./wg/main.ts");
+      return await wgMain(inv.args, env);
+    }
+    case "quick": {
+      const { quickMain } = await import("./quick/main.ts");
+      return await quickMain(inv.args, env);
+    }
+    case "top": {
+      const { topMain } = await import("./top.ts");
+      return await topMain(inv.args, env);
+    }
     case "usage":
       if (inv.banner) writeStderr(bannerText());
       writeStdout(usageText(argv0()));
@@ -87,5 +99,12 @@ if (inWorker()) {
   } catch {
     // without --allow-env we behave as if nothing were set
   }
-  Deno.exit(await main(Deno.args, env));
+  // Installed as `wg` (a symlink to gotatun): behave as wg(8).
+  const invokedAs = Deno.build.standalone
+    ? Deno.execPath()
+    : decodeURIComponent(new URL(Deno.mainModule).pathname);
+  const args = /(^|\/)wg$/.test(invokedAs) && !(Deno.args[0] === "wg")
+    ? ["wg", ...Deno.args]
+    : Deno.args;
+  Deno.exit(await main(args, env));
 }

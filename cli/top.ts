@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * `gotatun top [IFACE]`: a live dashboard of WireGuard interfaces, read over
+ * the UAPI socket (`get=1`), so it works against any userspace daemon —
+ * gotatun, wireguard-go — that serves `/var/run/wireguard/IFACE.sock`.
+ * Without IFACE it shows every socket in that directory.
+ *
+ * Each interface gets a line (abbreviated public key, listening port, peer
+ * count) and each peer a row: abbreviated public key, endpoint, handshake age
+ * (green under 2 minutes, yellow under 3, red after or never: REKEY_AFTER_TIME
+ * is 120 s and REJECT_AFTER_TIME 180 s, whitepaper §6.1), receive and transmit
+ * rates from the byte counters' deltas with a 20-cell sparkline of the last
+ * 20 samples, totals, and the persistent keepalive.
+ *
+ * On a terminal it refreshes every second on the alternate screen, with the
+ * cursor hidden and stdin in raw mode; `q` or Ctrl-C quits, and the terminal
+ * is restored on every way out (SIGINT, SIGTERM, SIGHUP, errors). `--once`
+ * prints one plain frame (no escape codes; rates need two samples, so they
+ * show `-`) and exits, for scripts; so does any run whose stdout is not a
+ * terminal, unless `--watch`, which then prints a plain frame every second.
+ *
+ * The rendering ({@link renderFrame}, {@link sparkline}, {@link formatRate},
+ * {@link formatAge}) and the rate bookkeeping ({@link TopHistory}) are pure
+ * and tested with fixed inputs; {@link topMain} does the I/O.
+ */
+import { keyToBase64 } from "../src/peer.ts";
+import { publicKey } from "../src/crypto.ts";
+import { uapiGet } from "../uapi/client.ts";
+import { DEFAULT_SOCKET_DIR } from "../uapi/server.ts";
+import { formatBytes } from "./show.ts";
+
+/** Samples kept per peer and direction: 20 s at one sample a second. */
+export const HISTORY_LENGTH = 20;
+/** Refresh period in watch mode. */
+const REFRESH_MS = 1000;
+/** A UAPI request that takes longer than this is shown as an error. */
+const UAPI_TIMEOUT_MS = 2000;
+
+/** Handshake age under which the peer is green (REKEY_AFTER_TIME). */
+export const FRESH_HANDSHAKE_S = 120;
+/** Handshake age under which the peer is yellow (REJECT_AFTER_TIME); red after. */
+export const STALE_HANDSHAKE_S = 180;
+
+const SPARK = "▁▂▃▄▅▆▇█";
+
+const ESC = "\x1b[";
+const RESET = `${ESC}0m`;
+const BOLD = `${ESC}1m`;
+const COLOURS = { green: `${ESC}32m`, yellow: `${ESC}33m`, red: `${ESC}31m` } as const;
+/** Alternate screen on, cursor hidden, home. */
+const ENTER_SCREEN = `${ESC}?1049h${ESC}?25l${ESC}H`;
+/** Cursor shown, alternate screen off. */
+const LEAVE_SCREEN = `${ESC}?25h${ESC}?1049l`;
+
+// ---------------------------------------------------------------------------
+// What one `get=1` says.
+
+/** One peer as UAPI reports it. */
+export interface PeerSnapshot {
+  /** Base64, as wg prints it. */
+  publicKey: string;
+  endpoint: string | null;
+  /** Unix seconds of the last handshake; 0 = never. */
+  lastHandshake: number;
+  rxBytes: number;
+  txBytes: number;
+  /** Seconds; 0 = off. */
+  keepalive: number;
+  allowedIps: string[];
+}
+
+/** One interface as UAPI reports it. */
+export interface InterfaceSnapshot {
+  name: string;
+  /** Base64 public key, or null when no private key is set. */
+  publicKey: string | null;
+  listenPort: number;
+  fwmark: number;
+  peers: PeerSnapshot[];
+  /** Set when the interface could not be read; the rest is empty. */
+  error?: string;
+}
+
+function hexToBytes(hex: string): Uint8Array | null {
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) return null;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * parseUapiGet() turns the key=value lines of a `get=1` reply into a
+ * snapshot. Unknown keys are ignored (daemons add their own); malformed
+ * numbers read as 0. The private key is used only to derive the public key,
+ * and the copy is wiped.
+ */
+export function parseUapiGet(name: string, kv: readonly [string, string][]): InterfaceSnapshot {
+  const snap: InterfaceSnapshot = { name, publicKey: null, listenPort: 0, fwmark: 0, peers: [] };
+  let peer: PeerSnapshot | null = null;
+  for (const [k, v] of kv) {
+    if (k === "public_key") {
+      const key = hexToBytes(v);
+      peer = {
+        publicKey: key && key.length === 32 ? keyToBase64(key) : v,
+        endpoint: null,
+        lastHandshake: 0,
+        rxBytes: 0,
+        txBytes: 0,
+        keepalive: 0,
+        allowedIps: [],
+      };
+      snap.peers.push(peer);
+      continue;
+    }
+    if (peer === null) {
+      if (k === "private_key") {
+        const key = hexToBytes(v);
+        if (key && key.length === 32 && key.some((b) => b !== 0)) {
+          snap.publicKey = keyToBase64(publicKey(key));
+        }
+        key?.fill(0);
+      } else if (k === "listen_port") snap.listenPort = toNumber(v);
+      else if (k === "fwmark") snap.fwmark = toNumber(v);
+      continue;
+    }
+    if (k === "endpoint") peer.endpoint = v;
+    else if (k === "last_handshake_time_sec") peer.lastHandshake = toNumber(v);
+    else if (k === "rx_bytes") peer.rxBytes = toNumber(v);
+    else if (k === "tx_bytes") peer.txBytes = toNumber(v);
+    else if (k === "persistent_keepalive_interval") peer.keepalive = toNumber(v);
+    else if (k === "allowed_ip") peer.allowedIps.push(v);
+  }
+  return snap;
+}
+
+function toNumber(v: string): number {
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Rates over time.
+
+/** A peer ready to draw: the snapshot plus rates and their history. */
+export interface PeerView extends PeerSnapshot {
+  /** Bytes/s since the previous sample; null on the first one. */
+  rxRate: number | null;
+  txRate: number | null;
+  /** Up to {@link HISTORY_LENGTH} rates, oldest first. */
+  rxHistory: readonly number[];
+  txHistory: readonly number[];
+}
+
+/** An interface ready to draw. */
+export interface InterfaceView extends Omit<InterfaceSnapshot, "peers"> {
+  peers: PeerView[];
+}
+
+interface Track {
+  rx: number;
+  tx: number;
+  at: number;
+  rxRate: number | null;
+  txRate: number | null;
+  rxHistory: number[];
+  txHistory: number[];
+}
+
+/**
+ * TopHistory keeps, per interface and peer, the last counters and the last
+ * {@link HISTORY_LENGTH} rates. A counter that goes down means the peer was
+ * removed and added again (its counters restart): its history starts over.
+ * Peers that disappear are forgotten.
+ */
+export class TopHistory {
+  #tracks = new Map<string, Map<string, Track>>();
+
+  /** update() records `snap`, sampled at `nowMs` (monotonic), and returns its view. */
+  update(snap: InterfaceSnapshot, nowMs: number): InterfaceView {
+    const old = this.#tracks.get(snap.name) ?? new Map<string, Track>();
+    const next = new Map<string, Track>();
+    const peers: PeerView[] = [];
+    for (const p of snap.peers) {
+      let t = old.get(p.publicKey);
+      if (t === undefined || p.rxBytes < t.rx || p.txBytes < t.tx) {
+        t = {
+          rx: p.rxBytes,
+          tx: p.txBytes,
+          at: nowMs,
+          rxRate: null,
+          txRate: null,
+          rxHistory: [],
+          txHistory: [],
+        };
+      } else if (nowMs > t.at) {
+        const dt = (nowMs - t.at) / 1000;
+        t.rxRate = (p.rxBytes - t.rx) / dt;
+        t.txRate = (p.txBytes - t.tx) / dt;
+        push(t.rxHistory, t.rxRate);
+        push(t.txHistory, t.txRate);
+        t.rx = p.rxBytes;
+        t.tx = p.txBytes;
+        t.at = nowMs;
+      }
+      next.set(p.publicKey, t);
+      peers.push({
+        ...p,
+        rxRate: t.rxRate,
+        txRate: t.txRate,
+        rxHistory: t.rxHistory.slice(),
+        txHistory: t.txHistory.slice(),
+      });
+    }
+    this.#tracks.set(snap.name, next);
+    return { ...snap, peers };
+  }
+
+  /** forgetOthers() drops interfaces not in `names` (their sockets went away). */
+  forgetOthers(names: readonly string[]): void {
+    for (const name of [...this.#tracks.keys()]) {
+      if (!names.includes(name)) this.#tracks.delete(name);
+    }
+  }
+}
+
+function push(history: number[], value: number): void {
+  history.push(value);
+  if (history.length > HISTORY_LENGTH) history.splice(0, history.length - HISTORY_LENGTH);
+}
+
+// ---------------------------------------------------------------------------
+// Formatting.
+
+/**
+ * sparkline() draws the last `width` values, newest on the right, scaled to
+ * their maximum: zero is ▁, the maximum █, anything above zero at least ▂.
+ * Missing cells (fewer values than `width`) are blanks on the left.
+ */
+export function sparkline(values: readonly number[], width = HISTORY_LENGTH): string {
+  const last = values.slice(Math.max(0, values.length - width));
+  let max = 0;
+  for (const v of last) if (v > max) max = v;
+  let s = " ".repeat(width - last.length);
+  for (const v of last) {
+    if (!(v > 0) || max === 0) {
+      s += SPARK[0];
+      continue;
+    }
+    // 1..7: the top cell only for the maximum itself, the lowest non-zero at ▂.
+    const level = Math.max(1, Math.min(7, Math.ceil((v / max) * 7)));
+    s += SPARK[level];
+  }
+  return s;
+}
+
+/** formatRate() is bytes/s in at most 10 characters: "0 B/s", "999 B/s", "12.3 KiB/s", "1023 MiB/s". */
+export function formatRate(bytesPerSecond: number | null): string {
+  if (bytesPerSecond === null || !Number.isFinite(bytesPerSecond)) return "-";
+  const n = Math.max(0, bytesPerSecond);
+  if (n < 1024) return `${Math.round(n) === 1024 ? 1023 : Math.round(n)} B/s`;
+  const units = ["KiB/s", "MiB/s", "GiB/s", "TiB/s"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  const one = v.toFixed(1);
+  return `${one.length <= 4 ? one : Math.min(Math.round(v), 9999)} ${units[i]}`;
+}
+
+/**
+ * formatAge() is a short handshake age: "never" for no handshake, then
+ * "45s", "2m05s", "3h07m", "4d02h". A handshake in the future (clock skew)
+ * reads as "0s".
+ */
+export function formatAge(seconds: number | null): string {
+  if (seconds === null) return "never";
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad2(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${pad2(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86400)}d${pad2(Math.floor(s / 3600) % 24)}h`;
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+/** handshakeColour() is the colour of a handshake age (null: never). */
+export function handshakeColour(seconds: number | null): "green" | "yellow" | "red" {
+  if (seconds === null) return "red";
+  if (seconds < FRESH_HANDSHAKE_S) return "green";
+  if (seconds < STALE_HANDSHAKE_S) return "yellow";
+  return "red";
+}
+
+/** abbreviateKey() is "AbCd…WxYz", as wireguard-go names peers in its logs. */
+export function abbreviateKey(base64: string): string {
+  if (base64.length < 12) return base64;
+  return `${base64.slice(0, 4)}…${base64.slice(39, 43) || base64.slice(-4)}`;
+}
+
+/** fit() pads `text` to `width` (left-aligned, or right when `right`), cutting with "…". */
+export function fit(text: string, width: number, right = false): string {
+  if (text.length > width) return width <= 0 ? "" : text.slice(0, width - 1) + "…";
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+// ---------------------------------------------------------------------------
+// The frame.
+
+/** Options of {@link renderFrame}. */
+export interface RenderOptions {
+  /** Terminal columns; every line fits. Infinity: no limit (all columns). */
+  width: number;
+  /** ANSI colours (bold headers, coloured handshake ages). */
+  colour: boolean;
+  /** Current Unix time in seconds, for handshake ages. */
+  nowSec: number;
+  /** A first line (watch mode shows the time and "q quits"). */
+  title?: string;
+  /** Where the sockets were looked for, for the "nothing found" line. */
+  socketDir?: string;
+}
+
+interface Column {
+  id: string;
+  header: string;
+  width: number;
+  right: boolean;
+  cell(p: PeerView, nowSec: number): string;
+  colour?(p: PeerView, nowSec: number): "green" | "yellow" | "red" | null;
+}
+
+function handshakeAge(p: PeerSnapshot, nowSec: number): number | null {
+  return p.lastHandshake > 0 ? nowSec - p.lastHandshake : null;
+}
+
+/**
+ * The columns in display order, with the group each belongs to; groups are
+ * added by priority while the line still fits (peer first; then handshake,
+ * rates, endpoint, sparklines, totals, keepalive).
+ */
+function columns(peers: readonly PeerView[]): { group: number; col: Column }[] {
+  let ep = "ENDPOINT".length;
+  for (const p of peers) ep = Math.max(ep, (p.endpoint ?? "(none)").length);
+  return [
+    {
+      group: 0,
+      col: {
+        id: "peer",
+        header: "PEER",
+        width: 9,
+        right: false,
+        cell: (p) => abbreviateKey(p.publicKey),
+      },
+    },
+    {
+      group: 3,
+      col: {
+        id: "endpoint",
+        header: "ENDPOINT",
+        width: Math.min(ep, 47),
+        right: false,
+        cell: (p) => p.endpoint ?? "(none)",
+      },
+    },
+    {
+      group: 1,
+      col: {
+        id: "handshake",
+        header: "HANDSHAKE",
+        width: 9,
+        right: true,
+        cell: (p, now) => formatAge(handshakeAge(p, now)),
+        colour: (p, now) => handshakeColour(handshakeAge(p, now)),
+      },
+    },
+    {
+      group: 2,
+      col: { id: "rx", header: "RX/s", width: 10, right: true, cell: (p) => formatRate(p.rxRate) },
+    },
+    {
+      group: 4,
+      col: {
+        id: "rxspark",
+        header: "RX, LAST 20 s",
+        width: HISTORY_LENGTH,
+        right: false,
+        cell: (p) => sparkline(p.rxHistory),
+      },
+    },
+    {
+      group: 2,
+      col: { id: "tx", header: "TX/s", width: 10, right: true, cell: (p) => formatRate(p.txRate) },
+    },
+    {
+      group: 4,
+      col: {
+        id: "txspark",
+        header: "TX, LAST 20 s",
+        width: HISTORY_LENGTH,
+        right: false,
+        cell: (p) => sparkline(p.txHistory),
+      },
+    },
+    {
+      group: 5,
+      col: {
+        id: "rxtotal",
+        header: "RX TOTAL",
+        width: 11,
+        right: true,
+        cell: (p) => formatBytes(p.rxBytes),
+      },
+    },
+    {
+      group: 5,
+      col: {
+        id: "txtotal",
+        header: "TX TOTAL",
+        width: 11,
+        right: true,
+        cell: (p) => formatBytes(p.txBytes),
+      },
+    },
+    {
+      group: 6,
+      col: {
+        id: "keepalive",
+        header: "KEEPALIVE",
+        width: 9,
+        right: true,
+        cell: (p) => p.keepalive > 0 ? `${p.keepalive}s` : "off",
+      },
+    },
+  ];
+}
+
+const INDENT = "  ";
+const GAP = "  ";
+
+/** Picks the columns that fit in `width`, shrinking the endpoint if that is what it takes. */
+function layout(peers: readonly PeerView[], width: number): Column[] {
+  const all = columns(peers);
+  const lineWidth = (cols: Column[]) =>
+    INDENT.length + cols.reduce((n, c) => n + c.width, 0) + GAP.length * (cols.length - 1);
+  const chosen = new Set<number>();
+  const groups = [...new Set(all.map((c) => c.group))].sort((a, b) => a - b);
+  const pick = () => all.filter((c) => chosen.has(c.group)).map((c) => ({ ...c.col }));
+  for (const g of groups) {
+    chosen.add(g);
+    const cols = pick();
+    if (lineWidth(cols) <= width) continue;
+    const ep = cols.find((c) => c.id === "endpoint");
+    if (ep) {
+      // An endpoint cut short still says which network it is on.
+      const over = lineWidth(cols) - width;
+      if (ep.width - over >= 15) continue;
+    }
+    chosen.delete(g);
+  }
+  const cols = pick();
+  const ep = cols.find((c) => c.id === "endpoint");
+  const over = lineWidth(cols) - width;
+  if (ep && over > 0) ep.width = Math.max(15, ep.width - over);
+  return cols;
+}
+
+function paint(text: string, colour: keyof typeof COLOURS | null, on: boolean): string {
+  return on && colour ? `${COLOURS[colour]}${text}${RESET}` : text;
+}
+
+function interfaceLine(v: InterfaceView): string {
+  if (v.error !== undefined) return `interface: ${v.name}  (${v.error})`;
+  const parts = [
+    `interface: ${v.name}`,
+    `public key: ${v.publicKey ? abbreviateKey(v.publicKey) : "(none)"}`,
+    `listening port: ${v.listenPort}`,
+  ];
+  if (v.fwmark) parts.push(`fwmark: 0x${v.fwmark.toString(16)}`);
+  parts.push(`peers: ${v.peers.length}`);
+  return parts.join("  ");
+}
+
+/**
+ * renderFrame() lays out every interface as lines no wider than
+ * `opts.width` (measured without escape codes). Without colour the result
+ * has no escape codes at all.
+ */
+export function renderFrame(views: readonly InterfaceView[], opts: RenderOptions): string[] {
+  const width = Math.max(20, opts.width);
+  const lines: string[] = [];
+  const bold = (s: string) => opts.colour ? `${BOLD}${s}${RESET}` : s;
+  if (opts.title !== undefined) lines.push(bold(fit(opts.title, width).trimEnd()));
+  if (views.length === 0) {
+    lines.push(
+      fit(
+        `no WireGuard interfaces (no sockets in ${opts.socketDir ?? DEFAULT_SOCKET_DIR})`,
+        width,
+      ).trimEnd(),
+    );
+    return lines;
+  }
+  for (const v of views) {
+    if (lines.length > 0) lines.push("");
+    lines.push(bold(fit(interfaceLine(v), width).trimEnd()));
+    if (v.error !== undefined || v.peers.length === 0) continue;
+    const cols = layout(v.peers, width);
+    lines.push(
+      bold((INDENT + cols.map((c) => fit(c.header, c.width, c.right)).join(GAP)).trimEnd()),
+    );
+    for (const p of v.peers) {
+      const cells = cols.map((c) => {
+        const text = fit(c.cell(p, opts.nowSec), c.width, c.right);
+        return paint(text, c.colour?.(p, opts.nowSec) ?? null, opts.colour);
+      });
+      let line = INDENT + cells.join(GAP);
+      if (!opts.colour) line = line.trimEnd();
+      lines.push(line);
+    }
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// The command.
+
+/** What `gotatun top` was asked to do. */
+export interface TopOptions {
+  iface: string | null;
+  once: boolean;
+  watch: boolean;
+  help: boolean;
+}
+
+/** parseTopArgs() reads `[--once | --watch] [IFACE]`, `-h`/`--help`; a string is a usage error. */
+export function parseTopArgs(argv: readonly string[]): TopOptions | string {
+  const opts: TopOptions = { iface: null, once: false, watch: false, help: false };
+  for (const a of argv) {
+    if (a === "--once") opts.once = true;
+    else if (a === "--watch") opts.watch = true;
+    else if (a === "-h" || a === "--help") opts.help = true;
+    else if (a.startsWith("-")) return `unknown option ${a}`;
+    else if (opts.iface !== null) return "at most one interface";
+    else opts.iface = a;
+  }
+  if (opts.once && opts.watch) return "--once and --watch exclude each other";
+  return opts;
+}
+
+/** topUsage() is the help text. */
+export function topUsage(): string {
+  return `Usage: gotatun top [--once | --watch] [INTERFACE]
+
+Shows WireGuard interfaces live, read over their UAPI sockets in
+${DEFAULT_SOCKET_DIR} (gotatun, wireguard-go or any compatible daemon): all of
+them, or INTERFACE. Refreshes every second; q or Ctrl-C quits.
+
+  --once    print one plain frame and exit (the default when stdout is not
+            a terminal); rates need two samples and show "-"
+  --watch   keep refreshing even when stdout is not a terminal (plain frames)
+
+Handshake ages are green under 2 minutes, yellow under 3, red otherwise.
+Colour follows WG_COLOR_MODE (always, never, auto) and NO_COLOR.
+`;
+}
+
+/** Interface names with a socket in `dir`, sorted. */
+async function listInterfaces(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.name.endsWith(".sock") && e.name.length > 5) names.push(e.name.slice(0, -5));
+    }
+  } catch {
+    // no directory: no interfaces
+  }
+  return names.sort();
+}
+
+async function snapshot(name: string, dir: string): Promise<InterfaceSnapshot> {
+  try {
+    return parseUapiGet(name, await uapiGet(name, { dir, timeoutMs: UAPI_TIMEOUT_MS }));
+  } catch (err) {
+    let why = err instanceof Error ? err.message : String(err);
+    if (err instanceof Deno.errors.NotFound) why = "no such interface: no UAPI socket";
+    else if (err instanceof Deno.errors.ConnectionRefused) why = "daemon not running";
+    else if (err instanceof Deno.errors.PermissionDenied) why = "permission denied (root?)";
+    return { name, publicKey: null, listenPort: 0, fwmark: 0, peers: [], error: why };
+  }
+}
+
+const encoder = new TextEncoder();
+
+function writeAll(text: string): void {
+  const data = encoder.encode(text);
+  let off = 0;
+  while (off < data.length) off += Deno.stdout.writeSync(data.subarray(off));
+}
+
+function isTerminal(file: { isTerminal(): boolean }): boolean {
+  try {
+    return file.isTerminal();
+  } catch {
+    return false;
+  }
+}
+
+function terminalWidth(env: Readonly<Record<string, string | undefined>>, tty: boolean): number {
+  if (tty) {
+    try {
+      return Deno.consoleSize().columns;
+    } catch {
+      // fall through
+    }
+  }
+  const cols = Number(env.COLUMNS);
+  return Number.isInteger(cols) && cols > 0 ? cols : Infinity;
+}
+
+function colourWanted(env: Readonly<Record<string, string | undefined>>, tty: boolean): boolean {
+  if (env.WG_COLOR_MODE === "always") return true;
+  if (env.WG_COLOR_MODE === "never") return false;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  return tty;
+}
+
+/**
+ * topMain() runs `gotatun top` with `argv` (after "top") and returns the exit
+ * code: 0, or 1 for a usage error or, with `--once`, an interface that could
+ * not be read. The caller exits the process afterwards (a read of stdin may
+ * still be pending in watch mode).
+ */
+export async function topMain(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
+  const parsed = parseTopArgs(argv);
+  if (typeof parsed === "string") {
+    Deno.stderr.writeSync(encoder.encode(`gotatun top: ${parsed}\n${topUsage()}`));
+    return 1;
+  }
+  if (parsed.help) {
+    writeAll(topUsage());
+    return 0;
+  }
+  const dir = DEFAULT_SOCKET_DIR;
+  const tty = isTerminal(Deno.stdout);
+  const history = new TopHistory();
+  async function sample(): Promise<InterfaceView[]> {
+    const names = parsed.iface !== null ? [parsed.iface as string] : await listInterfaces(dir);
+    const snaps = await Promise.all(names.map((n) => snapshot(n, dir)));
+    history.forgetOthers(names);
+    const now = performance.now();
+    return snaps.map((s) => history.update(s, now));
+  }
+
+  if (parsed.once || (!tty && !parsed.watch)) {
+    const views = await sample();
+    const lines = renderFrame(views, {
+      width: terminalWidth(env, false),
+      colour: false,
+      nowSec: Date.now() / 1000,
+      socketDir: dir,
+    });
+    writeAll(lines.join("\n") + "\n");
+    return views.some((v) => v.error !== undefined) && parsed.iface !== null ? 1 : 0;
+  }
+  return await watch(sample, { tty, colour: tty && colourWanted(env, tty), env, dir });
+}
+
+/**
+ * watch() refreshes every second until q, Ctrl-C or a signal. On a terminal:
+ * alternate screen, hidden cursor, raw stdin, all undone on the way out.
+ */
+async function watch(
+  sample: () => Promise<InterfaceView[]>,
+  o: {
+    tty: boolean;
+    colour: boolean;
+    env: Readonly<Record<string, string | undefined>>;
+    dir: string;
+  },
+): Promise<number> {
+  let quit!: () => void;
+  const quitting = new Promise<void>((r) => (quit = r));
+  let done = false;
+  let wake: (() => void) | null = null;
+  function stop(): void {
+    done = true;
+    quit();
+  }
+  function redraw(): void {
+    wake?.();
+  }
+  const signals: [Deno.Signal, () => void][] = [
+    ["SIGINT", stop],
+    ["SIGTERM", stop],
+    ["SIGHUP", stop],
+  ];
+  if (o.tty) signals.push(["SIGWINCH", redraw]);
+  for (const [sig, fn] of signals) {
+    try {
+      Deno.addSignalListener(sig, fn);
+    } catch {
+      // not supported here
+    }
+  }
+  const raw = o.tty && isTerminal(Deno.stdin);
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  try {
+    if (o.tty) writeAll(ENTER_SCREEN);
+    if (raw) {
+      Deno.stdin.setRaw(true);
+      reader = Deno.stdin.readable.getReader();
+      readKeys(reader, stop);
+    }
+    let first = true;
+    while (!done) {
+      const views = await sample();
+      if (done) break;
+      const width = terminalWidth(o.env, o.tty);
+      const lines = renderFrame(views, {
+        width,
+        colour: o.colour,
+        nowSec: Date.now() / 1000,
+        title: `gotatun top  ${new Date().toLocaleTimeString("en-GB", { hour12: false })}` +
+          (raw ? "  (q quits)" : ""),
+        socketDir: o.dir,
+      });
+      if (o.tty) {
+        // Home, each line cleared to its end, then the rest of the screen.
+        writeAll(`${ESC}H` + lines.map((l) => `${l}${ESC}K`).join("\r\n") + `\r\n${ESC}J`);
+      } else {
+        writeAll((first ? "" : "\n") + lines.join("\n") + "\n");
+      }
+      first = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        quitting,
+        new Promise<void>((r) => {
+          wake = r;
+          timer = setTimeout(r, REFRESH_MS);
+        }),
+      ]);
+      wake = null;
+      clearTimeout(timer);
+    }
+  } finally {
+    for (const [sig, fn] of signals) {
+      try {
+        Deno.removeSignalListener(sig, fn);
+      } catch {
+        // never added
+      }
+    }
+    if (raw) {
+      try {
+        Deno.stdin.setRaw(false);
+      } catch {
+        // stdin gone
+      }
+    }
+    if (o.tty) {
+      try {
+        writeAll(LEAVE_SCREEN);
+      } catch {
+        // terminal gone
+      }
+    }
+    reader?.cancel().catch(() => {});
+  }
+  return 0;
+}
+
+/** Reads raw keys until `q`, `Q`, Ctrl-C or Ctrl-D (or end of input), then calls `stop`. */
+async function readKeys(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  stop: () => void,
+): Promise<void> {
+  try {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      if (r.value.some((b) => b === 0x71 || b === 0x51 || b === 0x03 || b === 0x04)) break;
+    }
+  } catch {
+    // cancelled on the way out
+  }
+  stop();
+}
