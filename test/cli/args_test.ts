@@ -140,3 +140,22 @@ Deno.test("usageText() is wireguard-go's usage line", () => {
   assert.ok(helpText("gotatun").startsWith("Usage: gotatun [-f/--foreground] INTERFACE-NAME\n"));
   assert.match(helpText("gotatun"), /LOG_LEVEL/);
 });
+
+Deno.test("parseArgs() sends wg(8), wg-quick(8) and top subcommands to the toolkit", () => {
+  const env = {};
+  assert.deepEqual(parseArgs(["genkey"], env), { kind: "wg", args: ["genkey"] });
+  assert.deepEqual(parseArgs(["show", "wg0", "dump"], env), {
+    kind: "wg",
+    args: ["show", "wg0", "dump"],
+  });
+  assert.deepEqual(parseArgs(["wg", "set", "wg0"], env), { kind: "wg", args: ["set", "wg0"] });
+  assert.deepEqual(parseArgs(["up", "wg0"], env), { kind: "quick", args: ["up", "wg0"] });
+  assert.deepEqual(parseArgs(["strip", "/etc/wireguard/wg0.conf"], env), {
+    kind: "quick",
+    args: ["strip", "/etc/wireguard/wg0.conf"],
+  });
+  assert.deepEqual(parseArgs(["top"], env), { kind: "top", args: [] });
+  // Anything else is still wireguard-go's command line.
+  assert.equal(parseArgs(["wg0"], env).kind, "daemon");
+  assert.equal(parseArgs(["-f", "wg0"], env).kind, "daemon");
+});
