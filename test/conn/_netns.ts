@@ -2,8 +2,9 @@
 /**
  * @module
  * Helpers for the root-only edge tests: private network namespaces named
- * `gtio-<random>`, commands with timeouts, and running a Deno helper script
- * inside a namespace (`ip netns exec`), since Deno cannot setns() itself.
+ * `gtio-<random>` (or another prefix), commands with timeouts, and running a
+ * Deno helper script inside a namespace (`ip netns exec`), since Deno cannot
+ * setns() itself.
  * Every external step has a timeout; callers delete their namespaces in
  * `finally`.
  */
@@ -63,9 +64,9 @@ export function uniqueName(prefix = "gtio-"): string {
   return prefix + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-/** Creates a namespace with loopback up; returns its name. */
-export async function addNetns(): Promise<string> {
-  const ns = uniqueName();
+/** Creates a namespace (named `<prefix><random>`) with loopback up; returns its name. */
+export async function addNetns(prefix = "gtio-"): Promise<string> {
+  const ns = uniqueName(prefix);
   await must(["ip", "netns", "add", ns]);
   await must(["ip", "-n", ns, "link", "set", "lo", "up"]);
   return ns;
