@@ -38,7 +38,7 @@ export const stdOutput: QuickOutput = {
 
 /** Result of {@link Runner.run}. */
 export interface ToolResult {
-  /** Exit code; 127 when the program was not found; -1 when it timed out or was aborted. */
+  /** Exit code; 127 when the program was not found; -1 when it timed out or was killed. */
   readonly code: number;
   /** Captured stdout ("" when forwarded). */
   readonly stdout: string;
@@ -69,21 +69,21 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 
 /**
  * A Runner starts tools in a given environment. One command runs at a time;
- * {@link Runner.abort} kills it (used when SIGINT/SIGTERM arrives during `up`).
+ * {@link Runner.interrupt} kills it (used when SIGINT/SIGTERM arrives during `up`).
  */
 export class Runner {
   readonly #env: Record<string, string>;
   readonly #path: string;
   readonly #output: QuickOutput;
   #current: Deno.ChildProcess | null = null;
-  #aborted = false;
+  #interrupted = false;
 
   constructor(env: Record<string, string | undefined>, output: QuickOutput) {
     const clean: Record<string, string> = {};
     for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
     clean.LC_ALL = "C";
     this.#env = clean;
-    let path = clean.PATH;
+    let path: string | undefined = clean.PATH;
     if (path === undefined) {
       try {
         path = Deno.env.get("PATH");
@@ -105,9 +105,9 @@ export class Runner {
     return this.#env;
   }
 
-  /** True once {@link abort} was called. */
-  get aborted(): boolean {
-    return this.#aborted;
+  /** True once {@link interrupt} was called. */
+  get interrupted(): boolean {
+    return this.#interrupted;
   }
 
   /** echo() prints `[#] text` on stderr, as wg-quick does before each step. */
@@ -128,11 +128,15 @@ export class Runner {
     return null;
   }
 
-  /** abort() kills the running tool and makes later {@link run} calls fail at once. */
-  abort(): void {
-    this.#aborted = true;
+  /**
+   * interrupt() kills the running tool (SIGTERM, as a terminal's SIGINT
+   * would reach a shell's foreground child) and sets {@link interrupted};
+   * later commands still run, so cleanup can proceed.
+   */
+  interrupt(): void {
+    this.#interrupted = true;
     try {
-      this.#current?.kill("SIGKILL");
+      this.#current?.kill("SIGTERM");
     } catch {
       // already exited
     }
@@ -141,13 +145,17 @@ export class Runner {
   /** run() runs `argv` with a deadline; never throws for a failing or missing tool. */
   async run(argv: readonly string[], opts: ToolOptions = {}): Promise<ToolResult> {
     if (opts.echo) this.echo(argv.join(" "));
-    if (this.#aborted) return { code: -1, stdout: "", stderr: "", timedOut: false };
     const program = this.which(argv[0]);
     const stderrMode = opts.stderr ?? "forward";
     if (program === null) {
       const msg = `${argv[0]}: command not found\n`;
       if (stderrMode === "forward") this.#output.err(msg);
-      return { code: 127, stdout: "", stderr: stderrMode === "capture" ? msg : "", timedOut: false };
+      return {
+        code: 127,
+        stdout: "",
+        stderr: stderrMode === "capture" ? msg : "",
+        timedOut: false,
+      };
     }
     let child: Deno.ChildProcess;
     try {
@@ -161,7 +169,12 @@ export class Runner {
     } catch (err) {
       const msg = `${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`;
       if (stderrMode === "forward") this.#output.err(msg);
-      return { code: 126, stdout: "", stderr: stderrMode === "capture" ? msg : "", timedOut: false };
+      return {
+        code: 126,
+        stdout: "",
+        stderr: stderrMode === "capture" ? msg : "",
+        timedOut: false,
+      };
     }
     this.#current = child;
     let fire!: () => void;
@@ -194,7 +207,9 @@ export class Runner {
       if ((opts.stdout ?? "capture") === "forward" && stdout !== "") this.#output.out(stdout);
       if (stderrMode === "forward" && stderr !== "") this.#output.err(stderr);
       if (timedOut) {
-        this.#output.err(`${argv[0]}: killed after ${(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s\n`);
+        this.#output.err(
+          `${argv[0]}: killed after ${(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s\n`,
+        );
       }
       const code = timedOut || status.signal !== null ? -1 : status.code;
       return {
@@ -216,7 +231,6 @@ export class Runner {
    * them as wireguard-go does). `timeoutMs` null means no deadline.
    */
   async runInherited(argv: readonly string[], timeoutMs: number | null): Promise<number> {
-    if (this.#aborted) return -1;
     const program = this.which(argv[0]);
     if (program === null) {
       this.#output.err(`${argv[0]}: command not found\n`);

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * The wg layer of gotatun's wg-quick (cli/quick/wg.ts): `wg showconf`
+ * reproduced from a UAPI `get`, and — as root, against a live wireguard-go
+ * (and gotatun's dist/gotatun when it works) in a namespace of our own —
+ * every read compared with what stock `wg` prints for the same interface.
+ */
+import assert from "node:assert/strict";
+import {
+  formatShowconf,
+  hexToBase64,
+  parseUapiGet,
+  wgCommand,
+  wgOps,
+} from "../../../cli/quick/wg.ts";
+import { type QuickOutput, Runner } from "../../../cli/quick/runner.ts";
+import { hasTool, isRoot, run, runOk, waitFor } from "../../_util/proc.ts";
+import { withNamespaces } from "../../_util/netns.ts";
+
+const silent: QuickOutput = { out() {}, err() {} };
+
+Deno.test("hexToBase64() encodes keys as wg prints them", () => {
+  assert.equal(hexToBase64("00".repeat(32)), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+  assert.equal(hexToBase64("ff".repeat(32)), "//////////////////////////////////////////8=");
+});
+
+Deno.test("wgCommand() is `wg` unless GOTATUN_QUICK_WG names another", () => {
+  assert.deepEqual(wgCommand({}), ["wg"]);
+  assert.deepEqual(wgCommand({ GOTATUN_QUICK_WG: " gotatun  wg " }), ["gotatun", "wg"]);
+  assert.deepEqual(wgCommand({ GOTATUN_QUICK_WG: "" }), ["wg"]);
+});
+
+Deno.test("formatShowconf() prints a UAPI get as wireguard-tools showconf.c", () => {
+  const a = "11".repeat(32);
+  const b = "22".repeat(32);
+  const kv: [string, string][] = [
+    ["private_key", a],
+    ["listen_port", "51820"],
+    ["fwmark", "51820"],
+    ["public_key", b],
+    ["preshared_key", "00".repeat(32)],
+    ["protocol_version", "1"],
+    ["endpoint", "[fd00::2]:51821"],
+    ["last_handshake_time_sec", "0"],
+    ["persistent_keepalive_interval", "25"],
+    ["allowed_ip", "10.0.0.2/32"],
+    ["allowed_ip", "fd00::/64"],
+    ["public_key", a],
+    ["preshared_key", b],
+    ["persistent_keepalive_interval", "0"],
+  ];
+  const dev = parseUapiGet(kv);
+  assert.equal(dev.fwmark, 51820);
+  assert.deepEqual(dev.peers.map((p) => p.endpoint), ["[fd00::2]:51821", null]);
+  assert.equal(
+    formatShowconf(dev),
+    `[Interface]\nListenPort = 51820\nFwMark = 0xca6c\nPrivateKey = ${hexToBase64(a)}\n\n` +
+      `[Peer]\nPublicKey = ${hexToBase64(b)}\nAllowedIPs = 10.0.0.2/32, fd00::/64\n` +
+      `Endpoint = [fd00::2]:51821\nPersistentKeepalive = 25\n\n` +
+      `[Peer]\nPublicKey = ${hexToBase64(a)}\nPresharedKey = ${hexToBase64(b)}\n`,
+  );
+  assert.equal(formatShowconf(parseUapiGet([])), "[Interface]\n\n");
+});
+
+/** Userspace implementations to check the layer against. */
+async function implementations(): Promise<string[]> {
+  const out: string[] = [];
+  if (hasTool("wireguard-go")) out.push("wireguard-go");
+  const dist = new URL("../../../dist/gotatun", import.meta.url).pathname;
+  const r = await run(dist, ["--version"], { timeoutMs: 20_000 }).catch(() => null);
+  if (r !== null && r.code === 0) out.push(dist);
+  return out;
+}
+
+/** showconf text with its [Peer] sections in sorted order. */
+function peersSorted(text: string): string {
+  const [head, ...peers] = text.replace(/\n+$/, "").split("\n\n[Peer]\n");
+  return [head, ...peers.sort()].join("\n\n[Peer]\n");
+}
+
+function randomIface(): string {
+  return `gtq${Math.floor(Math.random() * 1e6).toString().padStart(6, "0")}`;
+}
+
+Deno.test({
+  name: "wgOps() reads and sets over UAPI exactly what stock wg shows",
+  ignore: !isRoot() || !hasTool("wg") || !hasTool("ip"),
+  sanitizeResources: false,
+  async fn(t) {
+    for (const impl of await implementations()) {
+      await t.step(impl, async () => {
+        await withNamespaces("gtq", 1, async ({ namespaces: [ns] }) => {
+          const iface = randomIface();
+          const r = await run("ip", ["netns", "exec", ns.name, impl, iface], {
+            timeoutMs: 60_000,
+          });
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          assert.ok(
+            await waitFor(() => {
+              try {
+                return Deno.statSync(`/var/run/wireguard/${iface}.sock`).isSocket === true;
+              } catch {
+                return false;
+              }
+            }, 10_000),
+          );
+          const keys = await Promise.all([0, 1, 2, 3].map(async () => {
+            const k = (await runOk("wg", ["genkey"])).stdout.trim();
+            return { k, p: (await runOk("wg", ["pubkey"], { stdin: k })).stdout.trim() };
+          }));
+          const conf = `[Interface]\nPrivateKey = ${keys[0].k}\nListenPort = 42000\n\n` +
+            `[Peer]\nPublicKey = ${keys[1].p}\nPresharedKey = ${keys[2].k}\n` +
+            `Endpoint = [2001:db8::7]:51820\nAllowedIPs = 10.1.0.0/16, ::/0\n` +
+            `PersistentKeepalive = 21\n\n[Peer]\nPublicKey = ${keys[2].p}\n` +
+            `Endpoint = 192.0.2.9:1\nAllowedIPs = 0.0.0.0/0\n`;
+          await runOk("wg", ["setconf", iface, "/dev/stdin"], { stdin: conf });
+
+          const runner = new Runner({ PATH: Deno.env.get("PATH") }, silent);
+          const ops = wgOps(runner);
+          assert.equal(await ops.isInterface(iface), true);
+          assert.equal(await ops.isInterface(randomIface()), false);
+          // wireguard-go lists peers in Go map order, which changes from one get to the next.
+          assert.equal(
+            peersSorted(await ops.showconf(iface)),
+            peersSorted((await runOk("wg", ["showconf", iface])).stdout),
+          );
+          const stockEndpoints = (await runOk("wg", ["show", iface, "endpoints"])).stdout
+            .trim().split("\n").map((l) => l.split("\t")[1]);
+          assert.deepEqual((await ops.endpoints(iface)).sort(), stockEndpoints.sort());
+          const stockAllowed = (await runOk("wg", ["show", iface, "allowed-ips"])).stdout
+            .trim().split("\n").flatMap((l) => l.split("\t")[1].split(" "));
+          assert.deepEqual((await ops.allowedIps(iface)).sort(), stockAllowed.sort());
+          assert.equal(await ops.fwmark(iface), 0);
+          await ops.setFwmark(iface, 51821);
+          assert.equal((await runOk("wg", ["show", iface, "fwmark"])).stdout.trim(), "0xca6d");
+          assert.equal(await ops.fwmark(iface), 51821);
+          await ops.addconf(iface, `[Peer]\nPublicKey = ${keys[3].p}\nAllowedIPs = 10.9.9.9/32\n`);
+          assert.match(
+            (await runOk("wg", ["show", iface, "allowed-ips"])).stdout,
+            /10\.9\.9\.9\/32/,
+          );
+          await ns.execOk("ip", "link", "delete", "dev", iface);
+          assert.ok(
+            await waitFor(() => {
+              try {
+                Deno.statSync(`/var/run/wireguard/${iface}.sock`);
+                return false;
+              } catch {
+                return true;
+              }
+            }, 10_000),
+            "the daemon left its socket behind",
+          );
+          assert.equal(await ops.isInterface(iface), false);
+          assert.equal(await ops.fwmark(iface), null);
+          assert.deepEqual(await ops.endpoints(iface), []);
+        });
+      });
+    }
+  },
+});
