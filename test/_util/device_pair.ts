@@ -8,7 +8,11 @@
  */
 import { Device } from "../../src/device.ts";
 import type { Peer } from "../../src/peer.ts";
-import { MemoryBind, MemoryNetwork, type MemoryNetworkOptions } from "../../src/conn/memory.ts";
+import {
+  type MemoryBind,
+  MemoryNetwork,
+  type MemoryNetworkOptions,
+} from "../../src/conn/memory.ts";
 import { MemoryTun } from "../../src/tun/memory.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { parseIPv4, parseIPv6 } from "../../src/ip.ts";
