@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Key encodings exactly as wireguard-tools `encoding.c` accepts and prints
+ * them: base64 of 44 characters whose last is `=` and whose digit before it
+ * carries no stray low bits (so every key has exactly one spelling), and
+ * 64-digit hex in either case (the UAPI form). The base64 decoder computes each
+ * character's value without branching on it, as the C does to resist side
+ * channels; the hex decoder (daemon replies only) is plain.
+ */
+
+/** Key length in bytes. */
+export const WG_KEY_LEN = 32;
+/** Length of a base64 key, without the terminating NUL of the C buffer. */
+export const WG_KEY_LEN_BASE64 = 44;
+/** Length of a hex key. */
+export const WG_KEY_LEN_HEX = 64;
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** keyToBase64() is the 44-character base64 of a 32-byte key. */
+export function keyToBase64(key: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < 30; i += 3) {
+    const v = (key[i] << 16) | (key[i + 1] << 8) | key[i + 2];
+    out += B64[(v >> 18) & 63] + B64[(v >> 12) & 63] + B64[(v >> 6) & 63] + B64[v & 63];
+  }
+  const v = (key[30] << 16) | (key[31] << 8);
+  return out + B64[(v >> 18) & 63] + B64[(v >> 12) & 63] + B64[(v >> 6) & 63] + "=";
+}
+
+/** The 6-bit value of one base64 character, or -1 (computed without branches on `c`). */
+function decodeChar(c: number): number {
+  const inRange = (lo: number, hi: number) => ((((lo - 1 - c) & (c - (hi + 1))) >> 8) & 1);
+  return -1 +
+    inRange(65, 90) * (c - 64) +
+    inRange(97, 122) * (c - 70) +
+    inRange(48, 57) * (c + 5) +
+    inRange(43, 43) * 63 +
+    inRange(47, 47) * 64;
+}
+
+/**
+ * keyFromBase64() decodes a byte string as `key_from_base64` does, or returns
+ * null: it must be exactly 44 characters (a NUL ends it early), end in `=`,
+ * and use canonical padding bits.
+ */
+export function keyFromBase64(s: string): Uint8Array | null {
+  const nul = s.indexOf("\0");
+  if (nul >= 0) s = s.slice(0, nul);
+  if (s.length !== WG_KEY_LEN_BASE64 || s[43] !== "=") return null;
+  const key = new Uint8Array(WG_KEY_LEN);
+  let bad = 0;
+  for (let i = 0; i < 11; i++) {
+    let val = 0;
+    for (let j = 0; j < 4; j++) {
+      // The last group decodes its "=" as "A" (zero bits), as the C does.
+      const c = i === 10 && j === 3 ? 65 : s.charCodeAt(i * 4 + j);
+      const d = decodeChar(c);
+      bad |= d >>> 31;
+      val |= (d & 63) << (18 - 6 * j);
+    }
+    key[i * 3] = (val >> 16) & 0xff;
+    key[i * 3 + 1] = (val >> 8) & 0xff;
+    if (i < 10) key[i * 3 + 2] = val & 0xff;
+    else bad |= val & 0xff;
+  }
+  return bad === 0 ? key : null;
+}
+
+/** keyToHex() is the lowercase hex of a 32-byte key. */
+export function keyToHex(key: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < key.length; i++) out += key[i].toString(16).padStart(2, "0");
+  return out;
+}
+
+/** keyFromHex() decodes 64 hex digits (either case), or returns null. */
+export function keyFromHex(s: string): Uint8Array | null {
+  if (s.length !== WG_KEY_LEN_HEX) return null;
+  const key = new Uint8Array(WG_KEY_LEN);
+  let bad = 0;
+  for (let i = 0; i < WG_KEY_LEN_HEX; i += 2) {
+    const hi = hexValue(s.charCodeAt(i));
+    const lo = hexValue(s.charCodeAt(i + 1));
+    bad |= (hi | lo) >>> 31;
+    key[i / 2] = ((hi & 15) << 4) | (lo & 15);
+  }
+  return bad === 0 ? key : null;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 32;
+  if (l >= 97 && l <= 102) return l - 87;
+  return -1;
+}
+
+/** keyIsZero() tells whether all 32 bytes are zero (an absent key in UAPI). */
+export function keyIsZero(key: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < key.length; i++) acc |= key[i];
+  return acc === 0;
+}
