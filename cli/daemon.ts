@@ -116,8 +116,12 @@ function fileUrlToPath(url: string): string {
  */
 export function selfCommand(): { cmd: string; args: string[] } {
   if (Deno.build.standalone) return { cmd: Deno.execPath(), args: [] };
-  const main = fileUrlToPath(Deno.mainModule);
   const fromSources = import.meta.url.endsWith("/cli/daemon.ts");
+  // From the sources, always cli/main.ts (the main module may be a test or
+  // another program embedding us); in a bundle, the bundle itself.
+  const main = fileUrlToPath(
+    fromSources ? new URL("./main.ts", import.meta.url).href : Deno.mainModule,
+  );
   const config = fromSources
     ? ["--config", fileUrlToPath(new URL("../deno.json", import.meta.url).href)]
     : ["--no-config"];

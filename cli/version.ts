@@ -12,22 +12,18 @@ import denoJson from "../deno.json" with { type: "json" };
 export const VERSION: string = denoJson.version;
 
 /**
- * The permissions the daemon needs (deno-platform.md §9): FFI for the TUN,
- * sockets, umask and dup2; net and unix sockets; read/write for
- * /var/run/wireguard; env for LOG_LEVEL and friends; run to re-exec itself;
- * sys for `Deno.umask`. `--no-prompt` because a permission prompt would hang
- * wg-quick; `--unstable-net` in case `Deno.listenDatagram` is used.
+ * The permissions gotatun runs with. It needs unscoped FFI (TUN, sockets,
+ * umask, dup2, OpenSSL), and unscoped FFI can do anything the process can,
+ * so Deno's finer flags would protect nothing (deno-platform.md §9). The
+ * toolkit also reads device files and /sys (wg's `/dev/stdin` and
+ * `/dev/fd/N` config files, interface indices), which Deno grants only with
+ * --allow-all. Hence `--allow-all`, plus `--no-prompt` (a prompt would hang
+ * wg-quick) and `--unstable-net` (not implied by --allow-all).
  */
 export const DENO_RUN_FLAGS: readonly string[] = [
   "--no-prompt",
   "--unstable-net",
-  "--allow-ffi",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-  "--allow-sys",
+  "--allow-all",
 ];
 
 /**

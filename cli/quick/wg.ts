@@ -7,9 +7,9 @@
  * - `wg addconf IFACE FILE` (applying the stripped configuration) goes
  *   through the single function {@link applyConfig}. Parsing a wg(8)
  *   configuration into UAPI (keys, endpoints resolved with retries, the
- *   `addconf` field rules) is the job of gotatun's own `wg`; until that is
- *   wired in, this runs a `wg` program (`wg` on PATH, or the command in
- *   `GOTATUN_QUICK_WG`) with the text on stdin.
+ *   `addconf` field rules) is the job of gotatun's own `wg` (`gotatun wg
+ *   addconf IFACE /dev/stdin`, or the command in `GOTATUN_QUICK_WG`); the
+ *   system's `wg` is used only for a kernel interface.
  * - Reads (`wg show IFACE endpoints|allowed-ips|fwmark`, `wg showconf`),
  *   `wg set IFACE fwmark N` and the interface check (`wg show interfaces`)
  *   talk UAPI directly to `/var/run/wireguard/IFACE.sock` when that socket
@@ -21,6 +21,7 @@
  * `showconf.c` prints it.
  */
 import { uapiGet, uapiSet } from "../../uapi/client.ts";
+import { selfCommand } from "../daemon.ts";
 import { DEFAULT_SOCKET_DIR } from "../../uapi/server.ts";
 import type { Runner } from "./runner.ts";
 
@@ -59,10 +60,30 @@ const UAPI_TIMEOUT_MS = 10_000;
  */
 const ADDCONF_TIMEOUT_MS = 180_000;
 
-/** The wg(8) command to run: `GOTATUN_QUICK_WG` split at blanks, or `wg`. */
-export function wgCommand(env: Readonly<Record<string, string | undefined>>): string[] {
+/**
+ * The wg(8) command to run: `GOTATUN_QUICK_WG` split at blanks; else, for an
+ * interface with a UAPI socket (our daemon, wireguard-go), gotatun's own wg
+ * (`gotatun wg`, so no wireguard-tools are needed); else the system's `wg`
+ * (a kernel interface, configured over netlink).
+ */
+export function wgCommand(
+  env: Readonly<Record<string, string | undefined>>,
+  iface?: string,
+  socketDir = DEFAULT_SOCKET_DIR,
+): string[] {
   const custom = env.GOTATUN_QUICK_WG?.trim();
-  return custom ? custom.split(/\s+/) : ["wg"];
+  if (custom) return custom.split(/\s+/);
+  if (iface !== undefined) {
+    try {
+      if (Deno.statSync(`${socketDir}/${iface}.sock`).isSocket) {
+        const self = selfCommand();
+        return [self.cmd, ...self.args, "wg"];
+      }
+    } catch {
+      // no socket: a kernel interface
+    }
+  }
+  return ["wg"];
 }
 
 /**
@@ -75,7 +96,7 @@ export async function applyConfig(
   iface: string,
   config: string,
 ): Promise<void> {
-  const wg = wgCommand(runner.env);
+  const wg = wgCommand(runner.env, iface);
   const r = await runner.run([...wg, "addconf", iface, "/dev/stdin"], {
     stdin: config,
     stdout: "forward",
