@@ -34,8 +34,10 @@ import { formatBytes } from "./show.ts";
 export const HISTORY_LENGTH = 20;
 /** Refresh period in watch mode. */
 const REFRESH_MS = 1000;
-/** A UAPI request that takes longer than this is shown as an error. */
+/** A UAPI request that takes longer than this is shown as an error (--once). */
 const UAPI_TIMEOUT_MS = 2000;
+/** The same in watch mode, where one stuck daemon must not stall the others' refresh. */
+const WATCH_UAPI_TIMEOUT_MS = 800;
 
 /** Handshake age under which the peer is green (REKEY_AFTER_TIME). */
 export const FRESH_HANDSHAKE_S = 120;
@@ -305,6 +307,7 @@ export function abbreviateKey(base64: string): string {
 /** fit() pads `text` to `width` (left-aligned, or right when `right`), cutting with "…". */
 export function fit(text: string, width: number, right = false): string {
   if (text.length > width) return width <= 0 ? "" : text.slice(0, width - 1) + "…";
+  if (!Number.isFinite(width)) return text;
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
@@ -315,6 +318,8 @@ export function fit(text: string, width: number, right = false): string {
 export interface RenderOptions {
   /** Terminal columns; every line fits. Infinity: no limit (all columns). */
   width: number;
+  /** Terminal rows: at most this many lines, the last saying what was left out. */
+  height?: number;
   /** ANSI colours (bold headers, coloured handshake ages). */
   colour: boolean;
   /** Current Unix time in seconds, for handshake ages. */
@@ -331,11 +336,22 @@ interface Column {
   width: number;
   right: boolean;
   cell(p: PeerView, nowSec: number): string;
-  colour?(p: PeerView, nowSec: number): "green" | "yellow" | "red" | null;
+  colour?: Painter;
 }
 
 function handshakeAge(p: PeerSnapshot, nowSec: number): number | null {
   return p.lastHandshake > 0 ? nowSec - p.lastHandshake : null;
+}
+
+type Painter = (p: PeerView, nowSec: number) => "green" | "yellow" | "red" | null;
+
+function column(
+  group: number,
+  [id, header, width, right]: [string, string, number, boolean],
+  cell: (p: PeerView, nowSec: number) => string,
+  colour?: Painter,
+): { group: number; col: Column } {
+  return { group, col: { id, header, width, right, cell, colour } };
 }
 
 /**
@@ -346,96 +362,27 @@ function handshakeAge(p: PeerSnapshot, nowSec: number): number | null {
 function columns(peers: readonly PeerView[]): { group: number; col: Column }[] {
   let ep = "ENDPOINT".length;
   for (const p of peers) ep = Math.max(ep, (p.endpoint ?? "(none)").length);
+  const age = handshakeAge;
   return [
-    {
-      group: 0,
-      col: {
-        id: "peer",
-        header: "PEER",
-        width: 9,
-        right: false,
-        cell: (p) => abbreviateKey(p.publicKey),
-      },
-    },
-    {
-      group: 3,
-      col: {
-        id: "endpoint",
-        header: "ENDPOINT",
-        width: Math.min(ep, 47),
-        right: false,
-        cell: (p) => p.endpoint ?? "(none)",
-      },
-    },
-    {
-      group: 1,
-      col: {
-        id: "handshake",
-        header: "HANDSHAKE",
-        width: 9,
-        right: true,
-        cell: (p, now) => formatAge(handshakeAge(p, now)),
-        colour: (p, now) => handshakeColour(handshakeAge(p, now)),
-      },
-    },
-    {
-      group: 2,
-      col: { id: "rx", header: "RX/s", width: 10, right: true, cell: (p) => formatRate(p.rxRate) },
-    },
-    {
-      group: 4,
-      col: {
-        id: "rxspark",
-        header: "RX, LAST 20 s",
-        width: HISTORY_LENGTH,
-        right: false,
-        cell: (p) => sparkline(p.rxHistory),
-      },
-    },
-    {
-      group: 2,
-      col: { id: "tx", header: "TX/s", width: 10, right: true, cell: (p) => formatRate(p.txRate) },
-    },
-    {
-      group: 4,
-      col: {
-        id: "txspark",
-        header: "TX, LAST 20 s",
-        width: HISTORY_LENGTH,
-        right: false,
-        cell: (p) => sparkline(p.txHistory),
-      },
-    },
-    {
-      group: 5,
-      col: {
-        id: "rxtotal",
-        header: "RX TOTAL",
-        width: 11,
-        right: true,
-        cell: (p) => formatBytes(p.rxBytes),
-      },
-    },
-    {
-      group: 5,
-      col: {
-        id: "txtotal",
-        header: "TX TOTAL",
-        width: 11,
-        right: true,
-        cell: (p) => formatBytes(p.txBytes),
-      },
-    },
-    {
-      group: 6,
-      col: {
-        id: "keepalive",
-        header: "KEEPALIVE",
-        width: 9,
-        right: true,
-        cell: (p) => p.keepalive > 0 ? `${p.keepalive}s` : "off",
-      },
-    },
+    column(0, ["peer", "PEER", 9, false], (p) => abbreviateKey(p.publicKey)),
+    column(3, ["endpoint", "ENDPOINT", Math.min(ep, 47), false], (p) => p.endpoint ?? "(none)"),
+    column(
+      1,
+      ["handshake", "HANDSHAKE", 9, true],
+      (p, now) => formatAge(age(p, now)),
+      (p, now) => handshakeColour(age(p, now)),
+    ),
+    column(2, ["rx", "RX/s", 10, true], (p) => formatRate(p.rxRate)),
+    column(4, ["rxspark", "RX, LAST 20 s", HISTORY_LENGTH, false], (p) => sparkline(p.rxHistory)),
+    column(2, ["tx", "TX/s", 10, true], (p) => formatRate(p.txRate)),
+    column(4, ["txspark", "TX, LAST 20 s", HISTORY_LENGTH, false], (p) => sparkline(p.txHistory)),
+    column(5, ["rxtotal", "RX TOTAL", 11, true], (p) => formatBytes(p.rxBytes)),
+    column(5, ["txtotal", "TX TOTAL", 11, true], (p) => formatBytes(p.txBytes)),
+    column(
+      6,
+      ["keepalive", "KEEPALIVE", 9, true],
+      (p) => p.keepalive > 0 ? `${p.keepalive}s` : "off",
+    ),
   ];
 }
 
@@ -522,6 +469,15 @@ export function renderFrame(views: readonly InterfaceView[], opts: RenderOptions
       lines.push(line);
     }
   }
+  const height = opts.height ?? Infinity;
+  if (lines.length > height) {
+    const shown = Math.max(0, height - 1);
+    const more = lines.length - shown;
+    lines.length = shown;
+    lines.push(
+      fit(`… ${more} more lines: name an interface, or enlarge the window`, width).trimEnd(),
+    );
+  }
   return lines;
 }
 
@@ -581,14 +537,16 @@ async function listInterfaces(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-async function snapshot(name: string, dir: string): Promise<InterfaceSnapshot> {
+async function snapshot(name: string, dir: string, timeoutMs: number): Promise<InterfaceSnapshot> {
+  const start = performance.now();
   try {
-    return parseUapiGet(name, await uapiGet(name, { dir, timeoutMs: UAPI_TIMEOUT_MS }));
+    return parseUapiGet(name, await uapiGet(name, { dir, timeoutMs }));
   } catch (err) {
     let why = err instanceof Error ? err.message : String(err);
     if (err instanceof Deno.errors.NotFound) why = "no such interface: no UAPI socket";
     else if (err instanceof Deno.errors.ConnectionRefused) why = "daemon not running";
     else if (err instanceof Deno.errors.PermissionDenied) why = "permission denied (root?)";
+    else if (performance.now() - start >= timeoutMs) why = `no answer within ${timeoutMs} ms`;
     return { name, publicKey: null, listenPort: 0, fwmark: 0, peers: [], error: why };
   }
 }
@@ -609,16 +567,19 @@ function isTerminal(file: { isTerminal(): boolean }): boolean {
   }
 }
 
-function terminalWidth(env: Readonly<Record<string, string | undefined>>, tty: boolean): number {
+function terminalSize(
+  env: Readonly<Record<string, string | undefined>>,
+  tty: boolean,
+): { columns: number; rows: number } {
   if (tty) {
     try {
-      return Deno.consoleSize().columns;
+      return Deno.consoleSize();
     } catch {
       // fall through
     }
   }
   const cols = Number(env.COLUMNS);
-  return Number.isInteger(cols) && cols > 0 ? cols : Infinity;
+  return { columns: Number.isInteger(cols) && cols > 0 ? cols : Infinity, rows: Infinity };
 }
 
 function colourWanted(env: Readonly<Record<string, string | undefined>>, tty: boolean): boolean {
@@ -643,33 +604,39 @@ export async function topMain(
     Deno.stderr.writeSync(encoder.encode(`gotatun top: ${parsed}\n${topUsage()}`));
     return 1;
   }
-  if (parsed.help) {
+  const opts: TopOptions = parsed;
+  if (opts.help) {
     writeAll(topUsage());
     return 0;
   }
   const dir = DEFAULT_SOCKET_DIR;
   const tty = isTerminal(Deno.stdout);
   const history = new TopHistory();
-  async function sample(): Promise<InterfaceView[]> {
-    const names = parsed.iface !== null ? [parsed.iface as string] : await listInterfaces(dir);
-    const snaps = await Promise.all(names.map((n) => snapshot(n, dir)));
+  async function sample(timeoutMs: number): Promise<InterfaceView[]> {
+    const names = opts.iface !== null ? [opts.iface] : await listInterfaces(dir);
+    const snaps = await Promise.all(names.map((n) => snapshot(n, dir, timeoutMs)));
     history.forgetOthers(names);
     const now = performance.now();
     return snaps.map((s) => history.update(s, now));
   }
 
-  if (parsed.once || (!tty && !parsed.watch)) {
-    const views = await sample();
+  if (opts.once || (!tty && !opts.watch)) {
+    const views = await sample(UAPI_TIMEOUT_MS);
     const lines = renderFrame(views, {
-      width: terminalWidth(env, false),
+      width: terminalSize(env, false).columns,
       colour: false,
       nowSec: Date.now() / 1000,
       socketDir: dir,
     });
     writeAll(lines.join("\n") + "\n");
-    return views.some((v) => v.error !== undefined) && parsed.iface !== null ? 1 : 0;
+    return views.some((v) => v.error !== undefined) && opts.iface !== null ? 1 : 0;
   }
-  return await watch(sample, { tty, colour: tty && colourWanted(env, tty), env, dir });
+  return await watch(() => sample(WATCH_UAPI_TIMEOUT_MS), {
+    tty,
+    colour: tty && colourWanted(env, tty),
+    env,
+    dir,
+  });
 }
 
 /**
@@ -720,11 +687,13 @@ async function watch(
     }
     let first = true;
     while (!done) {
+      const started = performance.now();
       const views = await sample();
       if (done) break;
-      const width = terminalWidth(o.env, o.tty);
+      const size = terminalSize(o.env, o.tty);
       const lines = renderFrame(views, {
-        width,
+        width: size.columns,
+        height: size.rows,
         colour: o.colour,
         nowSec: Date.now() / 1000,
         title: `gotatun top  ${new Date().toLocaleTimeString("en-GB", { hour12: false })}` +
@@ -733,7 +702,8 @@ async function watch(
       });
       if (o.tty) {
         // Home, each line cleared to its end, then the rest of the screen.
-        writeAll(`${ESC}H` + lines.map((l) => `${l}${ESC}K`).join("\r\n") + `\r\n${ESC}J`);
+        // No newline after the last line: on the bottom row it would scroll.
+        writeAll(`${ESC}H` + lines.map((l) => `${l}${ESC}K`).join("\r\n") + `${ESC}J`);
       } else {
         writeAll((first ? "" : "\n") + lines.join("\n") + "\n");
       }
@@ -743,7 +713,8 @@ async function watch(
         quitting,
         new Promise<void>((r) => {
           wake = r;
-          timer = setTimeout(r, REFRESH_MS);
+          // Every second from the start of the last sample, however long it took.
+          timer = setTimeout(r, Math.max(0, REFRESH_MS - (performance.now() - started)));
         }),
       ]);
       wake = null;
