@@ -377,6 +377,10 @@ export class Device {
     if (!this.#up) return;
     this.#up = false;
     this.bind.close();
+    // Packets queued for the next batch die with the sessions they were for.
+    this.#jobPeer.fill(null);
+    this.#jobKeypair.fill(null);
+    this.#batch.reset();
     for (const peer of this.#peers.values()) peer.stop();
     this.#handshakeQueue.length = 0;
     this.#handshakeHead = 0;
