@@ -152,8 +152,10 @@ function hex(key: Uint8Array): string {
 }
 
 const MESSAGE_TRANSPORT_OVERHEAD = MESSAGE_TRANSPORT_HEADER_SIZE + AEAD_TAG_SIZE;
-/** Most handshakes (DH work) done per event-loop turn before yielding. */
-const HANDSHAKES_PER_TURN = 8;
+/** Most handshakes (DH work) done per turn before yielding to traffic. */
+const HANDSHAKES_PER_TURN = 64;
+/** Most time (ms on the device clock) spent on handshakes per turn. */
+const HANDSHAKE_TURN_BUDGET_MS = 2;
 
 /** Device is one WireGuard interface. */
 export class Device {
@@ -187,6 +189,7 @@ export class Device {
   #jobKeypair: (Keypair | null)[] = new Array(MAX_JOBS).fill(null);
   #jobFrom: Endpoint[] = [];
   #committing = false;
+  #processingHandshakes = false;
   #autoFlush: boolean;
   #flushScheduled = false;
 
@@ -409,6 +412,11 @@ export class Device {
    * queue order) and pushes batched output on both edges.
    */
   flush(): void {
+    if (!this.#committing && this.handshakeQueueLength > 0) this.#runHandshakes();
+    this.#flushOutput();
+  }
+
+  #flushOutput(): void {
     if (!this.#committing) {
       while (this.#batch.count > 0) this.#runBatch();
     }
@@ -571,29 +579,45 @@ export class Device {
   }
 
   /**
-   * Processes queued handshake messages, doing at most HANDSHAKES_PER_TURN
-   * DH computations before yielding to the event loop so that data keeps
-   * flowing during a flood.
+   * Processes queued handshake messages, for at most HANDSHAKE_TURN_BUDGET_MS
+   * or HANDSHAKES_PER_TURN DH computations, then flushes the output. What is
+   * left waits for the next turn, so data keeps flowing during a flood. The
+   * I/O loop gets here through {@link flush} right after reading a batch, so a
+   * handshake answer does not wait for a timer turn.
    */
   processHandshakes(): void {
-    let work = 0;
-    const q = this.#handshakeQueue;
-    while (this.#handshakeHead < q.length && work < HANDSHAKES_PER_TURN) {
-      if (!this.#up) break;
-      const underLoad = this.isUnderLoad();
-      const item = q[this.#handshakeHead];
-      q[this.#handshakeHead++] = undefined as unknown as { data: Uint8Array; from: Endpoint };
-      if (this.#handleHandshake(item.data, item.from, underLoad)) work++;
+    this.#runHandshakes();
+    this.#flushOutput();
+  }
+
+  #runHandshakes(): void {
+    if (this.#processingHandshakes) return;
+    this.#processingHandshakes = true;
+    try {
+      let work = 0;
+      const q = this.#handshakeQueue;
+      const deadline = this.clock.now() + HANDSHAKE_TURN_BUDGET_MS;
+      while (this.#handshakeHead < q.length && work < HANDSHAKES_PER_TURN) {
+        if (!this.#up) break;
+        const underLoad = this.isUnderLoad();
+        const item = q[this.#handshakeHead];
+        q[this.#handshakeHead++] = undefined as unknown as { data: Uint8Array; from: Endpoint };
+        if (this.#handleHandshake(item.data, item.from, underLoad)) {
+          work++;
+          if (this.clock.now() > deadline) break;
+        }
+      }
+      if (this.#handshakeHead >= q.length) {
+        q.length = 0;
+        this.#handshakeHead = 0;
+      } else if (this.#handshakeHead > 256) {
+        q.splice(0, this.#handshakeHead);
+        this.#handshakeHead = 0;
+      }
+      if (this.handshakeQueueLength > 0 && this.#up) this.#scheduleHandshakes();
+    } finally {
+      this.#processingHandshakes = false;
     }
-    if (this.#handshakeHead >= q.length) {
-      q.length = 0;
-      this.#handshakeHead = 0;
-    } else if (this.#handshakeHead > 256) {
-      q.splice(0, this.#handshakeHead);
-      this.#handshakeHead = 0;
-    }
-    if (this.handshakeQueueLength > 0 && this.#up) this.#scheduleHandshakes();
-    this.flush();
   }
 
   /** Returns true when it did DH work. */
