@@ -33,10 +33,26 @@ export class UapiError extends Error {
     this.errno = errno;
   }
 
-  /** wireguard-go's log shape: `IPC error -22: invalid UAPI device key: foo`. */
+  /**
+   * wireguard-go's log shape: `IPC error -22: invalid UAPI device key: foo`,
+   * with key-shaped text redacted ({@link redactKeys}).
+   */
   override toString(): string {
-    return `IPC error ${this.errno}: ${this.message}`;
+    return `IPC error ${this.errno}: ${redactKeys(this.message)}`;
   }
+}
+
+/** 64 hex digits, or 43 base64 characters and `=`: the two ways a key is written. */
+const KEY_SHAPED = /[0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=/g;
+
+/**
+ * Replaces every key-shaped run in text headed for a log with `(redacted)`.
+ * Error messages quote the offending request text (wireguard-go logs "failed
+ * to parse line %q" verbatim), and a mistyped line, such as `private_key`
+ * without its `=`, carries a real private or preshared key.
+ */
+export function redactKeys(text: string): string {
+  return text.replace(KEY_SHAPED, "(redacted)");
 }
 
 /**

@@ -16,7 +16,7 @@
 import { Endpoint } from "../src/conn/endpoint.ts";
 import { formatPrefix, parsePrefix } from "../src/ip.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
-import { ERRNO, toUapiError, UapiError } from "./errors.ts";
+import { ERRNO, redactKeys, toUapiError, UapiError } from "./errors.ts";
 
 /** The longest line wireguard-go reads: `bufio.Scanner`'s MaxScanTokenSize (64 KiB, newline included). */
 export const MAX_LINE_BYTES = 64 * 1024;
@@ -395,7 +395,7 @@ export class UapiConnection {
           this.#pending = [];
           this.#pendingBytes = 0;
         } else {
-          this.#log.error(`invalid UAPI operation: ${line}`);
+          this.#log.error(`invalid UAPI operation: ${redactKeys(line)}`);
           this.#state = State.Closed;
         }
         break;

@@ -38,6 +38,12 @@
  *   kept; the one idle the longest is dropped to admit a new one.
  * - {@link UapiServer.closed} watches the directory (Deno.watchFs), so a rename
  *   of the socket counts as a deletion too; inotify on the file does not.
+ * - {@link UapiServer.listen} refuses a socket directory that someone else
+ *   could write to: one owned by a user other than root (or ourselves, for an
+ *   unprivileged daemon), or writable by its group or by others. In such a
+ *   directory another user could plant a socket under our name for root's
+ *   `wg` to talk to, or replace ours (wireguard-go creates it 0755 but uses
+ *   whatever it finds).
  */
 import type { Logger } from "../src/log.ts";
 import { silentLogger } from "../src/log.ts";
@@ -143,6 +149,7 @@ export class UapiServer {
     const dir = opts.dir ?? DEFAULT_SOCKET_DIR;
     const path = socketPath(dir, opts.iface);
     Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    checkSocketDir(dir);
     let listener: Deno.UnixListener;
     try {
       listener = listenUnix(path);
@@ -322,6 +329,36 @@ export class UapiServer {
       this.#conns.delete(stream);
       stream.close();
     }
+  }
+}
+
+/** Our effective uid, or null when it cannot be read (then only root may own the directory). */
+function ownUid(): number | null {
+  try {
+    return Deno.uid();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Throws unless `dir` (symlinks followed) is a directory owned by root or by
+ * us, and not writable by group or others (see the module doc).
+ */
+export function checkSocketDir(dir: string): void {
+  const st = Deno.statSync(dir);
+  if (!st.isDirectory) throw new Error(`Cannot use socket directory ${dir}: not a directory`);
+  const uid = st.uid ?? -1;
+  if (uid !== 0 && uid !== ownUid()) {
+    throw new Error(`Cannot use socket directory ${dir}: owned by uid ${uid}, not root`);
+  }
+  const mode = (st.mode ?? 0) & 0o7777;
+  if ((mode & 0o022) !== 0) {
+    throw new Error(
+      `Cannot use socket directory ${dir}: writable by group or others (mode ${
+        mode.toString(8).padStart(4, "0")
+      })`,
+    );
   }
 }
 
