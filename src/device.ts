@@ -183,6 +183,10 @@ export class Device {
   #sendScratch = new Uint8Array(MAX_MESSAGE_SIZE + 64);
   #cookieScratch = new Uint8Array(MESSAGE_COOKIE_REPLY_SIZE);
   #receive = (data: Uint8Array, from: Endpoint) => this.handleDatagram(data, from);
+  #sendError = (owner: object, bytes: number) => {
+    this.stats.sendErrors++;
+    if (owner instanceof Peer) owner.uncountTx(bytes);
+  };
   #pool: CryptoPool;
   #batch: JobBatch;
   #jobPeer: (Peer | null)[] = new Array(MAX_JOBS).fill(null);
@@ -280,7 +284,7 @@ export class Device {
     this.bind.close();
     if (!this.#up) return;
     try {
-      this.#listenPort = this.bind.open(this.#listenPort, this.#receive);
+      this.#listenPort = this.bind.open(this.#listenPort, this.#receive, this.#sendError);
     } catch (e) {
       this.#listenPort = 0;
       throw e;
@@ -541,6 +545,13 @@ export class Device {
     }
     if (type !== MESSAGE_COOKIE_REPLY && !this.cookieChecker.checkMac1(data)) {
       this.stats.invalidMac++;
+      return;
+    }
+    // Cookie replies carry no MAC of ours: queue only those answering a
+    // handshake we have in flight, so that junk cannot fill the queue and put
+    // us under load.
+    if (type === MESSAGE_COOKIE_REPLY && !this.indexTable.lookup(readU32(data, 4))) {
+      this.stats.unknownIndex++;
       return;
     }
     if (this.#handshakeQueue.length - this.#handshakeHead >= QUEUE_HANDSHAKE_SIZE) {

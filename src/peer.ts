@@ -258,12 +258,17 @@ export class Peer implements TimerHost {
   sendBuffer(data: Uint8Array): boolean {
     const ep = this.#endpoint;
     if (!ep) return false;
-    if (!this.device.bind.send(data, ep)) {
+    if (!this.device.bind.send(data, ep, this)) {
       this.device.stats.sendErrors++;
       return false;
     }
     this.#txBytes += data.length;
     return true;
+  }
+
+  /** A datagram counted by {@link sendBuffer} failed when its batch was flushed. */
+  uncountTx(bytes: number): void {
+    this.#txBytes -= bytes;
   }
 
   /**

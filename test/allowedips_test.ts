@@ -530,3 +530,73 @@ Deno.test("AllowedIps matches a naive model under random operations", async (t) 
     }
   }
 });
+
+Deno.test("AllowedIps keeps each value's order across both families under random operations", () => {
+  // Both families in one table, so a value's list links entries of the two
+  // tries; values empty out and come back (slots are reused), and tables
+  // empty out and grow again.
+  const rnd = new RandomSource(seededRng(99));
+  const T = new AllowedIps<number>();
+  const M = new NaiveAllowedIps();
+  const values = 6;
+  const bases = { 4: [rnd.bytes(4), rnd.bytes(4)], 6: [rnd.bytes(16), rnd.bytes(16)] };
+  const inserted: [4 | 6, Uint8Array, number][] = [];
+  function randomPrefix(): [4 | 6, Uint8Array, number] {
+    const family = rnd.int(2) === 0 ? 4 : 6;
+    const bits = family === 4 ? 32 : 128;
+    const base = bases[family][rnd.int(2)];
+    return [family, mutate(rnd, base, rnd.int(bits + 1)), rnd.int(bits + 1)];
+  }
+  for (let op = 0; op < 6000; op++) {
+    const r = rnd.int(100);
+    if (r < 50) {
+      const [family, ip, cidr] = randomPrefix();
+      const v = rnd.int(values);
+      T.insert(family, ip, cidr, v);
+      M.insert(family, ip, cidr, v);
+      inserted.push([family, ip, cidr]);
+    } else if (r < 85 && inserted.length > 0) {
+      const [family, ip, cidr] = inserted[rnd.int(inserted.length)];
+      const owner = M.lookupExact(family, ip, cidr);
+      const v = owner !== undefined && rnd.int(3) !== 0 ? owner : rnd.int(values);
+      assert.equal(T.remove(family, ip, cidr, v), M.remove(family, ip, cidr, v), `op ${op}`);
+    } else if (r < 88) {
+      const v = rnd.int(values);
+      T.removeByValue(v);
+      M.removeByValue(v);
+    } else if (r < 89) {
+      T.clear();
+      M.entries.clear();
+    } else {
+      const v = rnd.int(values);
+      assert.deepEqual(T.entriesFor(v).map(fmt), M.entriesFor(v), `op ${op} entries`);
+    }
+    const [family, ip] = randomPrefix();
+    assert.equal(T.lookup(family, ip), M.lookup(family, ip), `op ${op} lookup`);
+  }
+  for (let v = 0; v < values; v++) assert.deepEqual(T.entriesFor(v).map(fmt), M.entriesFor(v));
+});
+
+Deno.test("AllowedIps holds, finds and frees a table of 140 000 prefixes", () => {
+  const a = { name: "a" }, b = { name: "b" };
+  const T = new AllowedIps<P>();
+  const ip = new Uint8Array(4);
+  function at(i: number): Uint8Array {
+    ip.set([10, i >>> 16, (i >>> 8) & 0xff, i & 0xff]);
+    return ip;
+  }
+  const n = 140_000;
+  for (let i = 0; i < n; i++) T.insert(4, at(i), 32, i % 2 === 0 ? a : b);
+  T.insert(4, at(0), 8, b);
+  for (let i = 0; i < n; i += 997) assert.equal(T.lookup(4, at(i)), i % 2 === 0 ? a : b);
+  assert.equal(T.lookup(4, at(n + 5)), b, "falls back to the /8");
+  assert.equal(T.lookup(4, ip4(11, 0, 0, 0)), undefined);
+  for (let i = 0; i < n; i += 2) assert.equal(T.remove(4, at(i), 32, a), true);
+  assert.deepEqual(T.entriesFor(a), []);
+  assert.equal(T.entriesFor(b).length, n / 2 + 1);
+  assert.equal(T.lookup(4, at(4)), b);
+  T.removeByValue(b);
+  assert.equal(T.lookup(4, at(1)), undefined);
+  T.insert(4, at(7), 32, a);
+  assert.deepEqual(T.entriesFor(a).map(fmt), ["10.0.0.7/32"]);
+});

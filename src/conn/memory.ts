@@ -8,7 +8,7 @@
  * drop) every datagram, like an eavesdropper or a NAT.
  */
 import type { Clock, Rng } from "../clock.ts";
-import { type Bind, BindError, type ReceiveFn } from "./bind.ts";
+import { type Bind, BindError, type ReceiveFn, type SendErrorFn } from "./bind.ts";
 import { Endpoint } from "./endpoint.ts";
 import { parseIPv4, parseIPv6 } from "../ip.ts";
 
@@ -161,7 +161,7 @@ export class MemoryBind implements Bind {
     if (receive) this.open(port, receive);
   }
 
-  open(port: number, receive: ReceiveFn): number {
+  open(port: number, receive: ReceiveFn, _onSendError?: SendErrorFn): number {
     this.close();
     const families = ([4, 6] as const).filter((f) => this.#addresses[f]);
     if (port === 0) port = this.network.freePort(families[0], this.#addresses[families[0]]!);

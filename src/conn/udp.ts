@@ -66,7 +66,7 @@
  * socket costs about 2 × 4 MiB and an open bind (IPv4 + IPv6) about 16 MiB,
  * allocated once at the first open and reused by later ones.
  */
-import { type Bind, BindError, type ReceiveFn } from "./bind.ts";
+import { type Bind, BindError, type ReceiveFn, type SendErrorFn } from "./bind.ts";
 import { Endpoint } from "./endpoint.ts";
 import {
   addressOf,
@@ -223,6 +223,8 @@ class Sock {
   readonly tx = new Arena();
   /** Endpoints of the queued datagrams, to clear a vanished sticky source. */
   readonly txEndpoints: (Endpoint | null)[] = new Array(BATCH_SIZE).fill(null);
+  /** Who sent each queued datagram (told when it fails later). */
+  readonly txOwners: (object | null)[] = new Array(BATCH_SIZE).fill(null);
   /** Bytes of pktinfo control written for each queued datagram (0, 32 or 40). */
   readonly txCtrlLen = new Uint8Array(BATCH_SIZE);
   /** For each laid-out message: its first queued datagram and how many it carries. */
@@ -285,6 +287,7 @@ export class LinuxBind implements Bind {
   /** Bumped by open/close so a drain notices a close from inside its callback. */
   #gen = 0;
   #sendErrors = 0;
+  #onSendError: SendErrorFn | null = null;
   #recvErrors = 0;
   #lastSendErrno = 0;
   #lastRecvErrno = 0;
@@ -388,7 +391,7 @@ export class LinuxBind implements Bind {
    * IPv6-only) when the other family is unavailable. Throws BindError(−98)
    * when the port is in use or the fwmark cannot be applied.
    */
-  open(port: number, receive: ReceiveFn): number {
+  open(port: number, receive: ReceiveFn, onSendError?: SendErrorFn): number {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new RangeError(`Invalid UDP port ${port}`);
     }
@@ -421,6 +424,7 @@ export class LinuxBind implements Bind {
     if (fd6 >= 0) this.#probeOffloads(this.#v6 ??= new Sock(6), fd6);
     this.#port = bound;
     this.#receive = receive;
+    this.#onSendError = onSendError ?? null;
     this.#gen++;
     return bound;
   }
@@ -500,6 +504,7 @@ export class LinuxBind implements Bind {
       s.gro = false;
       s.txCount = 0;
       s.txEndpoints.fill(null);
+      s.txOwners.fill(null);
     }
     this.#port = 0;
     this.#receive = null;
@@ -625,7 +630,7 @@ export class LinuxBind implements Bind {
    * IPv4-mapped IPv6 endpoints go out on the IPv4 socket. Returns false when
    * the bind is closed, has no socket for that family, or `data` is too big.
    */
-  send(data: Uint8Array, ep: Endpoint): boolean {
+  send(data: Uint8Array, ep: Endpoint, owner?: object): boolean {
     let mapped = false;
     let s: Sock | null;
     if (ep.family === 4) {
@@ -664,6 +669,7 @@ export class LinuxBind implements Bind {
     u32[(IOV_OFF + i * SIZEOF_IOVEC + 8) >> 2] = data.length;
     s.txCtrlLen[i] = writePktinfo(u8, u32, CTRL_OFF + i * CTRL_SLOT, s.family, ep);
     s.txEndpoints[i] = ep;
+    s.txOwners[i] = owner ?? null;
     s.txCount = i + 1;
     if (s.txCount === BATCH_SIZE) this.#flushSock(s);
     return true;
@@ -716,6 +722,7 @@ export class LinuxBind implements Bind {
       if (e === EAGAIN) {
         // Socket buffer full even at 7 MiB: drop the rest rather than block the loop.
         this.#sendErrors += count - first;
+        this.#failed(s, first, count);
         break;
       }
       if (k > 1 && (e === EIO || e === EINVAL || e === EMSGSIZE)) {
@@ -753,10 +760,26 @@ export class LinuxBind implements Bind {
         continue;
       }
       this.#sendErrors += k;
+      this.#failed(s, first, first + k);
       start++;
     }
-    if (start < msgs && s.fd < 0) this.#sendErrors += count - outFirst[start];
+    if (start < msgs && s.fd < 0) {
+      this.#sendErrors += count - outFirst[start];
+      this.#failed(s, outFirst[start], count);
+    }
     s.txEndpoints.fill(null, 0, count);
+    s.txOwners.fill(null, 0, count);
+  }
+
+  /** Tells the owners of queued datagrams [from, to) that they were not sent. */
+  #failed(s: Sock, from: number, to: number): void {
+    const cb = this.#onSendError;
+    if (cb === null) return;
+    const u32 = s.tx.u32;
+    for (let i = from; i < to; i++) {
+      const owner = s.txOwners[i];
+      if (owner !== null) cb(owner, u32[(IOV_OFF + i * SIZEOF_IOVEC + 8) >> 2]);
+    }
   }
 
   #disableGso(s: Sock): void {
