@@ -5,6 +5,7 @@
  * or the system RNG directly: it receives a {@link Clock} and a {@link Rng}, so
  * tests drive it with a fake clock and a seeded generator.
  */
+import { clearImmediate, setImmediate } from "node:timers";
 
 /** Clock gives monotonic time for timers and wall time for TAI64N and UAPI. */
 export interface Clock {
@@ -24,17 +25,42 @@ export interface Clock {
 /** Rng fills a buffer with cryptographically secure random bytes. */
 export type Rng = (out: Uint8Array) => void;
 
-/** The system clock: `performance.now()`, `Date.now()` and `setTimeout`. */
+const immediates = new Map<number, ReturnType<typeof setImmediate>>();
+let nextImmediate = -1;
+
+/**
+ * The system clock: `performance.now()`, `Date.now()`, and `setTimeout` —
+ * except that `after(0, …)` uses `setImmediate` (a few µs), because nested
+ * zero-delay timeouts are stretched to 4 ms and the device uses zero delays
+ * to yield between batches of work.
+ */
 export const realClock: Clock = {
   now: () => performance.now(),
   wall: () => Date.now(),
   after(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms)) as unknown as number;
+    if (!(ms > 0)) {
+      const id = nextImmediate--;
+      immediates.set(
+        id,
+        setImmediate(() => {
+          immediates.delete(id);
+          fn();
+        }),
+      );
+      return id;
+    }
+    const t = setTimeout(fn, ms) as unknown as number;
     // Timers must not keep a process alive on their own (Deno unrefTimer).
     Deno.unrefTimer(t);
     return t;
   },
   cancel(handle) {
+    if (handle < 0) {
+      const i = immediates.get(handle);
+      if (i !== undefined) clearImmediate(i);
+      immediates.delete(handle);
+      return;
+    }
     clearTimeout(handle);
   },
 };
