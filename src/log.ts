@@ -14,10 +14,25 @@ export type LogLevel = typeof LogLevel[keyof typeof LogLevel];
 export interface Logger {
   verbose(message: string): void;
   error(message: string): void;
+  /**
+   * The most detailed level this logger prints, when known ({@link
+   * createLogger} and {@link silentLogger} set it). Lets callers skip
+   * building messages nobody will see; absent means "maybe everything".
+   */
+  readonly level?: LogLevel;
 }
 
 /** A logger that drops everything. */
-export const silentLogger: Logger = { verbose() {}, error() {} };
+export const silentLogger: Logger = { verbose() {}, error() {}, level: LogLevel.Silent };
+
+/**
+ * Whether `log.verbose` may print: false only when the logger says so
+ * ({@link Logger.level}). Check it before building a verbose message in a
+ * loop (a UAPI `set` logs once per allowed IP).
+ */
+export function verboseEnabled(log: Logger): boolean {
+  return log.level === undefined || log.level >= LogLevel.Verbose;
+}
 
 /** The level for a LOG_LEVEL value, as wireguard-go's main.go. */
 export function parseLogLevel(value: string | undefined): LogLevel {
@@ -52,6 +67,7 @@ export function createLogger(
 ): Logger {
   const tag = prefix ? `(${prefix}) ` : "";
   return {
+    level,
     verbose: level >= LogLevel.Verbose
       ? (m) => write(`DEBUG: ${tag}${stamp(new Date())} ${m}\n`)
       : () => {},

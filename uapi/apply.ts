@@ -22,6 +22,8 @@
  * kernel's netlink path effectively does.
  */
 import type { Device, Peer } from "../src/device.ts";
+import { parsePrefixInto, PREFIX_IPV4 } from "../src/ip.ts";
+import { verboseEnabled } from "../src/log.ts";
 import { ERRNO, toUapiError, UapiError } from "./errors.ts";
 import {
   cutLine,
@@ -29,7 +31,6 @@ import {
   isTrue,
   isZeroKey,
   MAX_LINE_BYTES,
-  parseAllowedIp,
   parseEndpoint,
   parseFwmark,
   parseKeepalive,
@@ -39,6 +40,13 @@ import {
   type UapiHandler,
   type UapiSetSession,
 } from "./protocol.ts";
+
+/**
+ * Scratch addresses for `allowed_ip` lines: parsed in place, then copied by
+ * {@link AllowedIps.insert} (a set may carry hundreds of thousands of them).
+ */
+const SCRATCH_V4 = new Uint8Array(4);
+const SCRATCH_V6 = new Uint8Array(16);
 
 /** The body of a `get` reply for `device` (everything before `errno=0`), peers in insertion order. */
 export function ipcGet(device: Device): string {
@@ -86,9 +94,12 @@ export class IpcSetSession implements UapiSetSession {
   /** persistent_keepalive_interval went from 0 to non-zero in this section. */
   #keepaliveOn = false;
   #failed = false;
+  /** Whether verbose messages are printed (checked once: they are built per line). */
+  #verbose: boolean;
 
   constructor(device: Device) {
     this.#device = device;
+    this.#verbose = verboseEnabled(device.log);
   }
 
   /** Applies one line. Throws UapiError (negative errno) when it is invalid or fails. */
@@ -198,7 +209,6 @@ export class IpcSetSession implements UapiSetSession {
   #peerLine(key: string, value: string): void {
     const device = this.#device;
     const peer = this.#dummy ? null : this.#peer;
-    const tag = peer ? `${peer}` : "peer(dummy)";
     switch (key) {
       case "update_only":
         if (!isTrue(value)) throw invalid(`failed to set update only, invalid value: ${value}`);
@@ -214,7 +224,7 @@ export class IpcSetSession implements UapiSetSession {
         this.#toDummy();
         break;
       case "preshared_key": {
-        device.log.verbose(`${tag} - UAPI: Updating preshared key`);
+        this.#logPeer(peer, "Updating preshared key");
         const psk = parseKeyHex(value);
         if (!psk) throw invalid(`failed to set preshared key: ${hexError(value)}`);
         peer?.setPresharedKey(psk);
@@ -222,14 +232,14 @@ export class IpcSetSession implements UapiSetSession {
         break;
       }
       case "endpoint": {
-        device.log.verbose(`${tag} - UAPI: Updating endpoint`);
+        this.#logPeer(peer, "Updating endpoint");
         const ep = parseEndpoint(value);
         if (!ep) throw invalid(`failed to set endpoint ${value}: invalid endpoint`);
         peer?.setEndpoint(ep);
         break;
       }
       case "persistent_keepalive_interval": {
-        device.log.verbose(`${tag} - UAPI: Updating persistent keepalive interval`);
+        this.#logPeer(peer, "Updating persistent keepalive interval");
         const secs = parseKeepalive(value);
         if (secs === null) {
           throw invalid(`failed to set persistent keepalive interval: ${uintError(value)}`);
@@ -243,18 +253,24 @@ export class IpcSetSession implements UapiSetSession {
         break;
       }
       case "replace_allowed_ips":
-        device.log.verbose(`${tag} - UAPI: Removing all allowedips`);
+        this.#logPeer(peer, "Removing all allowedips");
         if (!isTrue(value)) throw invalid(`failed to replace allowedips, invalid value: ${value}`);
         if (peer) device.allowedIps.removeByValue(peer);
         break;
       case "allowed_ip": {
-        const remove = value.startsWith("-");
-        device.log.verbose(`${tag} - UAPI: ${remove ? "Removing" : "Adding"} allowedip`);
-        const p = parseAllowedIp(value);
-        if (!p) throw invalid(`failed to set allowed ip: invalid prefix ${JSON.stringify(value)}`);
+        // `-ip/cidr` removes (wireguard-go ≥ 0.0.20250515). Parsed into the
+        // scratch buffers: this line may come 100 000 times in one set.
+        const remove = value.charCodeAt(0) === 0x2d;
+        if (this.#verbose) this.#logPeer(peer, remove ? "Removing allowedip" : "Adding allowedip");
+        const r = parsePrefixInto(value, SCRATCH_V4, SCRATCH_V6, remove ? 1 : 0);
+        if (r < 0) {
+          throw invalid(`failed to set allowed ip: invalid prefix ${JSON.stringify(value)}`);
+        }
         if (!peer) break;
-        if (p.remove) device.allowedIps.remove(p.family, p.ip, p.cidr, peer);
-        else device.allowedIps.insert(p.family, p.ip, p.cidr, peer);
+        const family = r >> 8 === PREFIX_IPV4 ? 4 : 6;
+        const ip = family === 4 ? SCRATCH_V4 : SCRATCH_V6;
+        if (remove) device.allowedIps.remove(family, ip, r & 0xff, peer);
+        else device.allowedIps.insert(family, ip, r & 0xff, peer);
         break;
       }
       case "protocol_version":
@@ -263,6 +279,11 @@ export class IpcSetSession implements UapiSetSession {
       default:
         throw invalid(`invalid UAPI peer key: ${key}`);
     }
+  }
+
+  /** `peer(AbCd…WxYz) - UAPI: <what>` at verbose level, built only when it is printed. */
+  #logPeer(peer: Peer | null, what: string): void {
+    if (this.#verbose) this.#device.log.verbose(`${peer ? peer : "peer(dummy)"} - UAPI: ${what}`);
   }
 
   #toDummy(): void {

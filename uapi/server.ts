@@ -300,8 +300,11 @@ export class UapiServer {
       logger: this.#log,
       maxRequestBytes: this.#opts.maxRequestBytes,
     });
-    const encoder = new TextEncoder();
-    const buf = new Uint8Array(16 * 1024);
+    const buf = new Uint8Array(READ_BUFFER_BYTES);
+    const outBuf = new Uint8Array(WRITE_PIECE_BYTES);
+    const flush = async (): Promise<void> => {
+      while (out.length > 0) await writeText(stream, out.shift()!, outBuf);
+    };
     try {
       while (!conn.closed) {
         const n = await stream.read(buf);
@@ -314,14 +317,14 @@ export class UapiServer {
         // replies queue up.
         if (n === null) {
           conn.end();
-          while (out.length > 0) await stream.write(encoder.encode(out.shift()!));
+          await flush();
           break;
         }
         for (let off = 0; off < n && !conn.closed;) {
           off += conn.feed(buf.subarray(off, n));
-          while (out.length > 0) await stream.write(encoder.encode(out.shift()!));
+          await flush();
         }
-        while (out.length > 0) await stream.write(encoder.encode(out.shift()!));
+        await flush();
       }
     } catch {
       // Reset by peer or closed under us: nothing to answer.
@@ -329,6 +332,32 @@ export class UapiServer {
       this.#conns.delete(stream);
       stream.close();
     }
+  }
+}
+
+/** Bytes read per call: `wg setconf` of 100 000 allowed IPs sends megabytes. */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** The largest single write of a reply (a `get` of 130 000 allowed IPs is 3.6 MiB). */
+const WRITE_PIECE_BYTES = 64 * 1024;
+/** UTF-16 units per piece: each encodes to at most 3 bytes (a surrogate pair, 2 units, to 4). */
+const WRITE_PIECE_UNITS = Math.floor(WRITE_PIECE_BYTES / 3);
+const encoder = new TextEncoder();
+
+/**
+ * Writes `text` as UTF-8 in pieces of at most {@link WRITE_PIECE_BYTES}
+ * through `scratch`, so a large reply is never encoded whole.
+ */
+async function writeText(stream: Stream, text: string, scratch: Uint8Array): Promise<void> {
+  for (let off = 0; off < text.length;) {
+    let end = Math.min(text.length, off + WRITE_PIECE_UNITS);
+    // Never split a surrogate pair (each half alone would encode as U+FFFD).
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    const piece = off === 0 && end === text.length ? text : text.slice(off, end);
+    const { written } = encoder.encodeInto(piece, scratch);
+    // The stream may keep the buffer until the write settles; it is awaited.
+    await stream.write(scratch.subarray(0, written));
+    off = end;
   }
 }
 
