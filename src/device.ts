@@ -188,7 +188,7 @@ export class Device {
     if (owner instanceof Peer) owner.uncountTx(bytes);
   };
   #pool: CryptoPool;
-  #batch: JobBatch;
+  #batchStore: JobBatch | null = null;
   #jobPeer: (Peer | null)[] = new Array(MAX_JOBS).fill(null);
   #jobKeypair: (Keypair | null)[] = new Array(MAX_JOBS).fill(null);
   #jobFrom: Endpoint[] = [];
@@ -208,8 +208,6 @@ export class Device {
     this.cookieChecker = new CookieChecker(this.clock, this.rng);
     this.ratelimiter = new Ratelimiter(this.clock);
     this.#pool = opts.cryptoPool ?? new InlineCryptoPool();
-    this.#batch = new JobBatch({ shared: this.#pool.shared });
-    this.#pool.attach?.(this.#batch);
     this.#autoFlush = opts.autoFlush ?? true;
   }
 
@@ -329,6 +327,7 @@ export class Device {
     const key = hex(peer.publicKey);
     if (this.#peers.get(key) !== peer) return;
     this.allowedIps.removeByValue(peer);
+    this.#dropJobs(peer);
     peer.stop();
     peer.wipe();
     this.#peers.delete(key);
@@ -385,9 +384,7 @@ export class Device {
     this.#up = false;
     this.bind.close();
     // Packets queued for the next batch die with the sessions they were for.
-    this.#jobPeer.fill(null);
-    this.#jobKeypair.fill(null);
-    this.#batch.reset();
+    this.#dropJobs();
     for (const peer of this.#peers.values()) peer.stop();
     this.#handshakeQueue.length = 0;
     this.#handshakeHead = 0;
@@ -398,6 +395,7 @@ export class Device {
   close(): void {
     if (this.#closed) return;
     this.down();
+    this.#dropJobs();
     this.#pool.close();
     this.removeAllPeers();
     this.#closed = true;
@@ -422,7 +420,7 @@ export class Device {
 
   #flushOutput(): void {
     if (!this.#committing) {
-      while (this.#batch.count > 0) this.#runBatch();
+      while (this.queuedJobs > 0) this.#runBatch();
     }
     this.bind.flush?.();
     this.tun.flush?.();
@@ -430,7 +428,34 @@ export class Device {
 
   /** Packets queued for the next batch. */
   get queuedJobs(): number {
-    return this.#batch.count;
+    return this.#batchStore?.count ?? 0;
+  }
+
+  /** The batch arena (4 MiB), made when the first packet is queued. */
+  get #batch(): JobBatch {
+    if (this.#batchStore === null) {
+      this.#batchStore = new JobBatch({ shared: this.#pool.shared });
+      this.#pool.attach?.(this.#batchStore);
+    }
+    return this.#batchStore;
+  }
+
+  /** Forgets queued packets (of `peer` only, when given) without sending them. */
+  #dropJobs(peer?: Peer): void {
+    const batch = this.#batchStore;
+    if (batch === null) return;
+    if (peer === undefined) {
+      this.#jobPeer.fill(null);
+      this.#jobKeypair.fill(null);
+      batch.reset();
+      return;
+    }
+    for (let i = 0; i < batch.count; i++) {
+      if (this.#jobPeer[i] === peer) {
+        this.#jobPeer[i] = null;
+        this.#jobKeypair[i] = null;
+      }
+    }
   }
 
   #scheduleFlush(): void {
@@ -488,7 +513,8 @@ export class Device {
     this.#committing = true;
     try {
       for (let i = 0; i < n; i++) {
-        const peer = this.#jobPeer[i]!;
+        const peer = this.#jobPeer[i];
+        if (peer === null) continue; // dropped: its peer was removed
         const off = batch.offsetOf(i);
         const len = batch.lengthOf(i);
         if (this.#jobKeypair[i] === null) {

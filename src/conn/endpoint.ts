@@ -74,7 +74,8 @@ export class Endpoint {
     }
     const v6 = parseIPv6(host);
     if (!v6) throw new TypeError(`Invalid endpoint "${text}": bad IPv6 address`);
-    const scopeId = /^[0-9]+$/.test(zone) ? Number(zone) : 0;
+    // A numeric zone is the scope (interface index) when it fits in a u32.
+    const scopeId = /^[0-9]{1,10}$/.test(zone) && Number(zone) <= 0xffffffff ? Number(zone) : 0;
     return new Endpoint(6, v6, port, zone, scopeId);
   }
 

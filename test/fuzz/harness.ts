@@ -54,8 +54,15 @@ export interface FuzzStats {
   ms: number;
 }
 
-/** A fuzz target: deterministic for a given RNG stream and iteration count. */
-export type FuzzTarget = (rng: Rng, iterations: number, options?: FuzzOptions) => FuzzStats;
+/**
+ * A fuzz target: deterministic for a given RNG stream and iteration count.
+ * Targets over asynchronous code (cli/wg) return a promise.
+ */
+export type FuzzTarget = (
+  rng: Rng,
+  iterations: number,
+  options?: FuzzOptions,
+) => FuzzStats | Promise<FuzzStats>;
 
 /** Findings kept per run; later ones are only counted. */
 export const MAX_FINDINGS = 20;
@@ -207,7 +214,7 @@ export class Mutator {
 
   /** Applies 1..maxRounds random mutations to a copy of `data`. */
   mutate(data: Uint8Array, maxRounds = 4, donors: readonly Uint8Array[] = []): Uint8Array {
-    let out = data.slice();
+    let out: Uint8Array = data.slice();
     const rounds = this.range(1, maxRounds);
     for (let i = 0; i < rounds; i++) out = this.mutateOnce(out, donors);
     return out;
@@ -220,7 +227,9 @@ export class Mutator {
         if (d.length > 0) d[this.int(d.length)] ^= 1 << this.int(8);
         return d;
       case 1: // set one byte
-        if (d.length > 0) d[this.int(d.length)] = this.pick([0, 1, 0x7f, 0x80, 0xff, this.int(256)]);
+        if (d.length > 0) {
+          d[this.int(d.length)] = this.pick([0, 1, 0x7f, 0x80, 0xff, this.int(256)]);
+        }
         return d;
       case 2: // truncate
         return d.slice(0, this.int(d.length + 1));

@@ -93,7 +93,9 @@ export function checkAllowedIps(device: Device): string[] {
     for (const e of entries) {
       const key = `${e.family}/${e.ip.join(".")}/${e.cidr}`;
       const prev = seen.get(key);
-      if (prev !== undefined) out.push(`${device.name}: prefix ${key} listed by ${prev} and ${peer}`);
+      if (prev !== undefined) {
+        out.push(`${device.name}: prefix ${key} listed by ${prev} and ${peer}`);
+      }
       seen.set(key, String(peer));
       const got = device.allowedIps.lookup(e.family, e.ip);
       if (got === peer) continue;

@@ -2,9 +2,9 @@
 /**
  * @module
  * Driving in-memory devices under a FakeClock, for the fuzz targets and the
- * soak: run what is due, step time forward, send numbered packets through a
- * tunnel and recognise them on the far side, and check that a tunnel still
- * carries traffic within a time limit.
+ * soak: run what is due, send numbered packets through a tunnel and
+ * recognise them on the far side, and check that a tunnel still carries
+ * traffic within a time limit.
  */
 import type { Device } from "../../src/device.ts";
 import type { MemoryTun } from "../../src/tun/memory.ts";
@@ -14,15 +14,6 @@ import { ipv4Packet, ipv6Packet } from "../_util/packets.ts";
 /** Runs every callback due now, including ones scheduled meanwhile for now. */
 export function settle(clock: FakeClock): void {
   clock.advance(0);
-}
-
-/** Advances by `ms` in steps of at most `step` ms, running `each` after every step. */
-export function stepFor(clock: FakeClock, ms: number, step: number, each?: () => void): void {
-  const end = clock.now() + ms;
-  while (clock.now() < end) {
-    clock.advance(Math.min(step, end - clock.now()));
-    each?.();
-  }
 }
 
 /** Magic bytes that start the payload of a numbered packet. */
@@ -54,9 +45,7 @@ export function numberedPacket(
   payload[6] = id >>> 8;
   payload[7] = id;
   for (let i = 8; i < payload.length; i++) payload[i] = (i * 7 + id) & 0xff;
-  return family === 4
-    ? ipv4Packet(from.v4, to.v4, payload)
-    : ipv6Packet(from.v6, to.v6, payload);
+  return family === 4 ? ipv4Packet(from.v4, to.v4, payload) : ipv6Packet(from.v6, to.v6, payload);
 }
 
 /** The id of a numbered packet, or -1 when `p` is not one. */
