@@ -348,7 +348,12 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
   let bind: LinuxBind;
   let device: Device;
   try {
-    poller = new Poller({ onError: (err) => log.error(`Event loop: ${message(err)}`) });
+    // GOTATUN_SPIN_US: how long to look for more packets before sleeping.
+    const spin = Number(envValue("GOTATUN_SPIN_US") ?? DEFAULT_SPIN_US);
+    poller = new Poller({
+      onError: (err) => log.error(`Event loop: ${message(err)}`),
+      spinUs: Number.isFinite(spin) && spin >= 0 ? Math.min(spin, 1000) : DEFAULT_SPIN_US,
+    });
     bind = new LinuxBind();
     // GOTATUN_CRYPTO=native|noble|auto (default auto: OpenSSL's libcrypto when it loads).
     const crypto = useBestCryptoBackend(envValue("GOTATUN_CRYPTO"));
@@ -592,3 +597,6 @@ function makeCryptoPool(workers: string | undefined, cryptoEnv: string | undefin
   if (n === 0) return new InlineCryptoPool();
   return new WorkerCryptoPool({ workers: n, entry: Deno.mainModule, cryptoEnv });
 }
+
+/** Default busy-poll window after activity, in µs (see Poller spinUs). */
+const DEFAULT_SPIN_US = 50;

@@ -43,6 +43,11 @@ export interface PollerOptions {
   /** epoll_wait timeout in ms (0 < t ≤ 1000); bounds how long a lost wakeup could last. */
   timeoutMs?: number;
   /**
+   * After events, keep looking synchronously for this many µs before going
+   * back to the awaited wait (default 0: never spin).
+   */
+  spinUs?: number;
+  /**
    * Called when a handler throws. Without it the error ends {@link Poller.run}
    * (which rejects with it); with it the loop logs and continues.
    */
@@ -61,6 +66,7 @@ export class Poller {
   #ctlView = new DataView(this.#ctlEvent.buffer);
   #drainBuf = new BigUint64Array(1);
   #timeout: number;
+  #spinMs: number;
   #onError: ((err: unknown) => void) | undefined;
   #stopped = false;
   #running = false;
@@ -70,6 +76,7 @@ export class Poller {
   constructor(opts: PollerOptions = {}) {
     this.#c = libc();
     this.#timeout = Math.min(1000, Math.max(1, Math.floor(opts.timeoutMs ?? 1000)));
+    this.#spinMs = Math.max(0, opts.spinUs ?? 0) / 1000;
     this.#onError = opts.onError;
     this.#epfd = this.#c.epoll_create1(EPOLL_CLOEXEC);
     if (this.#epfd < 0) throw new Error(`epoll_create1: ${strerror(errno())}`);
@@ -123,10 +130,30 @@ export class Poller {
     this.#running = true;
     const c = this.#c, view = this.#eventsView, handlers = this.#handlers;
     try {
+      let spinUntil = 0;
+      let lastYield = performance.now();
       while (!this.#stopped) {
-        // errno of a nonblocking call is unknowable (another thread); a −1 here can only be
-        // EINTR in practice, so simply wait again.
-        const n = await c.epoll_wait_nb(this.#epfd, this.#events, MAX_EVENTS, this.#timeout);
+        // After activity, look again synchronously for a short while before the
+        // awaited wait: an awaited FFI call hops through a thread-pool thread
+        // (tens of µs), while the next packet (a reply the kernel just queued on
+        // the TUN, the rest of a burst) often comes within microseconds. At most
+        // 2 ms pass without an await, so timers and the UAPI socket still run.
+        let n = 0;
+        if (spinUntil > 0) {
+          const now = performance.now();
+          if (now - lastYield < 2) {
+            n = c.epoll_wait(this.#epfd, this.#events, MAX_EVENTS, 0);
+            if (n <= 0 && now < spinUntil) continue;
+          }
+          if (n <= 0) spinUntil = 0;
+        }
+        if (n <= 0) {
+          // errno of a nonblocking call is unknowable (another thread); a −1 here can only be
+          // EINTR in practice, so simply wait again.
+          n = await c.epoll_wait_nb(this.#epfd, this.#events, MAX_EVENTS, this.#timeout);
+          lastYield = performance.now();
+        }
+        if (n > 0 && this.#spinMs > 0) spinUntil = performance.now() + this.#spinMs;
         for (let i = 0; i < n && !this.#stopped; i++) {
           const fd = view.getInt32(i * SIZEOF_EPOLL_EVENT + EPOLL_EVENT_DATA_OFFSET, true);
           if (fd === this.#wakefd) {
