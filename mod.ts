@@ -33,9 +33,9 @@
  * @module
  */
 
-export { Device, type DeviceOptions, type DeviceStats, keyToHex, Peer } from "./src/device.ts";
+export { Device, type DeviceOptions, type DeviceStats, Peer } from "./src/device.ts";
 export type { PeerCounters } from "./src/peer.ts";
-export { keyToBase64 } from "./src/peer.ts";
+export { keyFromHex, keyToBase64, keyToHex } from "./src/keys.ts";
 export type { Tun } from "./src/tun/tun.ts";
 export { MemoryTun } from "./src/tun/memory.ts";
 export { type Bind, BindError, type ReceiveFn } from "./src/conn/bind.ts";

@@ -20,7 +20,7 @@
  */
 import process from "node:process";
 import type { Device, DeviceStats } from "../src/device.ts";
-import { keyToBase64 } from "../src/peer.ts";
+import { keyToBase64 } from "../src/keys.ts";
 import { cryptoBackend } from "../src/crypto.ts";
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "../src/ip.ts";
 import type { Logger } from "../src/log.ts";

@@ -43,6 +43,7 @@ import {
 } from "./crypto_pool.ts";
 import { Endpoint as EndpointClass } from "./conn/endpoint.ts";
 import { IndexTable } from "./index_table.ts";
+import { keyToHex } from "./keys.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { messageType, readU32, writeType, writeU32 } from "./messages.ts";
 import { CookieChecker } from "./noise/cookie.ts";
@@ -143,12 +144,6 @@ function newStats(): DeviceStats {
     stagedDropped: 0,
     sendErrors: 0,
   };
-}
-
-function hex(key: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < key.length; i++) s += key[i].toString(16).padStart(2, "0");
-  return s;
 }
 
 const MESSAGE_TRANSPORT_OVERHEAD = MESSAGE_TRANSPORT_HEADER_SIZE + AEAD_TAG_SIZE;
@@ -306,14 +301,14 @@ export class Device {
 
   /** The peer with this public key. */
   lookupPeer(publicKey: Uint8Array): Peer | undefined {
-    return this.#peers.get(hex(publicKey));
+    return this.#peers.get(keyToHex(publicKey));
   }
 
   /** Adds a peer (wireguard-go NewPeer). Throws RangeError at MAX_PEERS or for a duplicate. */
   newPeer(publicKey: Uint8Array): Peer {
     if (this.#closed) throw new RangeError("Cannot add a peer: device closed");
     if (this.#peers.size >= MAX_PEERS) throw new RangeError("Cannot add a peer: too many peers");
-    const key = hex(publicKey);
+    const key = keyToHex(publicKey);
     if (this.#peers.has(key)) throw new RangeError("Cannot add a peer: adding existing peer");
     const peer = new Peer(this, publicKey);
     peer.handshake.precompute(this.identity);
@@ -324,7 +319,7 @@ export class Device {
 
   /** Removes a peer: its allowed IPs go, it stops, and its keys are wiped. */
   removePeer(peer: Peer): void {
-    const key = hex(peer.publicKey);
+    const key = keyToHex(peer.publicKey);
     if (this.#peers.get(key) !== peer) return;
     this.allowedIps.removeByValue(peer);
     this.#dropJobs(peer);
@@ -826,16 +821,6 @@ function sealNow(msg: Uint8Array, kp: Keypair): void {
     msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE, msg.length - AEAD_TAG_SIZE),
     EMPTY_AD,
   );
-}
-
-/** Lowercase hex of a key (UAPI's key format). */
-export function keyToHex(key: Uint8Array): string {
-  return hex(key);
-}
-
-/** True when the key is all zeros (UAPI's "none"). */
-export function isZeroKey(key: Uint8Array): boolean {
-  return isZero(key);
 }
 
 export { BindError };

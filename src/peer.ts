@@ -23,15 +23,9 @@ import { CookieGenerator } from "./noise/cookie.ts";
 import { beginSession, createInitiation, createResponse, Handshake } from "./noise/handshake.ts";
 import { Keypair, Keypairs } from "./noise/keypair.ts";
 import { PeerTimers, type TimerHost } from "./timers.ts";
+import { keyToBase64 } from "./keys.ts";
 
 const EMPTY = new Uint8Array(0);
-
-/** Base64 of a key, as `wg` prints it. */
-export function keyToBase64(key: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < key.length; i++) s += String.fromCharCode(key[i]);
-  return btoa(s);
-}
 
 /**
  * Bytes of zero padding for a plaintext of `size` bytes: up to a multiple of

@@ -7,7 +7,8 @@
  * them). Device-level Peer behaviour is tested with the device.
  */
 import assert from "node:assert/strict";
-import { keyToBase64, paddingSize } from "../src/peer.ts";
+import { paddingSize } from "../src/peer.ts";
+import { keyToBase64 } from "../src/keys.ts";
 
 Deno.test("paddingSize() matches wireguard-go calculatePaddingSize", async (t) => {
   // [size, mtu, padding]; expected values worked out by hand from the Go code.

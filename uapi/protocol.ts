@@ -21,48 +21,9 @@ import { ERRNO, redactKeys, toUapiError, UapiError } from "./errors.ts";
 /** The longest line wireguard-go reads: `bufio.Scanner`'s MaxScanTokenSize (64 KiB, newline included). */
 export const MAX_LINE_BYTES = 64 * 1024;
 
-/** Key length in bytes (Curve25519 keys and the preshared key). */
-const KEY_BYTES = 32;
-
-const HEX = "0123456789abcdef";
-
-/** Formats a 32-byte key as 64 lowercase hex characters, as wireguard-go's `keyf`. */
-export function formatKeyHex(key: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < key.length; i++) s += HEX[key[i] >> 4] + HEX[key[i] & 0xf];
-  return s;
-}
-
-function hexNibble(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30; // 0-9
-  if (c >= 0x61 && c <= 0x66) return c - 0x57; // a-f
-  if (c >= 0x41 && c <= 0x46) return c - 0x37; // A-F
-  return -1;
-}
-
-/**
- * Parses exactly 64 hex characters (either case) into 32 bytes, as
- * wireguard-go's `loadExactHex` (`hex.DecodeString` plus a length check).
- * Returns null for anything else.
- */
-export function parseKeyHex(text: string): Uint8Array | null {
-  if (text.length !== KEY_BYTES * 2) return null;
-  const out = new Uint8Array(KEY_BYTES);
-  for (let i = 0; i < KEY_BYTES; i++) {
-    const hi = hexNibble(text.charCodeAt(2 * i));
-    const lo = hexNibble(text.charCodeAt(2 * i + 1));
-    if (hi < 0 || lo < 0) return null;
-    out[i] = (hi << 4) | lo;
-  }
-  return out;
-}
-
-/** True when every byte is zero (an all-zero key means "none" over UAPI). */
-export function isZeroKey(key: Uint8Array): boolean {
-  let acc = 0;
-  for (let i = 0; i < key.length; i++) acc |= key[i];
-  return acc === 0;
-}
+// Key text forms live in src/keys.ts; these are the names the UAPI code uses.
+import { isZeroKey, keyFromHex as parseKeyHex, keyToHex as formatKeyHex } from "../src/keys.ts";
+export { formatKeyHex, isZeroKey, parseKeyHex };
 
 /**
  * Splits a line at its first `=`, as Go's `strings.Cut(line, "=")`: nothing is

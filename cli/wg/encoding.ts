@@ -8,6 +8,7 @@
  * character's value without branching on it, as the C does to resist side
  * channels; the hex decoder (daemon replies only) is plain.
  */
+import { keyToBase64, keyToHex } from "../../src/keys.ts";
 
 /** Key length in bytes. */
 export const WG_KEY_LEN = 32;
@@ -18,16 +19,8 @@ export const WG_KEY_LEN_HEX = 64;
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/** keyToBase64() is the 44-character base64 of a 32-byte key. */
-export function keyToBase64(key: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < 30; i += 3) {
-    const v = (key[i] << 16) | (key[i + 1] << 8) | key[i + 2];
-    out += B64[(v >> 18) & 63] + B64[(v >> 12) & 63] + B64[(v >> 6) & 63] + B64[v & 63];
-  }
-  const v = (key[30] << 16) | (key[31] << 8);
-  return out + B64[(v >> 18) & 63] + B64[(v >> 12) & 63] + B64[(v >> 6) & 63] + "=";
-}
+/** keyToBase64() is the 44-character base64 of a 32-byte key (src/keys.ts). */
+export { keyToBase64 };
 
 /** The 6-bit value of one base64 character, or -1 (computed without branches on `c`). */
 function decodeChar(c: number): number {
@@ -68,12 +61,8 @@ export function keyFromBase64(s: string): Uint8Array | null {
   return bad === 0 ? key : null;
 }
 
-/** keyToHex() is the lowercase hex of a 32-byte key. */
-export function keyToHex(key: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < key.length; i++) out += key[i].toString(16).padStart(2, "0");
-  return out;
-}
+/** keyToHex() is the lowercase hex of a 32-byte key (src/keys.ts). */
+export { keyToHex };
 
 /** keyFromHex() decodes 64 hex digits (either case), or returns null. */
 export function keyFromHex(s: string): Uint8Array | null {

@@ -22,7 +22,7 @@ import {
   startMetrics,
 } from "../../cli/metrics.ts";
 import { DENO_RUN_FLAGS, VERSION } from "../../cli/version.ts";
-import { keyToBase64 } from "../../src/peer.ts";
+import { keyToBase64 } from "../../src/keys.ts";
 import { Endpoint } from "../../src/conn/endpoint.ts";
 import type { Logger } from "../../src/log.ts";
 import { type DevicePair, devicePair } from "../_util/device_pair.ts";

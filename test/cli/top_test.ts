@@ -29,8 +29,8 @@ import {
 } from "../../cli/top.ts";
 import { DENO_RUN_FLAGS } from "../../cli/version.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
-import { keyToHex } from "../../src/device.ts";
-import { keyToBase64 } from "../../src/peer.ts";
+import { keyToHex } from "../../src/keys.ts";
+import { keyToBase64 } from "../../src/keys.ts";
 import { seededRng } from "../_util/fake_clock.ts";
 import { type Netns, withNamespaces } from "../_util/netns.ts";
 import { hasTool, isRoot, pidAlive, randomSuffix, run, sleep, waitFor } from "../_util/proc.ts";

@@ -13,8 +13,8 @@ import { hasTool, isRoot, Netns, run, waitFor } from "../_util/netns.ts";
 import type { Background } from "../_util/proc.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { systemRng } from "../../src/clock.ts";
-import { keyToHex } from "../../src/device.ts";
-import { keyToBase64 } from "../../src/peer.ts";
+import { keyToHex } from "../../src/keys.ts";
+import { keyToBase64 } from "../../src/keys.ts";
 
 const ignore = !isRoot() || !hasTool("wireguard-go") || !hasTool("wg") || !hasTool("ping");
 
