@@ -10,9 +10,9 @@
  */
 import { generatePrivateKey, publicKey } from "../src/crypto.ts";
 import { systemRng } from "../src/clock.ts";
-import { keyToHex } from "../src/device.ts";
-import { uapiGet, uapiSet } from "../uapi/client.ts";
-import { formatShow } from "./show.ts";
+import { keyToHex } from "../src/keys.ts";
+import { uapiSet } from "../uapi/client.ts";
+import { wgMain } from "./wg/main.ts";
 import { selfCommand, writeStderr, writeStdout } from "./daemon.ts";
 
 const encoder = new TextEncoder();
@@ -236,9 +236,11 @@ export async function runDemo(args: readonly string[]): Promise<number> {
     const [got, secs] = xfer.out.trim().split(" ").map(Number);
     const mbit = got && secs ? (got * 8) / secs / 1e6 : 0;
     writeStdout(`    ${got || 0} bytes in ${secs || 0} s (${mbit.toFixed(0)} Mbit/s)\n\n`);
-    const now = Math.floor(Date.now() / 1000);
-    writeStdout(formatShow(ifA, await uapiGet(ifA), now) + "\n");
-    writeStdout(formatShow(ifB, await uapiGet(ifB), now) + "\n");
+    // Both ends as `wg show` prints them (our wg(8), cli/wg).
+    for (const dev of [ifA, ifB]) {
+      await wgMain(["show", dev], {});
+      writeStdout("\n");
+    }
     const ok = received === 3 && got === bytes;
     writeStdout(
       ok

@@ -24,11 +24,10 @@
  * {@link formatAge}) and the rate bookkeeping ({@link TopHistory}) are pure
  * and tested with fixed inputs; {@link topMain} does the I/O.
  */
-import { keyToBase64 } from "../src/peer.ts";
+import { keyToBase64 } from "../src/keys.ts";
 import { publicKey } from "../src/crypto.ts";
 import { uapiGet } from "../uapi/client.ts";
 import { DEFAULT_SOCKET_DIR } from "../uapi/server.ts";
-import { formatBytes } from "./show.ts";
 
 /** Samples kept per peer and direction: 20 s at one sample a second. */
 export const HISTORY_LENGTH = 20;
@@ -82,6 +81,19 @@ export interface InterfaceSnapshot {
   peers: PeerSnapshot[];
   /** Set when the interface could not be read; the rest is empty. */
   error?: string;
+}
+
+/** Human bytes as wg prints them, without colour: "1.23 KiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(2)} ${units[i]}`;
 }
 
 function hexToBytes(hex: string): Uint8Array | null {
