@@ -23,6 +23,7 @@
  * @module
  */
 
+import { waitFor as pollUntil } from "../_util/proc.ts";
 import { existsSync } from "node:fs";
 
 /** Result of one finished command. */
@@ -303,22 +304,13 @@ export class Background {
   }
 }
 
-/** Polls `cond` every `intervalMs` until it returns true; false after `timeoutMs`. */
-export async function waitFor(
+/** Polls `cond` every `intervalMs` (default 100) until true; false after `timeoutMs`. */
+export function waitFor(
   cond: () => boolean | Promise<boolean>,
   timeoutMs: number,
   intervalMs = 100,
 ): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await cond()) return true;
-    } catch {
-      // treat as not yet
-    }
-    if (Date.now() >= end) return false;
-    await delay(intervalMs);
-  }
+  return pollUntil(cond, timeoutMs, intervalMs);
 }
 
 export { delay };
