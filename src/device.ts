@@ -603,11 +603,17 @@ export class Device {
    */
   isUnderLoad(): boolean {
     const now = this.clock.now();
-    if (this.handshakeQueueLength >= UNDER_LOAD_QUEUE_DEPTH) {
+    const depth = this.handshakeQueueLength;
+    const latched = this.#underLoadUntil > now;
+    // Enter at UNDER_LOAD_QUEUE_DEPTH; while latched, any backlog of an eighth
+    // of that keeps the latch alive. We drain the queue right after each read
+    // (cheaply, once under load), so it rarely stays deep: without this the
+    // latch would lapse every second mid-flood and let a burst of DH through.
+    if (depth >= UNDER_LOAD_QUEUE_DEPTH || (latched && depth >= UNDER_LOAD_QUEUE_DEPTH / 8)) {
       this.#underLoadUntil = now + UNDER_LOAD_AFTER_TIME;
       return true;
     }
-    return this.#underLoadUntil > now;
+    return latched;
   }
 
   /**
