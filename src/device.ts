@@ -32,7 +32,7 @@ import {
   UNDER_LOAD_AFTER_TIME,
   UNDER_LOAD_QUEUE_DEPTH,
 } from "./constants.ts";
-import { aeadSeal, isZero, timingSafeEqual } from "./crypto.ts";
+import { aeadSeal, timingSafeEqual } from "./crypto.ts";
 import {
   type CryptoPool,
   InlineCryptoPool,

@@ -17,8 +17,6 @@ export const WG_KEY_LEN_BASE64 = 44;
 /** Length of a hex key. */
 export const WG_KEY_LEN_HEX = 64;
 
-const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /** keyToBase64() is the 44-character base64 of a 32-byte key (src/keys.ts). */
 export { keyToBase64 };
 
