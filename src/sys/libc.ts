@@ -68,26 +68,33 @@ const SYMBOLS = {
 export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 let library: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
-let errnoView: Deno.UnsafePointerView | null = null;
+/** The main (or this Worker's) thread's errno, as a 4-byte view of its TLS slot. */
+let errnoCell: Int32Array | null = null;
 
 /** The libc symbols, opening `libc.so.6` on first use (needs `--allow-ffi`). */
 export function libc(): Libc {
-  if (library === null) library = Deno.dlopen("libc.so.6", SYMBOLS);
+  if (library === null) {
+    library = Deno.dlopen("libc.so.6", SYMBOLS);
+    // Map errno's thread-local slot once, here, so that reading it after a failed call is a
+    // plain typed-array load: no FFI call, op or allocation (each a chance for the runtime to
+    // overwrite errno) between the failing syscall and the read. The first read used to call
+    // __errno_location() and build a pointer view right after the failure; a CI machine once
+    // reported TUNSETIFF's EPERM as ENOENT there (not reproduced here).
+    const p = library.symbols.__errno_location();
+    if (p !== null) errnoCell = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p, 4));
+    errno(); // compile the reader now rather than on the first failure
+  }
   return library.symbols;
 }
 
 /**
  * The calling thread's errno. Only valid immediately after a synchronous libc
- * call that failed; the location is cached because it never changes for the
- * main thread (each Worker loads its own copy of this module).
+ * call that failed (each Worker loads its own copy of this module, so the
+ * cell is its own thread's).
  */
 export function errno(): number {
-  if (errnoView === null) {
-    const p = libc().__errno_location();
-    if (p === null) return 0;
-    errnoView = new Deno.UnsafePointerView(p);
-  }
-  return errnoView.getInt32();
+  if (errnoCell === null) libc();
+  return errnoCell === null ? 0 : errnoCell[0];
 }
 
 /** glibc's message for an errno, e.g. "Operation not permitted". */
