@@ -85,8 +85,8 @@ export class Peer implements TimerHost {
   /** Use {@link Device.newPeer}. */
   constructor(device: Device, publicKey: Uint8Array) {
     this.device = device;
-    this.publicKey = publicKey.slice();
-    this.handshake = new Handshake(this.publicKey);
+    this.handshake = new Handshake(publicKey);
+    this.publicKey = this.handshake.remoteStatic; // a copy, kept in the handshake's block
     this.cookieGenerator = new CookieGenerator(device.clock, this.publicKey);
     this.timers = new PeerTimers(this, device.clock, device.rng);
     const b64 = keyToBase64(this.publicKey);

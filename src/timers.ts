@@ -34,15 +34,18 @@ import {
  */
 export class Timer {
   #clock: Clock;
-  #fn: () => void;
+  #fn: (arg: number) => void;
+  #arg: number;
   #handle = -1;
   #scheduledFor = 0;
   #deadline = 0;
   #pending = false;
 
-  constructor(clock: Clock, fn: () => void) {
+  /** A timer that calls `fn(arg)` when it expires. */
+  constructor(clock: Clock, fn: (arg: number) => void, arg = 0) {
     this.#clock = clock;
     this.#fn = fn;
+    this.#arg = arg;
   }
 
   /** True while armed. */
@@ -93,9 +96,18 @@ export class Timer {
       return;
     }
     this.#pending = false;
-    this.#fn();
+    this.#fn(this.#arg);
   }
 }
+
+// Which of a peer's timers fired (the argument its Timer passes back).
+const RETRANSMIT_HANDSHAKE = 0;
+const SEND_KEEPALIVE = 1;
+const NEW_HANDSHAKE = 2;
+const ZERO_KEY_MATERIAL = 3;
+const PERSISTENT_KEEPALIVE = 4;
+/** Scratch for {@link PeerTimers.jitter} (timers run on one thread). */
+const jitterBytes = new Uint8Array(2);
 
 /** What the timers need from their peer. */
 export interface TimerHost {
@@ -129,26 +141,44 @@ export class PeerTimers {
   sentLastMinuteHandshake = false;
   #host: TimerHost;
   #rng: Rng;
-  #jitterByte = new Uint8Array(2);
 
   constructor(host: TimerHost, clock: Clock, rng: Rng) {
     this.#host = host;
     this.#rng = rng;
-    const run = (fn: () => void) => () => {
-      fn();
-      host.flushOutput();
-    };
-    this.retransmitHandshake = new Timer(clock, run(() => this.#expiredRetransmitHandshake()));
-    this.sendKeepalive = new Timer(clock, run(() => this.#expiredSendKeepalive()));
-    this.newHandshake = new Timer(clock, run(() => this.#expiredNewHandshake()));
-    this.zeroKeyMaterial = new Timer(clock, run(() => this.#expiredZeroKeyMaterial()));
-    this.persistentKeepalive = new Timer(clock, run(() => this.#expiredPersistentKeepalive()));
+    // One closure per peer, shared by its five timers (ten closures cost ~1 KiB a peer).
+    const expired = (which: number) => this.#expired(which);
+    this.retransmitHandshake = new Timer(clock, expired, RETRANSMIT_HANDSHAKE);
+    this.sendKeepalive = new Timer(clock, expired, SEND_KEEPALIVE);
+    this.newHandshake = new Timer(clock, expired, NEW_HANDSHAKE);
+    this.zeroKeyMaterial = new Timer(clock, expired, ZERO_KEY_MATERIAL);
+    this.persistentKeepalive = new Timer(clock, expired, PERSISTENT_KEEPALIVE);
   }
 
   /** 0–333 ms of uniform jitter (wireguard-go fastrandn(RekeyTimeoutJitterMaxMs)). */
   jitter(): number {
-    this.#rng(this.#jitterByte);
-    return ((this.#jitterByte[0] << 8) | this.#jitterByte[1]) % REKEY_TIMEOUT_JITTER_MAX;
+    this.#rng(jitterBytes);
+    return ((jitterBytes[0] << 8) | jitterBytes[1]) % REKEY_TIMEOUT_JITTER_MAX;
+  }
+
+  #expired(which: number): void {
+    switch (which) {
+      case RETRANSMIT_HANDSHAKE:
+        this.#expiredRetransmitHandshake();
+        break;
+      case SEND_KEEPALIVE:
+        this.#expiredSendKeepalive();
+        break;
+      case NEW_HANDSHAKE:
+        this.#expiredNewHandshake();
+        break;
+      case ZERO_KEY_MATERIAL:
+        this.#expiredZeroKeyMaterial();
+        break;
+      case PERSISTENT_KEEPALIVE:
+        this.#expiredPersistentKeepalive();
+        break;
+    }
+    this.#host.flushOutput();
   }
 
   /** Resets counters when the peer starts (wireguard-go timersStart). */

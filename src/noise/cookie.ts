@@ -143,11 +143,13 @@ export class CookieChecker {
 /** CookieGenerator adds MACs to our handshakes and consumes cookie replies. */
 export class CookieGenerator {
   #clock: Clock;
-  #mac1Key = new Uint8Array(32);
-  #encryptionKey = new Uint8Array(32);
-  #cookie = new Uint8Array(16);
+  // One 96-byte block per peer rather than four buffers (see Handshake).
+  #block = new ArrayBuffer(96);
+  #mac1Key = new Uint8Array(this.#block, 0, 32);
+  #encryptionKey = new Uint8Array(this.#block, 32, 32);
+  #cookie = new Uint8Array(this.#block, 64, 16);
   #cookieSet = -Infinity;
-  #lastMac1 = new Uint8Array(16);
+  #lastMac1 = new Uint8Array(this.#block, 80, 16);
   #hasLastMac1 = false;
 
   constructor(clock: Clock, peerPublicKey: Uint8Array) {

@@ -84,32 +84,57 @@ export class StaticIdentity {
   }
 }
 
+/**
+ * Byte layout of a {@link Handshake}'s key material: one 256-byte block per
+ * peer instead of eight small buffers (each typed array that owns its own
+ * ArrayBuffer costs ~450 bytes of heap and malloc in Deno, a view ~120).
+ */
+const HS_REMOTE_STATIC = 0;
+const HS_PRESHARED_KEY = 32;
+const HS_PRECOMPUTED = 64;
+const HS_HASH = 96;
+const HS_CHAIN_KEY = 128;
+const HS_LOCAL_EPHEMERAL = 160;
+const HS_REMOTE_EPHEMERAL = 192;
+const HS_TIMESTAMP = 224;
+const HS_SIZE = 236;
+
 /** Handshake is one peer's handshake state (kernel `noise_handshake`). */
 export class Handshake {
   state: HandshakeState = HandshakeState.Zeroed;
   /** The peer's static public key. */
   readonly remoteStatic: Uint8Array;
   /** Q, 32 zero bytes when no preshared key is configured. */
-  readonly presharedKey: Uint8Array = new Uint8Array(32);
+  readonly presharedKey: Uint8Array;
   /** DH(Spriv_local, Spub_remote), computed once per key change; zeros when invalid. */
-  readonly precomputedStaticStatic: Uint8Array = new Uint8Array(32);
-  readonly hash: Uint8Array = new Uint8Array(32);
-  readonly chainKey: Uint8Array = new Uint8Array(32);
-  readonly localEphemeral: Uint8Array = new Uint8Array(32);
-  readonly remoteEphemeral: Uint8Array = new Uint8Array(32);
+  readonly precomputedStaticStatic: Uint8Array;
+  readonly hash: Uint8Array;
+  readonly chainKey: Uint8Array;
+  readonly localEphemeral: Uint8Array;
+  readonly remoteEphemeral: Uint8Array;
   /** Our index for this handshake (0 when none is registered). */
   localIndex = 0;
   /** The peer's sender index. */
   remoteIndex = 0;
   /** Greatest TAI64N timestamp accepted from this peer. */
-  readonly latestTimestamp: Uint8Array = new Uint8Array(12);
+  readonly latestTimestamp: Uint8Array;
   /** Monotonic ms of the last accepted initiation (flood limit). */
   lastInitiationConsumption = -Infinity;
   /** Monotonic ms of the last initiation we sent (one per REKEY_TIMEOUT). */
   lastSentHandshake = -Infinity;
 
   constructor(remoteStatic: Uint8Array) {
-    this.remoteStatic = remoteStatic.slice();
+    const block = new ArrayBuffer(HS_SIZE);
+    const view = (offset: number, length: number) => new Uint8Array(block, offset, length);
+    this.remoteStatic = view(HS_REMOTE_STATIC, 32);
+    this.remoteStatic.set(remoteStatic);
+    this.presharedKey = view(HS_PRESHARED_KEY, 32);
+    this.precomputedStaticStatic = view(HS_PRECOMPUTED, 32);
+    this.hash = view(HS_HASH, 32);
+    this.chainKey = view(HS_CHAIN_KEY, 32);
+    this.localEphemeral = view(HS_LOCAL_EPHEMERAL, 32);
+    this.remoteEphemeral = view(HS_REMOTE_EPHEMERAL, 32);
+    this.latestTimestamp = view(HS_TIMESTAMP, 12);
   }
 
   /** Recomputes DH(Spriv, Spub_remote) for a new identity (zeros when it is not valid). */

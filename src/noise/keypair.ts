@@ -15,10 +15,10 @@ import { ReplayFilter } from "../replay.ts";
 
 /** Keypair is one session's keys and counters. */
 export class Keypair {
-  /** Key for messages we send. */
-  readonly sendKey: Uint8Array = new Uint8Array(32);
+  /** Key for messages we send (with receiveKey, one 64-byte block). */
+  readonly sendKey: Uint8Array;
   /** Key for messages we receive. */
-  readonly receiveKey: Uint8Array = new Uint8Array(32);
+  readonly receiveKey: Uint8Array;
   /** Next send counter, low u32 (the counter is exact over 64 bits as lo + hi·2^32). */
   sendLo = 0;
   /** Next send counter, high u32. */
@@ -35,6 +35,9 @@ export class Keypair {
   readonly remoteIndex: number;
 
   constructor(isInitiator: boolean, created: number, localIndex: number, remoteIndex: number) {
+    const keys = new ArrayBuffer(64);
+    this.sendKey = new Uint8Array(keys, 0, 32);
+    this.receiveKey = new Uint8Array(keys, 32, 32);
     this.isInitiator = isInitiator;
     this.created = created;
     this.localIndex = localIndex;
