@@ -24,6 +24,7 @@ export const DENO_RUN_FLAGS: readonly string[] = [
   "--no-prompt",
   "--unstable-net",
   "--allow-all",
+  "--v8-flags=--max-semi-space-size=4",
 ];
 
 /**
