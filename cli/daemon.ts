@@ -40,6 +40,8 @@
 import type { DaemonOptions } from "./args.ts";
 import { DENO_RUN_FLAGS, VERSION } from "./version.ts";
 import { createLogger, type Logger } from "../src/log.ts";
+import { systemRng } from "../src/clock.ts";
+import { warmUp } from "../src/warmup.ts";
 import { closeQuietly, cstr, libc, O_CLOEXEC, O_RDWR } from "../src/sys/libc.ts";
 import { Poller } from "../src/sys/poller.ts";
 import { LinuxTun } from "../src/tun/linux.ts";
@@ -358,6 +360,7 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
     // GOTATUN_CRYPTO=native|noble|auto (default auto: OpenSSL's libcrypto when it loads).
     const crypto = useBestCryptoBackend(envValue("GOTATUN_CRYPTO"));
     log.verbose(crypto.reason);
+    warmUpCore(log);
     const cryptoPool = makeCryptoPool(envValue("GOTATUN_WORKERS"), envValue("GOTATUN_CRYPTO"));
     log.verbose(
       cryptoPool instanceof WorkerCryptoPool
@@ -582,6 +585,25 @@ function envValue(name: string): string | undefined {
     return Deno.env.get(name);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Compiles the protocol's code paths before the first real handshake (see
+ * src/warmup.ts). Never fatal: the tunnel works without it, only its first
+ * packets are slower.
+ */
+function warmUpCore(log: Logger): void {
+  const start = performance.now();
+  try {
+    const n = warmUp(systemRng);
+    log.verbose(
+      `Warm-up: ${n} packets through a throwaway in-memory tunnel in ${
+        (performance.now() - start).toFixed(1)
+      } ms`,
+    );
+  } catch (err) {
+    log.error(`Warm-up failed (the tunnel is not affected): ${message(err)}`);
   }
 }
 
