@@ -352,9 +352,12 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
   try {
     // GOTATUN_SPIN_US: how long to look for more packets before sleeping.
     const spin = Number(envValue("GOTATUN_SPIN_US") ?? DEFAULT_SPIN_US);
+    // GOTATUN_HOLD_MS: how long after a packet to keep waiting on the main thread.
+    const hold = Number(envValue("GOTATUN_HOLD_MS") ?? DEFAULT_HOLD_MS);
     poller = new Poller({
       onError: (err) => log.error(`Event loop: ${message(err)}`),
       spinUs: Number.isFinite(spin) && spin >= 0 ? Math.min(spin, 1000) : DEFAULT_SPIN_US,
+      holdMs: Number.isFinite(hold) && hold >= 0 ? Math.min(hold, 60_000) : DEFAULT_HOLD_MS,
     });
     bind = new LinuxBind();
     // GOTATUN_CRYPTO=native|noble|auto (default auto: OpenSSL's libcrypto when it loads).
@@ -622,3 +625,5 @@ function makeCryptoPool(workers: string | undefined, cryptoEnv: string | undefin
 
 /** Default busy-poll window after activity, in µs (see Poller spinUs). */
 const DEFAULT_SPIN_US = 50;
+/** Default window after activity for waiting on the main thread, in ms (see Poller holdMs). */
+const DEFAULT_HOLD_MS = 1000;

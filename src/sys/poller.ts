@@ -17,6 +17,7 @@
  * {@link Poller.stop} writes to an eventfd that sits in the same epoll set, so
  * a pending wait returns at once instead of at its timeout.
  */
+import { setImmediate } from "node:timers";
 import {
   closeQuietly,
   EFD_CLOEXEC,
@@ -35,6 +36,13 @@ import {
 
 /** Ready events fetched per wait. */
 const MAX_EVENTS = 64;
+/** Longest time Deno's event loop waits while the poller spins or holds, in ms. */
+const YIELD_MS = 2;
+
+/** Lets Deno's event loop run once (I/O, timers) and comes back. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 const ONE = new BigUint64Array([1n]);
 const EIGHT = 8n;
 
@@ -47,6 +55,16 @@ export interface PollerOptions {
    * back to the awaited wait (default 0: never spin).
    */
   spinUs?: number;
+  /**
+   * After events, keep waiting on the main thread for this many ms: a
+   * synchronous `epoll_wait` that sleeps in the kernel (no CPU) in slices of
+   * at most 2 ms, with a turn for Deno's event loop between slices, instead of
+   * the awaited wait (default 0: off). Lowers latency for traffic with gaps
+   * (pings, request/response) by skipping the thread-pool hop; costs up to
+   * 2 ms of delay for timers and the UAPI socket while traffic flows, and a
+   * wake-up every 2 ms for this long after the last packet.
+   */
+  holdMs?: number;
   /**
    * Called when a handler throws. Without it the error ends {@link Poller.run}
    * (which rejects with it); with it the loop logs and continues.
@@ -67,6 +85,7 @@ export class Poller {
   #drainBuf = new BigUint64Array(1);
   #timeout: number;
   #spinMs: number;
+  #holdMs: number;
   #onError: ((err: unknown) => void) | undefined;
   #stopped = false;
   #running = false;
@@ -77,6 +96,7 @@ export class Poller {
     this.#c = libc();
     this.#timeout = Math.min(1000, Math.max(1, Math.floor(opts.timeoutMs ?? 1000)));
     this.#spinMs = Math.max(0, opts.spinUs ?? 0) / 1000;
+    this.#holdMs = Math.max(0, opts.holdMs ?? 0);
     this.#onError = opts.onError;
     this.#epfd = this.#c.epoll_create1(EPOLL_CLOEXEC);
     if (this.#epfd < 0) throw new Error(`epoll_create1: ${strerror(errno())}`);
@@ -131,21 +151,34 @@ export class Poller {
     const c = this.#c, view = this.#eventsView, handlers = this.#handlers;
     try {
       let spinUntil = 0;
+      let holdUntil = 0;
       let lastYield = performance.now();
       while (!this.#stopped) {
-        // After activity, look again synchronously for a short while before the
-        // awaited wait: an awaited FFI call hops through a thread-pool thread
-        // (tens of µs), while the next packet (a reply the kernel just queued on
-        // the TUN, the rest of a burst) often comes within microseconds. At most
-        // 2 ms pass without an await, so timers and the UAPI socket still run.
         let n = 0;
+        let now = performance.now();
+        if ((spinUntil > 0 || holdUntil > now) && now - lastYield >= YIELD_MS) {
+          // Waiting on the main thread: Deno's own loop (timers, the UAPI socket,
+          // signals) still gets a turn at least every YIELD_MS.
+          await yieldToEventLoop();
+          lastYield = now = performance.now();
+        }
+        // After activity, look again before the awaited wait: an awaited FFI call
+        // hops through a thread-pool thread and back (two wake-ups), while the
+        // next packet (a reply the kernel just queued on the TUN, the next ping,
+        // the rest of a burst) often comes soon. First spin (spinUs), then sleep
+        // in a synchronous epoll_wait on this thread (holdMs), in slices.
         if (spinUntil > 0) {
-          const now = performance.now();
-          if (now - lastYield < 2) {
-            n = c.epoll_wait(this.#epfd, this.#events, MAX_EVENTS, 0);
-            if (n <= 0 && now < spinUntil) continue;
+          n = c.epoll_wait(this.#epfd, this.#events, MAX_EVENTS, 0);
+          if (n <= 0) {
+            if (now < spinUntil) continue;
+            spinUntil = 0;
           }
-          if (n <= 0) spinUntil = 0;
+        }
+        if (n <= 0 && now < holdUntil) {
+          const ms = Math.min(YIELD_MS - (now - lastYield), holdUntil - now);
+          // −1 is EINTR (a signal for Deno's handler): look again.
+          n = c.epoll_wait(this.#epfd, this.#events, MAX_EVENTS, Math.max(0, Math.ceil(ms)));
+          if (n <= 0) continue;
         }
         if (n <= 0) {
           // errno of a nonblocking call is unknowable (another thread); a −1 here can only be
@@ -153,7 +186,11 @@ export class Poller {
           n = await c.epoll_wait_nb(this.#epfd, this.#events, MAX_EVENTS, this.#timeout);
           lastYield = performance.now();
         }
-        if (n > 0 && this.#spinMs > 0) spinUntil = performance.now() + this.#spinMs;
+        if (n > 0 && (this.#spinMs > 0 || this.#holdMs > 0)) {
+          const t = performance.now();
+          if (this.#spinMs > 0) spinUntil = t + this.#spinMs;
+          if (this.#holdMs > 0) holdUntil = t + this.#holdMs;
+        }
         for (let i = 0; i < n && !this.#stopped; i++) {
           const fd = view.getInt32(i * SIZEOF_EPOLL_EVENT + EPOLL_EVENT_DATA_OFFSET, true);
           if (fd === this.#wakefd) {

@@ -195,3 +195,34 @@ Deno.test("Poller.close() while running closes after run() returns", async () =>
   await within(running, 900);
   assert.throws(() => poller.add(0, () => {}), /closed/);
 });
+
+Deno.test("Poller holdMs: after activity it waits on the main thread, yet timers run, data flows and stop() is prompt", async () => {
+  const [r, w] = pipe();
+  const poller = new Poller({ holdMs: 10_000 });
+  try {
+    const got: number[] = [];
+    poller.add(r, () => got.push(...drain(r)));
+    const running = poller.run();
+    put(w, [0]); // activity: from here on the poller holds for 10 s
+    await sleep(20);
+    let ticks = 0;
+    const iv = setInterval(() => {
+      ticks++;
+      if (ticks % 2 === 0) put(w, [ticks & 0xff]);
+    }, 5);
+    await sleep(200);
+    clearInterval(iv);
+    await sleep(20);
+    // Timers every 5 ms for 200 ms: Deno's loop got a turn at least every few ms.
+    assert.ok(ticks >= 15, `timers ran ${ticks} times while the poller held`);
+    assert.equal(got.length, 1 + Math.floor(ticks / 2), "every write was read");
+    const t0 = performance.now();
+    poller.stop();
+    await within(running, 500);
+    assert.ok(performance.now() - t0 < 100, `stopped in ${performance.now() - t0} ms`);
+  } finally {
+    poller.close();
+    closeQuietly(r);
+    closeQuietly(w);
+  }
+});
