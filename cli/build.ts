@@ -9,7 +9,7 @@
  *    `--version`: with `DENORT_BIN` pointing at a full `deno`, compile
  *    "succeeds" but writes a plain Deno REPL, which this rejects.
  * 2. Otherwise `deno bundle --minify` into one JS file behind a
- *    `#!/usr/bin/env -S deno run --no-prompt --no-config <flags>` line, mode
+ *    `#!/usr/bin/env -S DENO_NO_UPDATE_CHECK=1 deno run --no-config <flags>` line, mode
  *    755. It needs `deno` on PATH; the daemon re-executes it the same way.
  *
  * Usage: `deno run -A cli/build.ts [--install] [--bundle | --compile]`.
@@ -24,9 +24,16 @@ const DIST = new URL("dist/", ROOT);
 const OUT = new URL("gotatun", DIST);
 const INSTALL_PATH = "/usr/local/bin/gotatun";
 
-/** The shebang line of the bundled script. */
+/**
+ * The shebang line of the bundled script. `DENO_NO_UPDATE_CHECK=1`: otherwise
+ * `deno run` looks up Deno's release server once a day, a DNS query from the
+ * daemon outside the tunnel (unmarked, so under a full tunnel it would even
+ * take the tunnel's route).
+ */
 export function shebangLine(): string {
-  return `#!/usr/bin/env -S deno run --no-config ${DENO_RUN_FLAGS.join(" ")}\n`;
+  return `#!/usr/bin/env -S DENO_NO_UPDATE_CHECK=1 deno run --no-config ${
+    DENO_RUN_FLAGS.join(" ")
+  }\n`;
 }
 
 function path(url: URL): string {

@@ -95,6 +95,9 @@ if (inWorker()) {
 } else if (import.meta.main) {
   let env: Record<string, string> = {};
   try {
+    // What this process starts with `deno run` (the daemon, wg-quick's wg, the demo's ends)
+    // must not look up Deno's release server: a DNS query outside the tunnel.
+    Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
     env = Deno.env.toObject();
   } catch {
     // without --allow-env we behave as if nothing were set
