@@ -75,7 +75,9 @@ const HAVE_NFT = which("nft") !== null;
 
 /** Runs `wg-quick ACTION conf` inside `ns` with PROGRAM as the userspace implementation. */
 async function wgQuick(ns: Netns, action: "up" | "down", conf: string): Promise<void> {
-  const r = await ns.exec(["wg-quick", action, conf], {
+  // Without DENO_NO_UPDATE_CHECK (which CI sets): the daemon must not query DNS on its own
+  // (Deno's update check), which the full-tunnel test's socket check would see.
+  const r = await ns.exec(["env", "-u", "DENO_NO_UPDATE_CHECK", "wg-quick", action, conf], {
     timeoutMs: 60_000,
     env: { WG_QUICK_USERSPACE_IMPLEMENTATION: program() },
     check: false,
@@ -91,6 +93,13 @@ async function wgQuick(ns: Netns, action: "up" | "down", conf: string): Promise<
 
 /** A namespace's routing state, for before/after comparisons. */
 async function routingState(ns: Netns): Promise<string> {
+  // A link's IPv6 link-local address (and its `local fe80::…` route) appears only once its
+  // duplicate address detection is over, about a second after the link came up: wait for
+  // that, or the snapshot depends on how fast the test got here.
+  await waitFor(
+    async () => (await ns.ip(["-6", "addr", "show", "tentative"])).stdout.trim() === "",
+    5000,
+  );
   const parts: string[] = [];
   for (const fam of ["-4", "-6"]) {
     parts.push((await ns.ip([fam, "rule", "show"])).stdout);
@@ -349,7 +358,7 @@ Deno.test({
         // The daemon's sockets carry the mark (needs CAP_NET_ADMIN for ss to see it).
         let lines: string[] = [];
         await waitFor(async () => {
-          const socks = (await client.exec(["ss", "-Huane"], { timeoutMs: 5000 })).stdout;
+          const socks = (await client.exec(["ss", "-Huanep"], { timeoutMs: 5000 })).stdout;
           lines = socks.split("\n").filter((l) => l.trim() !== "");
           return lines.length > 0;
         }, 10_000);
