@@ -333,3 +333,12 @@ export function randomSuffix(n = 6): string {
   const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil(n / 2)));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("").slice(0, n);
 }
+
+/**
+ * The arguments of a script run by `deno task`, without a leading `--`:
+ * `deno task soak:real -- --minutes 3` (the npm habit) passes the `--` on to
+ * the script, where parseArgs would take everything after it as positionals.
+ */
+export function taskArgs(argv: readonly string[] = Deno.args): string[] {
+  return argv[0] === "--" ? argv.slice(1) : [...argv];
+}

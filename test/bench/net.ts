@@ -35,7 +35,7 @@
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { hasTool, isRoot, run } from "../_util/proc.ts";
-import { randomSuffix } from "../_util/proc.ts";
+import { randomSuffix, taskArgs } from "../_util/proc.ts";
 import { Cleanup, type Impl, TUN_B, Tunnel } from "./_env.ts";
 import {
   configs,
@@ -530,5 +530,5 @@ function message(e: unknown): string {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  Deno.exit(await main(taskArgs()));
 }

@@ -22,6 +22,7 @@ import { useBestCryptoBackend } from "../../src/crypto/select.ts";
 import { seededRng } from "../_util/fake_clock.ts";
 import type { FuzzStats } from "./harness.ts";
 import { ROUND_ITERATIONS, TARGETS } from "./targets.ts";
+import { taskArgs } from "../_util/proc.ts";
 
 // deno-lint-ignore no-console
 const print = console.log;
@@ -151,4 +152,4 @@ async function main(args: string[]): Promise<number> {
   return bad === 0 ? 0 : 1;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await main(taskArgs()));

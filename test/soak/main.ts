@@ -18,6 +18,7 @@
 import { parseArgs } from "node:util";
 import { useBestCryptoBackend } from "../../src/crypto/select.ts";
 import { type HourRecord, runSoak } from "./soak.ts";
+import { taskArgs } from "../_util/proc.ts";
 
 // deno-lint-ignore no-console
 const print = console.log;
@@ -152,4 +153,4 @@ async function main(args: string[]): Promise<number> {
   return report.problems.length === 0 ? 0 : 1;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await main(taskArgs()));

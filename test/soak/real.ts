@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { Cleanup, cpuTicks, type Impl, memory, TUN_B, Tunnel } from "../bench/_env.ts";
-import { hasTool, isRoot, run } from "../_util/proc.ts";
+import { hasTool, isRoot, run, taskArgs } from "../_util/proc.ts";
 
 function say(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
@@ -128,4 +128,4 @@ export async function main(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await main(taskArgs()));
