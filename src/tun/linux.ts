@@ -187,7 +187,10 @@ export class LinuxTun implements Tun {
     ifr.set(nameBytes);
     const vnet = opts.offload === true ? IFF_VNET_HDR : 0;
     new DataView(ifr.buffer).setInt16(16, IFF_TUN | IFF_NO_PI | vnet, true);
-    if (c.ioctl(fd, BIG_TUNSETIFF, ifr) < 0) {
+    // A refused TUNSETIFF changes nothing, so the reason is read from a second, identical
+    // attempt: the first is also the process's first ioctl through FFI, and one CI machine
+    // reported its EPERM as ENOENT (errno overwritten between the call and the read).
+    if (c.ioctl(fd, BIG_TUNSETIFF, ifr) < 0 && c.ioctl(fd, BIG_TUNSETIFF, ifr) < 0) {
       const e = errno();
       closeQuietly(fd);
       throw new Error(`Failed to create TUN device: ${strerror(e)}`);
