@@ -10,58 +10,12 @@
  * Nothing here touches the system: the devices have their own keys, clock,
  * network and TUN, and are closed (their keys wiped) before it returns.
  */
-import type { Clock, Rng } from "./clock.ts";
+import type { Rng } from "./clock.ts";
 import { MemoryNetwork } from "./conn/memory.ts";
 import { generatePrivateKey, publicKey } from "./crypto.ts";
 import { Device } from "./device.ts";
+import { FakeClock } from "./fake_clock.ts";
 import { MemoryTun } from "./tun/memory.ts";
-
-/**
- * A clock whose time moves only in {@link StepClock.run}: callbacks due within
- * the window run in deadline order; later ones (keepalives, rekeys, the 540 s
- * key wipe) are left pending and dropped with the clock.
- */
-class StepClock implements Clock {
-  #now = 0;
-  #next = 1;
-  #due: { at: number; id: number; fn: () => void }[] = [];
-
-  now(): number {
-    return this.#now;
-  }
-
-  wall(): number {
-    return Date.now();
-  }
-
-  after(ms: number, fn: () => void): number {
-    const id = this.#next++;
-    this.#due.push({ at: this.#now + Math.max(0, ms), id, fn });
-    return id;
-  }
-
-  cancel(handle: number): void {
-    const i = this.#due.findIndex((d) => d.id === handle);
-    if (i >= 0) this.#due.splice(i, 1);
-  }
-
-  /** Runs what falls due in the next `windowMs`, at most `limit` callbacks. */
-  run(windowMs: number, limit = 1000): void {
-    const end = this.#now + windowMs;
-    for (let n = 0; n < limit; n++) {
-      let best = -1;
-      for (let i = 0; i < this.#due.length; i++) {
-        const d = this.#due[i];
-        if (d.at <= end && (best < 0 || d.at < this.#due[best].at)) best = i;
-      }
-      if (best < 0) break;
-      const [d] = this.#due.splice(best, 1);
-      this.#now = Math.max(this.#now, d.at);
-      d.fn();
-    }
-    this.#now = Math.max(this.#now, end);
-  }
-}
 
 /** A minimal IPv4 (20-byte header) or IPv6 (40-byte header) packet, ICMP-ish payload. */
 function packet(family: 4 | 6, src: number, dst: number, size: number): Uint8Array {
@@ -93,7 +47,8 @@ function packet(family: 4 | 6, src: number, dst: number, size: number): Uint8Arr
  * core failed to talk to itself, which is worth a warning).
  */
 export function warmUp(rng: Rng, rounds = 4): number {
-  const clock = new StepClock();
+  // Later timers (keepalives, rekeys, the 540 s key wipe) stay pending and go with the clock.
+  const clock = new FakeClock();
   const net = new MemoryNetwork(clock, { rng });
   const tunA = new MemoryTun();
   const tunB = new MemoryTun();
@@ -135,7 +90,7 @@ export function warmUp(rng: Rng, rounds = 4): number {
       for (let i = 0; i < 8; i++) {
         a.flush();
         b.flush();
-        clock.run(5);
+        clock.advance(5);
       }
     };
     for (let r = 0; r < rounds; r++) {
