@@ -350,14 +350,12 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
   let bind: LinuxBind;
   let device: Device;
   try {
-    // GOTATUN_SPIN_US: how long to look for more packets before sleeping.
-    const spin = Number(envValue("GOTATUN_SPIN_US") ?? DEFAULT_SPIN_US);
-    // GOTATUN_HOLD_MS: how long after a packet to keep waiting on the main thread.
-    const hold = Number(envValue("GOTATUN_HOLD_MS") ?? DEFAULT_HOLD_MS);
     poller = new Poller({
       onError: (err) => log.error(`Event loop: ${message(err)}`),
-      spinUs: Number.isFinite(spin) && spin >= 0 ? Math.min(spin, 1000) : DEFAULT_SPIN_US,
-      holdMs: Number.isFinite(hold) && hold >= 0 ? Math.min(hold, 60_000) : DEFAULT_HOLD_MS,
+      // How long to look for more packets before sleeping.
+      spinUs: envDuration("GOTATUN_SPIN_US", DEFAULT_SPIN_US, 1000),
+      // How long after a packet to keep waiting on the main thread.
+      holdMs: envDuration("GOTATUN_HOLD_MS", DEFAULT_HOLD_MS, 60_000),
     });
     bind = new LinuxBind();
     // GOTATUN_CRYPTO=native|noble|auto (default auto: OpenSSL's libcrypto when it loads).
@@ -589,6 +587,12 @@ function envValue(name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A duration from the environment, at most `max`; `fallback` when unset or not a number ≥ 0. */
+function envDuration(name: string, fallback: number, max: number): number {
+  const v = Number(envValue(name) ?? fallback);
+  return Number.isFinite(v) && v >= 0 ? Math.min(v, max) : fallback;
 }
 
 /**
