@@ -40,19 +40,37 @@
 import type { DaemonOptions } from "./args.ts";
 import { DENO_RUN_FLAGS, VERSION } from "./version.ts";
 import { createLogger, type Logger } from "../src/log.ts";
-import { systemRng } from "../src/clock.ts";
-import { warmUp } from "../src/warmup.ts";
-import { closeQuietly, cstr, libc, O_CLOEXEC, O_RDWR } from "../src/sys/libc.ts";
-import { Poller } from "../src/sys/poller.ts";
-import { LinuxTun } from "../src/tun/linux.ts";
-import { LinuxBind } from "../src/conn/udp.ts";
-import { Device } from "../src/device.ts";
-import { type UapiHandler, UapiServer } from "../uapi/server.ts";
-import { deviceHandler } from "../uapi/apply.ts";
-import { useBestCryptoBackend } from "../src/crypto/select.ts";
-import { type CryptoPool, InlineCryptoPool } from "../src/crypto_pool.ts";
-import { WorkerCryptoPool } from "../src/crypto_workers.ts";
-import { METRICS_ALLOW_REMOTE_ENV, METRICS_ENV, startMetrics } from "./metrics.ts";
+import {
+  closeQuietly,
+  cstr,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  errno,
+  libc,
+  O_CLOEXEC,
+  O_RDWR,
+  strerror,
+} from "../src/sys/libc.ts";
+import { ControlClient, createControlBuffer } from "../src/control.ts";
+import { prefixed } from "../src/dataplane.ts";
+import { UapiServer } from "../uapi/server.ts";
+import { RemoteUapiSession } from "../uapi/remote.ts";
+import {
+  METRICS_ALLOW_REMOTE_ENV,
+  METRICS_ENV,
+  type MetricsExtra,
+  startMetrics,
+} from "./metrics.ts";
+import {
+  DATAPLANE_KIND,
+  type DataplaneEvent,
+  type DataplaneInit,
+  OP_METRICS,
+  OP_STOP,
+} from "./daemon_worker.ts";
+import { writeStderr, writeStdout } from "./output.ts";
+
+export { writeStderr, writeStdout };
 
 /** Private: set by the parent; the child then writes {@link READY_LINE} on stdout when ready. */
 export const NOTIFY_ENV = "GOTATUN_NOTIFY_READY";
@@ -63,10 +81,6 @@ export const LOG_STDERR_ENV = "GOTATUN_LOG_STDERR";
 export const READY_LINE = "READY";
 /** How long the parent waits for the child to become ready. */
 const READY_TIMEOUT_MS = 30_000;
-/** Packets per drain call before yielding to the other fds (level-triggered epoll comes back). */
-const DRAIN_BATCH = 256;
-/** Period of the link state / MTU check. */
-const TICK_MS = 1000;
 
 const O_WRONLY = 1;
 const O_NOCTTY = 0o400;
@@ -74,35 +88,6 @@ const O_APPEND = 0o2000;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** `prefix: message`, unless the message already starts with `prefix`. */
-function prefixed(prefix: string, err: unknown): string {
-  const m = message(err);
-  return m.startsWith(prefix) ? m : `${prefix}: ${m}`;
-}
-
-/** Writes all of `data` to stdout or stderr synchronously; never throws (EPIPE after the parent left). */
-function writeFully(target: "stdout" | "stderr", data: Uint8Array): void {
-  const stream = target === "stdout" ? Deno.stdout : Deno.stderr;
-  try {
-    let off = 0;
-    while (off < data.length) off += stream.writeSync(data.subarray(off));
-  } catch {
-    // Broken pipe or closed: logging must never take the daemon down.
-  }
-}
-
-const encoder = new TextEncoder();
-
-/** writeStdout() is the daemon's log sink (wireguard-go logs to stdout). */
-export function writeStdout(line: string): void {
-  writeFully("stdout", encoder.encode(line));
-}
-
-/** writeStderr() writes to stderr (the warning banner, usage problems). */
-export function writeStderr(text: string): void {
-  writeFully("stderr", encoder.encode(text));
 }
 
 /** fileUrlToPath() turns a `file:` URL into a path (other URLs are returned as is). */
@@ -311,9 +296,13 @@ function takeEnv(name: string): string | undefined {
 
 /**
  * runForeground() runs the daemon in this process until it is told to stop.
- * Returns 1 on a setup failure (after logging wireguard-go's message); on a
- * normal shutdown it exits the process with 0 itself (pending FFI waits would
- * otherwise keep the event loop alive, deno-platform.md §5).
+ * Returns 1 on a setup failure (after wireguard-go's message is logged); on a
+ * normal shutdown it exits the process with 0 itself (a Worker blocked in
+ * `epoll_wait` would otherwise keep the process alive).
+ *
+ * The data path (TUN, UDP, device, timers) runs in a Worker of its own (see
+ * cli/daemon_worker.ts); this thread serves the UAPI socket, the metrics and
+ * the signals, and reaches the device only through the control channel.
  */
 export async function runForeground(opts: DaemonOptions): Promise<number> {
   const notify = takeEnv(NOTIFY_ENV) === "1";
@@ -323,7 +312,6 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
   let log = createLogger(opts.logLevel, opts.iface, writeStdout);
   log.verbose(`Starting gotatun version ${VERSION}`);
 
-  // Open the TUN device (or use the supplied fd).
   if (opts.envError !== null) {
     const what = opts.envError.variable === "WG_TUN_FD"
       ? "Failed to create TUN device"
@@ -331,73 +319,11 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
     log.error(`${what}: invalid ${opts.envError.variable} "${opts.envError.value}"`);
     return 1;
   }
-  let tun: LinuxTun;
-  try {
-    // TUN offloads (TSO/USO in, GRO out) as wireguard-go ≥ 0.0.20230223 uses
-    // them; GOTATUN_OFFLOAD=0 turns them off for kernels that misbehave.
-    const offload = envValue("GOTATUN_OFFLOAD") !== "0";
-    tun = opts.tunFd !== null
-      ? LinuxTun.fromFd(opts.tunFd)
-      : LinuxTun.create(opts.iface, { offload });
-  } catch (err) {
-    log.error(prefixed("Failed to create TUN device", err));
-    return 1;
-  }
-  const iface = tun.name;
+
+  const plane = await startDataplane(opts);
+  if (plane === null) return 1;
+  const iface = plane.iface;
   if (iface !== opts.iface) log = createLogger(opts.logLevel, iface, writeStdout);
-
-  let poller: Poller;
-  let bind: LinuxBind;
-  let device: Device;
-  try {
-    poller = new Poller({
-      onError: (err) => log.error(`Event loop: ${message(err)}`),
-      // How long to look for more packets before sleeping.
-      spinUs: envDuration("GOTATUN_SPIN_US", DEFAULT_SPIN_US, 1000),
-      // How long after a packet to keep waiting on the main thread.
-      holdMs: envDuration("GOTATUN_HOLD_MS", DEFAULT_HOLD_MS, 60_000),
-    });
-    bind = new LinuxBind();
-    // GOTATUN_CRYPTO=native|noble|auto (default auto: OpenSSL's libcrypto when it loads).
-    const crypto = useBestCryptoBackend(envValue("GOTATUN_CRYPTO"));
-    log.verbose(crypto.reason);
-    warmUpCore(log);
-    const cryptoPool = makeCryptoPool(envValue("GOTATUN_WORKERS"), envValue("GOTATUN_CRYPTO"));
-    log.verbose(
-      cryptoPool instanceof WorkerCryptoPool
-        ? `crypto: ${envValue("GOTATUN_WORKERS")} Worker(s) share each batch with the main thread`
-        : "crypto: on the main thread (GOTATUN_WORKERS=0)",
-    );
-    device = new Device({ tun, bind, logger: log, name: iface, autoFlush: false, cryptoPool });
-  } catch (err) {
-    log.error(`Failed to start device: ${message(err)}`);
-    tun.close();
-    return 1;
-  }
-  log.verbose("Device started");
-
-  // ---- UDP fds follow the bind (it reopens on up/down and listen_port changes).
-  const udpFds = new Set<number>();
-  function onUdp(): void {
-    bind.drain(DRAIN_BATCH);
-    // Decrypted packets (TUN writes) and handshake replies (UDP) go out now.
-    device.flush();
-  }
-  /** Re-registers every UDP fd: a reopened socket may reuse a closed one's number. */
-  function resyncUdp(): void {
-    for (const fd of udpFds) poller.remove(fd);
-    udpFds.clear();
-    for (const fd of bind.fds()) {
-      poller.add(fd, onUdp);
-      udpFds.add(fd);
-    }
-  }
-  /** Cheap check for the tick: register fds we have not seen. */
-  function syncUdp(): void {
-    const now = bind.fds();
-    if (now.length === udpFds.size && now.every((fd) => udpFds.has(fd))) return;
-    resyncUdp();
-  }
 
   // ---- Shutdown, from whichever cause comes first.
   let stopping = false;
@@ -407,82 +333,30 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
     if (stopping) return;
     stopping = true;
     resolveStop(why);
-    poller.stop();
   }
+  plane.onStopped = stop;
 
-  // ---- Link state and MTU (wireguard-go's netlink and hack listeners).
-  // The device logs its own transitions and bind errors. A failed up() (port
-  // in use) is retried on the next down→up transition, or after a UAPI set,
-  // which may have fixed the port.
-  let linkState: "up" | "down" | "gone" | "unknown" = "unknown";
-  function tryUp(): void {
-    try {
-      device.up();
-    } catch {
-      // Logged by the device ("Unable to update bind: …"); stays down.
-    }
-    resyncUdp();
-  }
-  function followLink(): void {
-    const state = tun.linkState();
-    if (state === "gone") {
-      stop("interface deleted");
-      return;
-    }
-    const previous = linkState;
-    linkState = state;
-    if (state === "up" && previous !== "up" && !device.isUp) {
-      tryUp();
-    } else if (state === "down" && device.isUp) {
-      device.down();
-      resyncUdp();
-    }
-    if (tun.refreshMtu()) device.onMtuChange();
-  }
-  function afterSet(): void {
-    if (stopping) return;
-    if (linkState === "up" && !device.isUp) tryUp();
-    else resyncUdp();
-  }
-
-  // ---- TUN: packets from the kernel go to the device; −1 means the link was deleted.
-  function onTunPacket(pkt: Uint8Array): void {
-    device.handleTunPacket(pkt);
-  }
-  function onTun(): void {
-    // Packets only flow while the link is up: notice it before the next tick.
-    if (linkState !== "up") followLink();
-    const n = tun.drain(onTunPacket, DRAIN_BATCH);
-    device.flush();
-    if (n < 0) {
-      poller.remove(tun.fd);
-      stop("interface deleted");
-    }
-  }
-
-  // ---- The UAPI socket.
+  // ---- The UAPI socket: each connection's protocol runs next to the device.
   let uapi: UapiServer;
   try {
     const uapiOptions = {
       iface,
       logger: log,
-      handle: resyncingHandler(deviceHandler(device), afterSet),
+      open: (write: (text: string) => void) => new RemoteUapiSession(plane.client, write),
     };
     uapi = opts.uapiFd !== null
       ? await UapiServer.fromFd(opts.uapiFd, uapiOptions)
       : await UapiServer.listen(uapiOptions);
   } catch (err) {
     log.error(prefixed("UAPI listen error", err));
-    device.close();
-    tun.close();
-    poller.close();
+    plane.stop();
     return 1;
   }
   log.verbose("UAPI listener started");
   // Prometheus metrics, off unless GOTATUN_METRICS is set (cli/metrics.ts).
   const metricsAddr = envValue(METRICS_ENV);
   const metrics = metricsAddr
-    ? startMetrics(device, {
+    ? startMetrics((extra) => plane.metrics(extra), {
       address: metricsAddr,
       allowRemote: envValue(METRICS_ALLOW_REMOTE_ENV) === "1",
       logger: log,
@@ -497,27 +371,12 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
   Deno.addSignalListener("SIGHUP", () => {});
   uapi.closed.then(() => stop("socket removed"), () => stop("socket removed"));
 
-  poller.add(tun.fd, onTun);
-  followLink();
-  resyncUdp();
-  const tick = setInterval(() => {
-    if (!stopping) {
-      followLink();
-      syncUdp();
-    }
-  }, TICK_MS);
-
   if (notify) {
     writeStdout(`${READY_LINE}\n`);
     redirectStdio(logOut, logErr);
   }
 
-  const loop = poller.run().catch((err) => {
-    log.error(`Event loop failed: ${message(err)}`);
-    stop("event loop failed");
-  });
   const why = await stopped;
-  clearInterval(tick);
   log.verbose(`Shutting down (${why})`);
   await metrics?.close();
   try {
@@ -535,49 +394,116 @@ export async function runForeground(opts: DaemonOptions): Promise<number> {
       // already gone
     }
   }
-  try {
-    device.close();
-  } catch (err) {
-    log.error(`Closing device: ${message(err)}`);
-  }
-  poller.close();
-  await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);
-  tun.close();
+  // The device is closed (keys wiped) before this returns.
+  plane.stop();
   Deno.exit(0);
 }
 
+/** The main thread's handle on the data-plane Worker. */
+interface DataplaneHandle {
+  /** The interface name (the kernel's, for WG_TUN_FD). */
+  iface: string;
+  client: ControlClient;
+  /** Called once if the data plane stops on its own (link deleted, or it failed). */
+  onStopped: (why: string) => void;
+  /** The metrics text, rendered next to the device. */
+  metrics(extra: MetricsExtra): string;
+  /** Closes the device (keys wiped) and ends the Worker's loop; idempotent. */
+  stop(): void;
+}
+
 /**
- * resyncingHandler() wraps the device's UAPI handler so that `afterSet` runs
- * once a `set` is over, or when one of its lines failed, and after the lines
- * that may reopen the sockets: the poller must then watch the new fds.
+ * Starts the data-plane Worker and waits until its interface exists (the
+ * handle) or it failed (null, after it logged wireguard-go's message).
  */
-function resyncingHandler(inner: UapiHandler, afterSet: () => void): UapiHandler {
-  return {
-    get() {
-      return inner.get();
+async function startDataplane(opts: DaemonOptions): Promise<DataplaneHandle | null> {
+  const c = libc();
+  // The eventfd that wakes the Worker's loop is ours: it stays open until
+  // the process exits, so its number is never reused under a late request.
+  const wakeFd = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd < 0) {
+    createLogger(opts.logLevel, opts.iface, writeStdout).error(
+      `Failed to start device: eventfd: ${strerror(errno())}`,
+    );
+    return null;
+  }
+  const control = createControlBuffer();
+  const entry = workerEntry();
+  const worker = new Worker(entry, { type: "module" });
+  let settle!: (iface: string | null) => void;
+  const started = new Promise<string | null>((r) => (settle = r));
+  let running = false;
+  const handle: DataplaneHandle = {
+    iface: opts.iface,
+    client: new ControlClient(control, wakeFd),
+    onStopped: () => {},
+    metrics(extra) {
+      const a = this.client.call(OP_METRICS, 0, new TextEncoder().encode(JSON.stringify(extra)));
+      return new TextDecoder().decode(a.data);
     },
-    set() {
-      const session = inner.set();
-      return {
-        line(key, value) {
-          try {
-            session.line(key, value);
-          } catch (err) {
-            afterSet();
-            throw err;
-          }
-          if (key === "listen_port" || key === "fwmark") afterSet();
-        },
-        end() {
-          try {
-            session.end();
-          } finally {
-            afterSet();
-          }
-        },
-      };
+    stop() {
+      if (!running) return;
+      running = false;
+      try {
+        this.client.call(OP_STOP);
+      } catch (err) {
+        writeStdout(`Stopping the data plane: ${message(err)}\n`);
+      }
     },
   };
+  worker.onmessage = (e: MessageEvent<DataplaneEvent>) => {
+    const ev = e.data;
+    if (ev.kind === "ready") {
+      running = true;
+      settle(ev.iface);
+    } else if (ev.kind === "failed") {
+      settle(null);
+    } else if (ev.kind === "stopped") {
+      running = false;
+      handle.onStopped(ev.why);
+    }
+  };
+  worker.onerror = (e: ErrorEvent) => {
+    e.preventDefault();
+    createLogger(opts.logLevel, handle.iface, writeStdout).error(
+      `Data plane failed: ${e.message}`,
+    );
+    running = false;
+    settle(null);
+    handle.onStopped("data plane failed");
+  };
+  const init: DataplaneInit = {
+    kind: DATAPLANE_KIND,
+    control,
+    wakeFd,
+    iface: opts.iface,
+    tunFd: opts.tunFd,
+    // TUN offloads (TSO/USO in, GRO out) as wireguard-go ≥ 0.0.20230223 uses
+    // them; GOTATUN_OFFLOAD=0 turns them off for kernels that misbehave.
+    offload: envValue("GOTATUN_OFFLOAD") !== "0",
+    logLevel: opts.logLevel,
+    cryptoEnv: envValue("GOTATUN_CRYPTO"),
+    workers: envValue("GOTATUN_WORKERS"),
+    workerEntry: entry,
+  };
+  worker.postMessage(init);
+  const iface = await started;
+  if (iface === null) {
+    worker.terminate();
+    return null;
+  }
+  handle.iface = iface;
+  return handle;
+}
+
+/**
+ * The module a Worker of ours runs: cli/main.ts from the sources (the main
+ * module may be a test), the bundle or binary itself otherwise.
+ */
+function workerEntry(): string {
+  return import.meta.url.endsWith("/cli/daemon.ts")
+    ? new URL("./main.ts", import.meta.url).href
+    : Deno.mainModule;
 }
 
 /** An environment variable, or undefined when unset or unreadable. */
@@ -588,46 +514,3 @@ function envValue(name: string): string | undefined {
     return undefined;
   }
 }
-
-/** A duration from the environment, at most `max`; `fallback` when unset or not a number ≥ 0. */
-function envDuration(name: string, fallback: number, max: number): number {
-  const v = Number(envValue(name) ?? fallback);
-  return Number.isFinite(v) && v >= 0 ? Math.min(v, max) : fallback;
-}
-
-/**
- * Compiles the protocol's code paths before the first real handshake (see
- * src/warmup.ts). Never fatal: the tunnel works without it, only its first
- * packets are slower.
- */
-function warmUpCore(log: Logger): void {
-  const start = performance.now();
-  try {
-    const n = warmUp(systemRng);
-    log.verbose(
-      `Warm-up: ${n} packets through a throwaway in-memory tunnel in ${
-        (performance.now() - start).toFixed(1)
-      } ms`,
-    );
-  } catch (err) {
-    log.error(`Warm-up failed (the tunnel is not affected): ${message(err)}`);
-  }
-}
-
-/**
- * The crypto pool for GOTATUN_WORKERS: a number of Workers that share each
- * batch with the main thread, or 0 (the default) for the main thread alone.
- */
-function makeCryptoPool(workers: string | undefined, cryptoEnv: string | undefined): CryptoPool {
-  const n = workers === undefined || workers === "" ? 0 : Number(workers);
-  if (!Number.isInteger(n) || n < 0 || n > 64) {
-    throw new Error(`GOTATUN_WORKERS must be a whole number from 0 to 64, got "${workers}"`);
-  }
-  if (n === 0) return new InlineCryptoPool();
-  return new WorkerCryptoPool({ workers: n, entry: Deno.mainModule, cryptoEnv });
-}
-
-/** Default busy-poll window after activity, in µs (see Poller spinUs). */
-const DEFAULT_SPIN_US = 50;
-/** Default window after activity for waiting on the main thread, in ms (see Poller holdMs). */
-const DEFAULT_HOLD_MS = 1000;

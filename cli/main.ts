@@ -15,6 +15,7 @@ import { runDemo } from "./demo.ts";
 import { VERSION, versionText } from "./version.ts";
 import { createLogger } from "../src/log.ts";
 import { inWorker, runCryptoWorker } from "../src/crypto_workers.ts";
+import { isDataplaneInit, runDataplaneWorker } from "./daemon_worker.ts";
 
 /**
  * The warning wireguard-go prints on Linux unless WG_PROCESS_FOREGROUND=1
@@ -90,8 +91,14 @@ export async function main(argv: readonly string[], env: Record<string, string>)
 }
 
 if (inWorker()) {
-  // The daemon's crypto Workers run this same module (one file, also bundled).
+  // The daemon's Workers run this same module (one file, also bundled): the
+  // data plane, and the crypto Workers it may start. Each takes its own
+  // first message and ignores the other kind.
   runCryptoWorker();
+  globalThis.addEventListener("message", (e: Event) => {
+    const data = (e as MessageEvent).data;
+    if (isDataplaneInit(data)) runDataplaneWorker(data);
+  });
 } else if (import.meta.main) {
   let env: Record<string, string> = {};
   try {

@@ -275,13 +275,20 @@ export interface StartMetricsOptions {
   processStats?: () => ProcessStats;
 }
 
+/** Renders the metrics text for the process numbers given (the daemon asks its data-plane thread). */
+export type MetricsRender = (extra: MetricsExtra) => string;
+
 /**
- * startMetrics() serves {@link formatMetrics} of `device` at `/metrics`.
+ * startMetrics() serves {@link formatMetrics} of `device` at `/metrics` (or
+ * what `device`, a {@link MetricsRender}, returns).
  * Returns null, after logging an error, when the address is malformed,
  * not loopback (without allowRemote), or cannot be bound: metrics are never
  * a reason for the tunnel not to come up.
  */
-export function startMetrics(device: Device, opts: StartMetricsOptions): MetricsServer | null {
+export function startMetrics(
+  device: Device | MetricsRender,
+  opts: StartMetricsOptions,
+): MetricsServer | null {
   const log = opts.logger;
   const addr = parseMetricsAddress(opts.address);
   if (addr === null) {
@@ -304,12 +311,13 @@ export function startMetrics(device: Device, opts: StartMetricsOptions): Metrics
     }
     const path = new URL(req.url).pathname;
     if (path === "/metrics") {
-      const body = formatMetrics(device, {
+      const extra = {
         version: VERSION,
         cryptoBackend: cryptoBackend().name,
         deno: Deno.version.deno,
         process: sample(),
-      });
+      };
+      const body = typeof device === "function" ? device(extra) : formatMetrics(device, extra);
       return new Response(body, { headers: { "content-type": METRICS_CONTENT_TYPE } });
     }
     if (path === "/") {

@@ -14,16 +14,10 @@
  * ```
  */
 import type { Clock } from "./clock.ts";
+import { TimerHeap } from "./timer_heap.ts";
 
 /** Default wall time of a new FakeClock: 2024-01-01T00:00:00Z. */
 export const FAKE_WALL_START = Date.UTC(2024, 0, 1);
-
-interface Timer {
-  due: number;
-  seq: number;
-  handle: number;
-  fn: () => void;
-}
 
 /**
  * FakeClock is a {@link Clock} whose time moves only in {@link advance}.
@@ -46,11 +40,7 @@ export class FakeClock implements Clock {
   #now: number;
   /** wall() − now(), changed by setWall. */
   #wallOffset: number;
-  #heap: Timer[] = [];
-  /** Live handles; a cancelled timer stays in the heap until it surfaces. */
-  #live = new Set<number>();
-  #nextHandle = 1;
-  #seq = 0;
+  #timers = new TimerHeap();
 
   constructor(opts: { now?: number; wall?: number } = {}) {
     this.#now = opts.now ?? 0;
@@ -66,15 +56,12 @@ export class FakeClock implements Clock {
   }
 
   after(ms: number, fn: () => void): number {
-    const handle = this.#nextHandle++;
     const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
-    this.#push({ due: this.#now + delay, seq: this.#seq++, handle, fn });
-    this.#live.add(handle);
-    return handle;
+    return this.#timers.add(this.#now + delay, fn);
   }
 
   cancel(handle: number): void {
-    this.#live.delete(handle);
+    this.#timers.cancel(handle);
   }
 
   /** Sets the wall clock to `ms` (Unix epoch ms); monotonic time is unchanged. */
@@ -84,13 +71,12 @@ export class FakeClock implements Clock {
 
   /** Number of scheduled, not cancelled, callbacks. */
   get pending(): number {
-    return this.#live.size;
+    return this.#timers.size;
   }
 
   /** Deadline of the earliest live callback, or undefined when none. */
   nextDeadline(): number | undefined {
-    this.#dropCancelled();
-    return this.#heap.length > 0 ? this.#heap[0].due : undefined;
+    return this.#timers.nextDue();
   }
 
   /** Moves time forward by `ms` ≥ 0, running every callback that falls due. */
@@ -100,13 +86,10 @@ export class FakeClock implements Clock {
     }
     const target = this.#now + ms;
     for (;;) {
-      this.#dropCancelled();
-      const top = this.#heap[0];
-      if (top === undefined || top.due > target) break;
-      this.#pop();
-      this.#live.delete(top.handle);
-      this.#now = top.due;
-      top.fn();
+      const fn = this.#timers.takeDue(target);
+      if (fn === null) break;
+      this.#now = this.#timers.lastDue;
+      fn();
     }
     this.#now = target;
   }
@@ -118,43 +101,6 @@ export class FakeClock implements Clock {
       const due = this.nextDeadline();
       if (due === undefined || due > limit) return;
       this.advance(due - this.#now);
-    }
-  }
-
-  #dropCancelled(): void {
-    while (this.#heap.length > 0 && !this.#live.has(this.#heap[0].handle)) this.#pop();
-  }
-
-  static #less(a: Timer, b: Timer): boolean {
-    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
-  }
-
-  #push(t: Timer): void {
-    const h = this.#heap;
-    let i = h.length;
-    h.push(t);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!FakeClock.#less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
-    }
-  }
-
-  #pop(): void {
-    const h = this.#heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < h.length && FakeClock.#less(h[l], h[m])) m = l;
-      if (r < h.length && FakeClock.#less(h[r], h[m])) m = r;
-      if (m === i) return;
-      [h[i], h[m]] = [h[m], h[i]];
-      i = m;
     }
   }
 }

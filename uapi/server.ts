@@ -49,6 +49,7 @@ import type { Logger } from "../src/log.ts";
 import { silentLogger } from "../src/log.ts";
 import { libc } from "../src/sys/libc.ts";
 import { UapiConnection, type UapiHandler } from "./protocol.ts";
+import type { UapiSession } from "./remote.ts";
 
 export type { UapiHandler, UapiSetSession } from "./protocol.ts";
 
@@ -56,7 +57,14 @@ export type { UapiHandler, UapiSetSession } from "./protocol.ts";
 export interface UapiServerOptions {
   /** Interface name; the socket is `<dir>/<iface>.sock`. */
   iface: string;
-  handle: UapiHandler;
+  /** Applies the operations on this thread (tests, the library); or give {@link open}. */
+  handle?: UapiHandler;
+  /**
+   * Makes the protocol state of each new connection, with replies going to
+   * `write`: the daemon's sessions proxied to its data-plane thread.
+   * Default: a {@link UapiConnection} over {@link handle}.
+   */
+  open?: (write: (text: string) => void) => UapiSession;
   /** Socket directory, `/var/run/wireguard` by default (as `wg` expects). */
   dir?: string;
   logger?: Logger;
@@ -296,10 +304,19 @@ export class UapiServer {
     }
     this.#conns.set(stream, true);
     const out: string[] = [];
-    const conn = new UapiConnection(this.#opts.handle, (text) => out.push(text), {
-      logger: this.#log,
-      maxRequestBytes: this.#opts.maxRequestBytes,
-    });
+    const write = (text: string) => out.push(text);
+    let conn: UapiSession;
+    try {
+      conn = this.#opts.open?.(write) ?? new UapiConnection(this.#opts.handle!, write, {
+        logger: this.#log,
+        maxRequestBytes: this.#opts.maxRequestBytes,
+      });
+    } catch (err) {
+      this.#log.error(`UAPI: ${err instanceof Error ? err.message : String(err)}`);
+      this.#conns.delete(stream);
+      stream.close();
+      return;
+    }
     const buf = new Uint8Array(READ_BUFFER_BYTES);
     const outBuf = new Uint8Array(WRITE_PIECE_BYTES);
     const flush = async (): Promise<void> => {
@@ -331,6 +348,11 @@ export class UapiServer {
     } finally {
       this.#conns.delete(stream);
       stream.close();
+      try {
+        conn.dispose?.();
+      } catch {
+        // The data plane is shutting down.
+      }
     }
   }
 }
