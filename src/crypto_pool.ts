@@ -12,6 +12,7 @@
  * then the plaintext (seal) or ciphertext and tag (open), processed in place.
  */
 import { aeadOpen, aeadSeal } from "./crypto.ts";
+import { ViewCache } from "./view_cache.ts";
 
 /** Seal: encrypt the plaintext after the header in place, appending the tag. */
 export const JOB_SEAL = 0;
@@ -23,6 +24,10 @@ export const MAX_JOBS = 256;
 export const JOB_FIELDS = 6;
 /** Field indices in a job's meta record. */
 export const F_OP = 0, F_OFFSET = 1, F_LENGTH = 2, F_LO = 3, F_HI = 4, F_RESULT = 5;
+/** Views per job in {@link JobBatch.views}, and which is which. */
+export const VIEWS_PER_JOB = 4;
+/** Job views: after the header to the end; the same without the tag; the whole message; the inner packet. */
+export const V_BODY = 0, V_TEXT = 1, V_MESSAGE = 2, V_PACKET = 3;
 
 const EMPTY = new Uint8Array(0);
 const counter = { lo: 0, hi: 0 };
@@ -39,6 +44,10 @@ export class JobBatch {
   count = 0;
   /** Bytes of `data` in use. */
   used = 0;
+  /** Views of `data`, VIEWS_PER_JOB a job (index `i * VIEWS_PER_JOB + V_…`). */
+  readonly views: ViewCache;
+  /** `keys` of job `i`, made once. */
+  readonly keyViews: Uint8Array[] = [];
 
   /** The memory behind the batch (post it to a Worker to share the batch). */
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
@@ -60,6 +69,13 @@ export class JobBatch {
     this.data = new Uint8Array(buffer, 0, dataSize);
     this.keys = new Uint8Array(buffer, dataSize, MAX_JOBS * 32);
     this.meta = new Int32Array(buffer, dataSize + MAX_JOBS * 32, MAX_JOBS * JOB_FIELDS);
+    this.views = new ViewCache(this.data, MAX_JOBS * VIEWS_PER_JOB);
+    for (let i = 0; i < MAX_JOBS; i++) this.keyViews.push(this.keys.subarray(i * 32, i * 32 + 32));
+  }
+
+  /** View `which` (V_…) of job `i`: `data[start, end)`, cached while the range repeats. */
+  view(i: number, which: number, start: number, end: number): Uint8Array {
+    return this.views.get(i * VIEWS_PER_JOB + which, start, end);
   }
 
   /**
@@ -108,33 +124,21 @@ export class JobBatch {
 
 /** Runs jobs [from, to) of `batch` with the crypto backend of this thread. */
 export function runJobs(batch: JobBatch, from: number, to: number): void {
-  const { data, keys, meta } = batch;
+  const { meta, keyViews } = batch;
   for (let i = from; i < to; i++) {
     const m = i * JOB_FIELDS;
     const off = meta[m + F_OFFSET];
     const len = meta[m + F_LENGTH];
-    const key = keys.subarray(i * 32, i * 32 + 32);
+    // body = header..end (ciphertext and tag), text = header..end − tag (plaintext).
+    const body = batch.view(i, V_BODY, off + 16, off + len);
+    const text = batch.view(i, V_TEXT, off + 16, off + len - 16);
     counter.lo = meta[m + F_LO] >>> 0;
     counter.hi = meta[m + F_HI] >>> 0;
     if (meta[m + F_OP] === JOB_SEAL) {
-      aeadSeal(
-        data.subarray(off + 16, off + len),
-        key,
-        counter,
-        data.subarray(off + 16, off + len - 16),
-        EMPTY,
-      );
+      aeadSeal(body, keyViews[i], counter, text, EMPTY);
       meta[m + F_RESULT] = 1;
     } else {
-      meta[m + F_RESULT] = aeadOpen(
-          data.subarray(off + 16, off + len - 16),
-          key,
-          counter,
-          data.subarray(off + 16, off + len),
-          EMPTY,
-        )
-        ? 1
-        : 0;
+      meta[m + F_RESULT] = aeadOpen(text, keyViews[i], counter, body, EMPTY) ? 1 : 0;
     }
   }
 }

@@ -20,6 +20,10 @@ const MAX_DRAWS = 1 << 16;
 /** IndexTable maps random u32 receiver indices to values. */
 export class IndexTable<T> {
   #rng: Rng;
+  /**
+   * Keyed by the index as an int32 (`index | 0`): a u32 above 2^31 − 1 is not
+   * a small integer to V8, and every lookup with it would allocate a number.
+   */
   #map = new Map<number, T>();
   #buf = new Uint8Array(4);
 
@@ -37,8 +41,8 @@ export class IndexTable<T> {
     for (let i = 0; i < MAX_DRAWS; i++) {
       this.#rng(b);
       const index = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
-      if (index !== 0 && !this.#map.has(index)) {
-        this.#map.set(index, value);
+      if (index !== 0 && !this.#map.has(index | 0)) {
+        this.#map.set(index | 0, value);
         return index;
       }
     }
@@ -51,17 +55,17 @@ export class IndexTable<T> {
    * SwapIndexForKeypair). Does nothing if the index is not in use.
    */
   replace(index: number, value: T): void {
-    if (this.#map.has(index)) this.#map.set(index, value);
+    if (index === index >>> 0 && this.#map.has(index | 0)) this.#map.set(index | 0, value);
   }
 
   /** The value stored under `index`, or undefined. Never throws on any number. */
   lookup(index: number): T | undefined {
-    return this.#map.get(index);
+    return index === index >>> 0 ? this.#map.get(index | 0) : undefined;
   }
 
   /** Frees `index`; unknown indices are ignored. */
   delete(index: number): void {
-    this.#map.delete(index);
+    if (index === index >>> 0) this.#map.delete(index | 0);
   }
 
   /** Indices in use. */

@@ -2,30 +2,21 @@
 /**
  * @module
  * Peer: one remote party's configuration, handshake, sessions, timers, staged
- * packets and counters (kernel `peer.c`, wireguard-go `peer.go`), and the send
- * path (kernel `send.c`, wireguard-go `send.go`): staging, encryption with
- * padding, handshake initiation and response, keepalives and the key-freshness
- * rules of whitepaper §6.
+ * packets and counters (kernel `peer.c`, wireguard-go `peer.go`), and the
+ * keypair rotation of a finished handshake. The peer reaches its device only
+ * through {@link PeerHost}; sending lives in src/send.ts and receiving in
+ * src/receive.ts, which the device wires in as the host's {@link PeerSend}.
  */
-import {
-  MESSAGE_INITIATION_SIZE,
-  MESSAGE_PADDING_MULTIPLE,
-  MESSAGE_RESPONSE_SIZE,
-  QUEUE_STAGED_SIZE,
-  REJECT_AFTER_TIME,
-  REKEY_AFTER_TIME,
-  REKEY_ON_RECEIVE_AGE,
-  REKEY_TIMEOUT,
-} from "./constants.ts";
+import type { Clock, Rng } from "./clock.ts";
+import { MESSAGE_PADDING_MULTIPLE, REKEY_TIMEOUT } from "./constants.ts";
 import type { Endpoint } from "./conn/endpoint.ts";
-import type { Device } from "./device.ts";
+import type { IndexTable } from "./index_table.ts";
+import type { Logger } from "./log.ts";
 import { CookieGenerator } from "./noise/cookie.ts";
-import { beginSession, createInitiation, createResponse, Handshake } from "./noise/handshake.ts";
+import { beginSession, Handshake } from "./noise/handshake.ts";
 import { Keypair, Keypairs } from "./noise/keypair.ts";
 import { PeerTimers, type TimerHost } from "./timers.ts";
 import { keyToBase64 } from "./keys.ts";
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Bytes of zero padding for a plaintext of `size` bytes: up to a multiple of
@@ -40,6 +31,47 @@ export function paddingSize(size: number, mtu: number): number {
   let padded = (last + MESSAGE_PADDING_MULTIPLE - 1) & ~(MESSAGE_PADDING_MULTIPLE - 1);
   if (padded > mtu) padded = mtu;
   return padded - last;
+}
+
+/** What the receiver index table maps to: a handshake (keypair null) or a session. */
+export interface IndexEntry {
+  peer: Peer;
+  keypair: Keypair | null;
+}
+
+/** The send path as a peer's methods and timers reach it (src/send.ts). */
+export interface PeerSend {
+  /** Sends or stages an IP packet read from the TUN. */
+  sendPacket(peer: Peer, packet: Uint8Array): void;
+  /** Sends staged packets if a session allows, else starts a handshake (no flush). */
+  sendStaged(peer: Peer): void;
+  /** Queues a keepalive unless packets are staged, then sends staged packets (no flush). */
+  sendKeepalive(peer: Peer): void;
+  /** Starts a handshake, at most one per REKEY_TIMEOUT. */
+  sendHandshakeInitiation(peer: Peer, isRetry: boolean): void;
+  /** Answers a consumed initiation and derives the responder's session. */
+  sendHandshakeResponse(peer: Peer): void;
+  /** Sends one datagram to the peer's endpoint and counts it; false when it could not. */
+  sendBuffer(peer: Peer, data: Uint8Array): boolean;
+}
+
+/** What a peer needs from its device. */
+export interface PeerHost {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly log: Logger;
+  /** True while the device is up. */
+  readonly isUp: boolean;
+  /** True once the device is closed. */
+  readonly isClosed: boolean;
+  /** Receiver indices of handshakes and sessions. */
+  readonly indexTable: IndexTable<IndexEntry>;
+  /** The send path. */
+  readonly sender: PeerSend;
+  /** Deletes a keypair from the index table and wipes it (null is ignored). */
+  deleteKeypair(kp: Keypair | null): void;
+  /** Processes queued packets and pushes batched output to the edges. */
+  flush(): void;
 }
 
 /** Per-peer event counters, for metrics. */
@@ -58,7 +90,7 @@ export interface PeerCounters {
 
 /** Peer is a remote WireGuard party. */
 export class Peer implements TimerHost {
-  readonly device: Device;
+  readonly host: PeerHost;
   readonly publicKey: Uint8Array;
   readonly handshake: Handshake;
   readonly keypairs: Keypairs = new Keypairs();
@@ -76,19 +108,20 @@ export class Peer implements TimerHost {
   };
   #endpoint: Endpoint | null = null;
   #running = false;
-  #staged: Uint8Array[] = [];
+  /** Packets (copies) waiting for a session, oldest first; src/send.ts owns it. */
+  readonly staged: Uint8Array[] = [];
   #rxBytes = 0;
   #txBytes = 0;
   #lastHandshakeWall = 0;
   #name: string;
 
-  /** Use {@link Device.newPeer}. */
-  constructor(device: Device, publicKey: Uint8Array) {
-    this.device = device;
+  /** Use `Device.newPeer`. */
+  constructor(host: PeerHost, publicKey: Uint8Array) {
+    this.host = host;
     this.handshake = new Handshake(publicKey);
     this.publicKey = this.handshake.remoteStatic; // a copy, kept in the handshake's block
-    this.cookieGenerator = new CookieGenerator(device.clock, this.publicKey);
-    this.timers = new PeerTimers(this, device.clock, device.rng);
+    this.cookieGenerator = new CookieGenerator(host.clock, this.publicKey);
+    this.timers = new PeerTimers(this, host.clock, host.rng);
     const b64 = keyToBase64(this.publicKey);
     this.#name = `peer(${b64.slice(0, 4)}…${b64.slice(39, 43)})`;
   }
@@ -100,7 +133,7 @@ export class Peer implements TimerHost {
 
   /** Logs at verbose level, prefixed with the peer's name. */
   verbose(message: string): void {
-    this.device.log.verbose(`${this.#name} - ${message}`);
+    this.host.log.verbose(`${this.#name} - ${message}`);
   }
 
   /** The preshared key (32 zero bytes when none). */
@@ -153,20 +186,20 @@ export class Peer implements TimerHost {
 
   /** Number of packets waiting for a session. */
   get stagedCount(): number {
-    return this.#staged.length;
+    return this.staged.length;
   }
 
   /** TimerHost: timers act only while the peer runs on an up device. */
   timersActive(): boolean {
-    return this.#running && this.device.isUp;
+    return this.#running && this.host.isUp;
   }
 
   /** Starts the peer (wireguard-go Peer.Start); idempotent. */
   start(): void {
-    if (this.#running || this.device.isClosed) return;
+    if (this.#running || this.host.isClosed) return;
     this.verbose("Starting");
     // Allow an initiation right away.
-    this.handshake.lastSentHandshake = this.device.clock.now() - REKEY_TIMEOUT - 1000;
+    this.handshake.lastSentHandshake = this.host.clock.now() - REKEY_TIMEOUT - 1000;
     this.timers.start();
     this.#running = true;
   }
@@ -183,11 +216,11 @@ export class Peer implements TimerHost {
   /** Deletes every keypair and the handshake in progress, and drops staged packets. */
   zeroAndFlushAll(): void {
     const kps = this.keypairs;
-    this.device.deleteKeypair(kps.previous);
-    this.device.deleteKeypair(kps.current);
-    this.device.deleteKeypair(kps.next);
+    this.host.deleteKeypair(kps.previous);
+    this.host.deleteKeypair(kps.current);
+    this.host.deleteKeypair(kps.next);
     kps.previous = kps.current = kps.next = null;
-    this.device.indexTable.delete(this.handshake.localIndex);
+    this.host.indexTable.delete(this.handshake.localIndex);
     this.handshake.clear();
     this.flushStagedPackets();
   }
@@ -201,9 +234,9 @@ export class Peer implements TimerHost {
 
   /** Makes the current sessions unusable for sending so a new handshake starts. */
   expireCurrentKeypairs(): void {
-    this.device.indexTable.delete(this.handshake.localIndex);
+    this.host.indexTable.delete(this.handshake.localIndex);
     this.handshake.clear();
-    this.handshake.lastSentHandshake = this.device.clock.now() - REKEY_TIMEOUT - 1000;
+    this.handshake.lastSentHandshake = this.host.clock.now() - REKEY_TIMEOUT - 1000;
     this.keypairs.current?.expireSending();
     this.keypairs.next?.expireSending();
   }
@@ -215,7 +248,7 @@ export class Peer implements TimerHost {
 
   /** Drops all staged packets. */
   flushStagedPackets(): void {
-    this.#staged.length = 0;
+    this.staged.length = 0;
   }
 
   /** TimerHost: forget the sticky source address. */
@@ -225,7 +258,7 @@ export class Peer implements TimerHost {
 
   /** TimerHost: push batched output to the edges. */
   flushOutput(): void {
-    this.device.flush();
+    this.host.flush();
   }
 
   /** Roaming: take the source of an authenticated packet as the endpoint. */
@@ -248,21 +281,19 @@ export class Peer implements TimerHost {
     this.#rxBytes += n;
   }
 
-  /** Sends one datagram to the endpoint; counts it; false when there is none or it failed. */
-  sendBuffer(data: Uint8Array): boolean {
-    const ep = this.#endpoint;
-    if (!ep) return false;
-    if (!this.device.bind.send(data, ep, this)) {
-      this.device.stats.sendErrors++;
-      return false;
-    }
-    this.#txBytes += data.length;
-    return true;
+  /** Counts bytes of a datagram handed to the bind for the peer. */
+  addTxBytes(n: number): void {
+    this.#txBytes += n;
   }
 
-  /** A datagram counted by {@link sendBuffer} failed when its batch was flushed. */
+  /** A datagram counted by {@link addTxBytes} failed when its batch was flushed. */
   uncountTx(bytes: number): void {
     this.#txBytes -= bytes;
+  }
+
+  /** Sends one datagram to the endpoint; counts it; false when there is none or it failed. */
+  sendBuffer(data: Uint8Array): boolean {
+    return this.host.sender.sendBuffer(this, data);
   }
 
   /**
@@ -271,180 +302,29 @@ export class Peer implements TimerHost {
    * QUEUE_STAGED_SIZE, oldest dropped first) behind a handshake.
    */
   sendPacket(packet: Uint8Array): void {
-    if (this.#staged.length === 0) {
-      const kp = this.#usableKeypair();
-      if (kp) {
-        this.#encryptAndSend(kp, packet);
-        this.#afterDataSent(packet.length > 0);
-        return;
-      }
-    }
-    this.#stage(packet.slice());
-    this.#sendStaged();
-  }
-
-  #stage(packet: Uint8Array): void {
-    if (this.#staged.length >= QUEUE_STAGED_SIZE) {
-      this.#staged.shift();
-      this.device.stats.stagedDropped++;
-    }
-    this.#staged.push(packet);
-  }
-
-  #usableKeypair(): Keypair | null {
-    const kp = this.keypairs.current;
-    if (!kp || kp.sendExhausted) return null;
-    if (this.device.clock.now() - kp.created >= REJECT_AFTER_TIME) return null;
-    return kp;
+    this.host.sender.sendPacket(this, packet);
   }
 
   /** Sends queued packets if a session allows, else starts a handshake (wireguard-go SendStagedPackets). */
   sendStagedPackets(): void {
-    this.#sendStaged();
-    this.device.flush();
-  }
-
-  #sendStaged(): void {
-    if (this.#staged.length === 0 || !this.device.isUp) return;
-    const kp = this.#usableKeypair();
-    if (!kp) {
-      this.#sendHandshakeInitiation(false);
-      return;
-    }
-    let data = false;
-    while (this.#staged.length > 0) {
-      if (kp.sendExhausted) {
-        this.#sendHandshakeInitiation(false);
-        break;
-      }
-      const packet = this.#staged.shift()!;
-      if (packet.length > 0) data = true;
-      this.#encryptAndSend(kp, packet);
-    }
-    this.#afterDataSent(data);
+    this.host.sender.sendStaged(this);
+    this.host.flush();
   }
 
   /** Queues a keepalive (an empty transport message) and sends it (wireguard-go SendKeepalive). */
   sendKeepalive(): void {
-    this.#sendKeepalive();
-    this.device.flush();
-  }
-
-  #sendKeepalive(): void {
-    if (this.#staged.length === 0 && this.#running) {
-      this.verbose("Sending keepalive packet");
-      this.#stage(EMPTY);
-    }
-    this.#sendStaged();
-  }
-
-  #encryptAndSend(kp: Keypair, packet: Uint8Array): void {
-    const plainLength = packet.length + paddingSize(packet.length, this.device.tun.mtu);
-    this.device.queueSeal(this, kp, packet, plainLength);
-    kp.nextSend();
-    this.timers.anyAuthenticatedPacketTraversal();
-    this.timers.anyAuthenticatedPacketSent();
-  }
-
-  /** Sends a sealed transport message (from the device's batch). */
-  sendSealed(msg: Uint8Array): void {
-    if (!this.sendBuffer(msg) && !this.#endpoint) {
-      this.device.log.error(
-        `${this.#name} - Failed to send data packets: no known endpoint for peer`,
-      );
-    }
-  }
-
-  #afterDataSent(data: boolean): void {
-    if (data) this.timers.dataSent();
-    this.#keepKeyFreshSending();
-  }
-
-  #keepKeyFreshSending(): void {
-    const kp = this.keypairs.current;
-    if (!kp) return;
-    if (
-      kp.sendNeedsRekey ||
-      (kp.isInitiator && this.device.clock.now() - kp.created > REKEY_AFTER_TIME)
-    ) {
-      this.#sendHandshakeInitiation(false);
-    }
-  }
-
-  /** After authenticated data arrived: the initiator rekeys before its session expires. */
-  keepKeyFreshReceiving(): void {
-    if (this.timers.sentLastMinuteHandshake) return;
-    const kp = this.keypairs.current;
-    if (kp && kp.isInitiator && this.device.clock.now() - kp.created > REKEY_ON_RECEIVE_AGE) {
-      this.timers.sentLastMinuteHandshake = true;
-      this.#sendHandshakeInitiation(false);
-    }
+    this.host.sender.sendKeepalive(this);
+    this.host.flush();
   }
 
   /** TimerHost / public: starts a handshake, at most one per REKEY_TIMEOUT. */
   sendHandshakeInitiation(isRetry: boolean): void {
-    this.#sendHandshakeInitiation(isRetry);
-  }
-
-  #sendHandshakeInitiation(isRetry: boolean): void {
-    if (!isRetry) this.timers.handshakeAttempts = 0;
-    const device = this.device;
-    const now = device.clock.now();
-    if (now - this.handshake.lastSentHandshake < REKEY_TIMEOUT) return;
-    this.handshake.lastSentHandshake = now;
-    const msg = new Uint8Array(MESSAGE_INITIATION_SIZE);
-    device.indexTable.delete(this.handshake.localIndex);
-    const index = device.indexTable.insert({ peer: this, keypair: null });
-    const ok = createInitiation(msg, this.handshake, device.identity, index, {
-      rng: device.rng,
-      now,
-      wall: device.clock.wall(),
-    });
-    if (!ok) {
-      device.indexTable.delete(index);
-      this.handshake.clear();
-      device.log.error(
-        `${this.#name} - Failed to create initiation message: invalid key or no private key`,
-      );
-      return;
-    }
-    this.verbose("Sending handshake initiation");
-    this.counters.initiationsSent++;
-    this.cookieGenerator.addMacs(msg);
-    this.timers.anyAuthenticatedPacketTraversal();
-    this.timers.anyAuthenticatedPacketSent();
-    if (!this.sendBuffer(msg)) {
-      device.log.error(
-        `${this.#name} - Failed to send handshake initiation: ${
-          this.#endpoint ? "send failed" : "no known endpoint for peer"
-        }`,
-      );
-    }
-    this.timers.handshakeInitiated();
+    this.host.sender.sendHandshakeInitiation(this, isRetry);
   }
 
   /** Answers a consumed initiation and derives the responder's session (into `next`). */
   sendHandshakeResponse(): void {
-    const device = this.device;
-    this.handshake.lastSentHandshake = device.clock.now();
-    const msg = new Uint8Array(MESSAGE_RESPONSE_SIZE);
-    device.indexTable.delete(this.handshake.localIndex);
-    const index = device.indexTable.insert({ peer: this, keypair: null });
-    if (!createResponse(msg, this.handshake, index, { rng: device.rng })) {
-      device.indexTable.delete(index);
-      device.log.error(`${this.#name} - Failed to create response message`);
-      return;
-    }
-    this.verbose("Sending handshake response");
-    this.counters.responsesSent++;
-    this.cookieGenerator.addMacs(msg);
-    if (!this.beginSymmetricSession()) return;
-    this.timers.sessionDerived();
-    this.timers.anyAuthenticatedPacketTraversal();
-    this.timers.anyAuthenticatedPacketSent();
-    if (!this.sendBuffer(msg)) {
-      device.log.error(`${this.#name} - Failed to send handshake response`);
-    }
+    this.host.sender.sendHandshakeResponse(this);
   }
 
   /**
@@ -453,36 +333,36 @@ export class Peer implements TimerHost {
    * responder keeps it in `next` until the first data packet confirms it.
    */
   beginSymmetricSession(): boolean {
-    const device = this.device;
+    const host = this.host;
     const hs = this.handshake;
     const isInitiator = hs.state === 4; // ResponseConsumed
-    const kp = new Keypair(isInitiator, device.clock.now(), hs.localIndex, hs.remoteIndex);
+    const kp = new Keypair(isInitiator, host.clock.now(), hs.localIndex, hs.remoteIndex);
     if (!beginSession(hs, kp)) {
-      device.log.error(
+      host.log.error(
         `${this.#name} - Failed to derive keypair: invalid state for keypair derivation`,
       );
       return false;
     }
     this.counters.sessionsDerived++;
     // The handshake's index now names the keypair.
-    device.indexTable.replace(kp.localIndex, { peer: this, keypair: kp });
+    host.indexTable.replace(kp.localIndex, { peer: this, keypair: kp });
     hs.localIndex = 0;
     const kps = this.keypairs;
     if (isInitiator) {
       if (kps.next) {
-        device.deleteKeypair(kps.previous);
+        host.deleteKeypair(kps.previous);
         kps.previous = kps.next;
         kps.next = null;
-        device.deleteKeypair(kps.current);
+        host.deleteKeypair(kps.current);
       } else {
-        device.deleteKeypair(kps.previous);
+        host.deleteKeypair(kps.previous);
         kps.previous = kps.current;
       }
       kps.current = kp;
     } else {
-      device.deleteKeypair(kps.next);
+      host.deleteKeypair(kps.next);
       kps.next = kp;
-      device.deleteKeypair(kps.previous);
+      host.deleteKeypair(kps.previous);
       kps.previous = null;
     }
     return true;
@@ -495,7 +375,7 @@ export class Peer implements TimerHost {
   receivedWithKeypair(kp: Keypair): boolean {
     const kps = this.keypairs;
     if (kps.next !== kp) return false;
-    this.device.deleteKeypair(kps.previous);
+    this.host.deleteKeypair(kps.previous);
     kps.previous = kps.current;
     kps.current = kp;
     kps.next = null;
@@ -506,6 +386,6 @@ export class Peer implements TimerHost {
   handshakeComplete(): void {
     this.counters.handshakesCompleted++;
     this.timers.handshakeComplete();
-    this.#lastHandshakeWall = this.device.clock.wall();
+    this.#lastHandshakeWall = this.host.clock.wall();
   }
 }

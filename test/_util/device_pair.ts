@@ -40,12 +40,12 @@ export interface DevicePair {
   b: Side;
 }
 
-/** Adds `cidr` text to `peer`'s allowed IPs. */
-export function allow(peer: Peer, cidr: string): void {
+/** Adds `cidr` text to `peer`'s allowed IPs on `device`. */
+export function allow(device: Device, peer: Peer, cidr: string): void {
   const [ip, bits] = cidr.split("/");
   const v4 = parseIPv4(ip);
-  if (v4) peer.device.allowedIps.insert(4, v4, Number(bits), peer);
-  else peer.device.allowedIps.insert(6, parseIPv6(ip)!, Number(bits), peer);
+  if (v4) device.allowedIps.insert(4, v4, Number(bits), peer);
+  else device.allowedIps.insert(6, parseIPv6(ip)!, Number(bits), peer);
 }
 
 /** Options for {@link devicePair}. */
@@ -86,10 +86,10 @@ export function devicePair(opts: DevicePairOptions = {}): DevicePair {
     pa.setPresharedKey(psk);
     pb.setPresharedKey(psk);
   }
-  allow(pa, "10.0.0.2/32");
-  allow(pa, "fd00::2/128");
-  allow(pb, "10.0.0.1/32");
-  allow(pb, "fd00::1/128");
+  allow(a0.device, pa, "10.0.0.2/32");
+  allow(a0.device, pa, "fd00::2/128");
+  allow(b0.device, pb, "10.0.0.1/32");
+  allow(b0.device, pb, "fd00::1/128");
   if (opts.up !== false) {
     a0.device.up();
     b0.device.up();
