@@ -112,8 +112,9 @@ function cstring(s: string): Uint8Array {
 
 /** True when `a` and `b` share memory but do not start at the same byte. */
 function partiallyOverlaps(a: Uint8Array, b: Uint8Array): boolean {
-  return a.buffer === b.buffer && a.byteOffset !== b.byteOffset &&
-    a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  // Offsets first: reading `buffer` costs more, and equal offsets never partially overlap.
+  return a.byteOffset !== b.byteOffset && a.byteOffset < b.byteOffset + b.byteLength &&
+    b.byteOffset < a.byteOffset + a.byteLength && a.buffer === b.buffer;
 }
 
 /** One direction's contexts and the keys they hold. */
