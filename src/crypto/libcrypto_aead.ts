@@ -8,8 +8,9 @@
  *
  * - Keys: each direction has {@link SLOTS} cipher contexts, each keeping one
  *   key; the key's first byte picks the slot and a byte compare with the
- *   slot's copy decides whether the context must be re-keyed. A data path
- *   that alternates between a few peers' keys re-keys nothing.
+ *   slot's copy decides whether the context must be re-keyed (a key rewritten
+ *   in place is a new key). Traffic alternating between a few peers' keys
+ *   re-keys only where two of them share a slot.
  * - Nonce: OpenSSL's "tlsivfixed" parameter of ChaCha20-Poly1305 stores the
  *   full 12-byte nonce into the cipher state (TLS sets the record nonce this
  *   way, RFC 7905), and the next Update starts a new message from it: block 0
@@ -30,8 +31,9 @@
  * A failed open zeroes the bytes it decrypted: no unauthenticated plaintext
  * is left in `out` (OpenSSL decrypts before Final checks the tag).
  *
- * Secrets: the contexts and the slots' copies keep the last {@link SLOTS} keys
- * per direction until replaced, as any long-lived cipher context does.
+ * Secrets: the contexts and the slots' copies keep up to {@link SLOTS} keys per
+ * direction (XChaCha20 subkeys included) until replaced, as any long-lived
+ * cipher context keeps its key.
  */
 
 /** The libcrypto functions this file calls (merged into the backend's symbol table). */

@@ -6,7 +6,8 @@
  * calls (more keys than slots, keys sharing a slot, a key rewritten in place),
  * seals and opens interleaved on kept contexts, failed opens (no plaintext
  * left, nothing carried into the next message), and both nonce paths
- * ("tlsivfixed" and the EVP_CipherInit_ex fallback).
+ * ("tlsivfixed" and the EVP_CipherInit_ex fallback). Also the contract both
+ * backends keep: a failed open leaves no decrypted byte in `out`.
  *
  * Everything here is skipped when libcrypto.so.3 cannot be loaded.
  */
@@ -155,6 +156,32 @@ Deno.test({
       }
     } finally {
       lib.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "open() and xopen() that fail leave no decrypted byte in out, for every backend",
+  ignore,
+  fn() {
+    const r = source(25);
+    const backends = [nobleBackend, loadLibcryptoBackend()!];
+    for (const b of backends) {
+      for (let i = 0; i < 100; i++) {
+        const key = r.bytes(32), nonce = r.bytes(24), pt = r.bytes(1 + r.int(300));
+        const n = pt.length, ad = r.bytes(r.int(20));
+        const sealed = new Uint8Array(n + 16), xsealed = new Uint8Array(n + 16);
+        b.seal(sealed, key, nonce.subarray(0, 12), pt, ad);
+        b.xseal(xsealed, key, nonce, pt, ad);
+        sealed[n + r.int(15)] ^= 1;
+        xsealed[n + r.int(15)] ^= 1;
+        const out = new Uint8Array(n).fill(0xa5);
+        assert.equal(b.open(out, key, nonce.subarray(0, 12), sealed, ad), false);
+        assert.ok(out.every((x) => x === 0 || x === 0xa5), `${b.name} case ${i}: open`);
+        out.fill(0xa5);
+        assert.equal(b.xopen(out, key, nonce, xsealed, ad), false);
+        assert.ok(out.every((x) => x === 0 || x === 0xa5), `${b.name} case ${i}: xopen`);
+      }
     }
   },
 });
