@@ -62,7 +62,7 @@ export const AEAD_SYMBOLS = {
 type AeadSym = Deno.DynamicLibrary<typeof AEAD_SYMBOLS>["symbols"];
 
 /** Cipher contexts (keys kept) per direction; a power of two. */
-export const SLOTS = 4;
+export const SLOTS = 8;
 const TAG_SIZE = 16;
 const KEY_SIZE = 32;
 const NONCE_SIZE = 12;
