@@ -2,8 +2,10 @@
 /**
  * @module
  * Cost of the façade's hot operations per backend: a keepalive-sized and an
- * MTU-sized transport AEAD (64 B and 1420 B), the 148-byte HASH of a handshake
- * initiation (what MAC1 and the chaining hash walk over), and one DH.
+ * MTU-sized transport AEAD seal and open (64 B and 1420 B of plaintext), the
+ * 148-byte HASH of a handshake initiation (what MAC1 and the chaining hash
+ * walk over), and one DH. `openssl speed -evp chacha20-poly1305 -bytes 1420`
+ * gives OpenSSL's own streaming figure to compare the AEAD groups with.
  *
  * Each operation is one Deno.bench group with a bench per backend, so
  * `deno bench` prints the backends side by side. Add a backend by adding it to
@@ -11,6 +13,7 @@
  * (comma-separated names) restricts the run.
  */
 import {
+  aeadOpen,
   aeadSeal,
   type CryptoBackend,
   dh,
@@ -50,6 +53,17 @@ const pt64 = fill(64, 2);
 const out64 = new Uint8Array(64 + 16);
 const pt1420 = fill(1420, 3);
 const out1420 = new Uint8Array(1420 + 16);
+/** Sealed once under {@link openCounter}; every open bench opens it again. */
+const openCounter = { lo: 7, hi: 0 };
+const sealed64 = new Uint8Array(64 + 16);
+const sealed1420 = new Uint8Array(1420 + 16);
+setCryptoBackend(nobleBackend);
+aeadSeal(sealed64, key, openCounter, pt64, ad);
+aeadSeal(sealed1420, key, openCounter, pt1420, ad);
+const OPEN_CASES = [
+  { size: 64, sealed: sealed64, opened: new Uint8Array(64) },
+  { size: 1420, sealed: sealed1420, opened: new Uint8Array(1420) },
+];
 const msg148 = fill(148, 4);
 const digest = new Uint8Array(32);
 const privateKey = generatePrivateKey((b) => b.set(fill(b.length, 5)));
@@ -87,6 +101,22 @@ for (const [index, [name, backend]] of selected.entries()) {
       b.end();
     },
   });
+  for (const { size, sealed, opened } of OPEN_CASES) {
+    Deno.bench({
+      name: `${name} aeadOpen ${size} B`,
+      group: `aeadOpen ${size} B`,
+      baseline,
+      n: 20000,
+      fn(b) {
+        setCryptoBackend(backend);
+        b.start();
+        if (!aeadOpen(opened, key, openCounter, sealed, ad)) {
+          throw new Error(`${name}: open failed`);
+        }
+        b.end();
+      },
+    });
+  }
   Deno.bench({
     name: `${name} hash 148 B`,
     group: "hash 148 B",

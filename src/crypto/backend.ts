@@ -27,7 +27,8 @@ export interface CryptoBackend {
   ): void;
   /**
    * ChaCha20-Poly1305 open; `out.length` must be `ciphertext.length − 16`.
-   * Returns false (and leaves `out` unspecified) when the tag does not verify.
+   * Returns false when the tag does not verify; `out` then holds no decrypted
+   * byte (it is left as it was or zeroed).
    */
   open(
     out: Uint8Array,
@@ -44,7 +45,10 @@ export interface CryptoBackend {
     plaintext: Uint8Array,
     ad: Uint8Array,
   ): void;
-  /** XChaCha20-Poly1305 open with a 24-byte nonce; false when the tag does not verify. */
+  /**
+   * XChaCha20-Poly1305 open with a 24-byte nonce; false when the tag does not
+   * verify, with no decrypted byte in `out`, as {@link open}.
+   */
   xopen(
     out: Uint8Array,
     key: Uint8Array,

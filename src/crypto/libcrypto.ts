@@ -5,19 +5,17 @@
  * Deno FFI. It implements the same {@link CryptoBackend} contract as the noble
  * backend, byte for byte (test/crypto/libcrypto_test.ts checks it against the
  * RFC vectors and differentially against noble), and is several times faster:
- * the data path's ChaCha20-Poly1305 is four FFI calls per packet and the
- * primitives themselves run in OpenSSL's assembly.
+ * the data path's ChaCha20-Poly1305 is four FFI calls per seal and three per
+ * open (libcrypto_aead.ts) and the primitives run in OpenSSL's assembly.
  *
  * {@link loadLibcryptoBackend} returns null, never throws, when the library,
  * one of its symbols, an algorithm or the (unscoped) `--allow-ffi` permission
  * is missing; callers then keep noble (see select.ts).
  *
  * How each primitive maps onto OpenSSL 3.0:
- * - ChaCha20-Poly1305: one long-lived `EVP_CIPHER_CTX` per direction, re-keyed
- *   per call with `EVP_{En,De}cryptInit_ex(ctx, NULL, NULL, key, iv)` (this
- *   keeps the fetched cipher, no per-packet allocation in C or JS). AD goes
- *   through `Update` with a NULL output; the tag through `EVP_CIPHER_CTX_ctrl`.
- *   All lengths are C `int`, so no BigInt is created per packet.
+ * - ChaCha20-Poly1305: see libcrypto_aead.ts (long-lived contexts that keep
+ *   their key, the nonce and tag through prepared OSSL_PARAM arrays, no
+ *   per-packet allocation in C or JS, no BigInt).
  * - XChaCha20-Poly1305: OpenSSL has no XChaCha AEAD, so HChaCha20
  *   (draft-irtf-cfrg-xchacha-03 §2.2) derives the subkey here in TypeScript and
  *   the AEAD above runs with the nonce 0^32 ‖ nonce[16..24] (§2.3). Only cookie
@@ -40,13 +38,14 @@
  *   EVP_PKEY_CTX is freed before returning.
  *
  * Secrets: the scratch copies of private keys are wiped after each call.
- * OpenSSL's long-lived contexts keep the last ChaCha20 key and the last MAC key
- * until the next call overwrites them, as any cipher context does.
+ * OpenSSL's long-lived contexts keep the last few ChaCha20 keys and the last
+ * MAC key until later calls overwrite them, as any cipher context does.
  *
  * Threads: contexts are per module instance. Each Worker that imports this
  * module loads its own copy and never shares a context with another thread.
  */
 import type { CryptoBackend } from "./backend.ts";
+import { AEAD_SYMBOLS, ChachaPoly, OSSL_PARAM_SIZE, writeParam } from "./libcrypto_aead.ts";
 import { nobleBackend } from "./noble.ts";
 
 /** The soname the dynamic loader resolves on every mainstream distribution. */
@@ -66,30 +65,9 @@ const FALLBACK_PATHS: readonly string[] = [
 ];
 
 const SYMBOLS = {
+  ...AEAD_SYMBOLS,
   OpenSSL_version_num: { parameters: [], result: "u64" },
   OpenSSL_version: { parameters: ["i32"], result: "pointer" },
-  ERR_clear_error: { parameters: [], result: "void" },
-  EVP_CIPHER_fetch: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
-  EVP_CIPHER_CTX_new: { parameters: [], result: "pointer" },
-  EVP_EncryptInit_ex: {
-    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
-    result: "i32",
-  },
-  EVP_DecryptInit_ex: {
-    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
-    result: "i32",
-  },
-  EVP_EncryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_DecryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_EncryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  EVP_DecryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
   EVP_MD_fetch: { parameters: ["pointer", "buffer", "pointer"], result: "pointer" },
   EVP_MD_CTX_new: { parameters: [], result: "pointer" },
   EVP_DigestInit_ex2: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
@@ -115,18 +93,13 @@ const SYMBOLS = {
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
 type Sym = Lib["symbols"];
 
-// <openssl/evp.h>, <openssl/core.h>, <openssl/core_dispatch.h> (OpenSSL 3.0).
-const EVP_CTRL_AEAD_GET_TAG = 0x10;
-const EVP_CTRL_AEAD_SET_TAG = 0x11;
+// <openssl/core.h>, <openssl/core_dispatch.h> (OpenSSL 3.0).
 const OSSL_PARAM_UNSIGNED_INTEGER = 2;
 const OSSL_PARAM_OCTET_STRING = 5;
 /** EVP_PKEY_PUBLIC_KEY: all parameters | OSSL_KEYMGMT_SELECT_PUBLIC_KEY. */
 const EVP_PKEY_PUBLIC_KEY = 0x86;
 /** EVP_PKEY_KEYPAIR: EVP_PKEY_PUBLIC_KEY | OSSL_KEYMGMT_SELECT_PRIVATE_KEY. */
 const EVP_PKEY_KEYPAIR = 0x87;
-const TAG_SIZE = 16;
-/** sizeof(OSSL_PARAM) on LP64: key, data_type (+pad), data, data_size, return_size. */
-const OSSL_PARAM_SIZE = 40;
 
 // Layout of the arena: the OSSL_PARAM key names, the key material and cells
 // they point at, then the OSSL_PARAM arrays (each ends with an all-zero
@@ -221,12 +194,6 @@ function writeLE32(b: Uint8Array, i: number, v: number): void {
   b[i + 3] = v >>> 24;
 }
 
-/** True when `a` and `b` share memory but do not start at the same byte. */
-function partiallyOverlaps(a: Uint8Array, b: Uint8Array): boolean {
-  return a.buffer === b.buffer && a.byteOffset !== b.byteOffset &&
-    a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
 function cstring(s: string): Uint8Array<ArrayBuffer> {
   const bytes = new TextEncoder().encode(s);
   const out = new Uint8Array(bytes.length + 1);
@@ -249,18 +216,13 @@ class Libcrypto {
   /** Held so the library is never unloaded while the backend is reachable. */
   #lib: Lib;
   #s: Sym;
-  #encCtx: Deno.PointerObject;
-  #decCtx: Deno.PointerObject;
+  #aead: ChachaPoly;
   #mdCtx: Deno.PointerObject;
   #macCtx: Deno.PointerObject;
   #macSize = 0;
   #pkeyCtx: Deno.PointerObject;
-  /** The `int *outl` cell every EVP_*Update/Final call writes. */
-  #outl = new Int32Array(1);
-  #tag = new Uint8Array(TAG_SIZE);
   #subkey = new Uint8Array(32);
   #xnonce = new Uint8Array(12);
-  #scratch = new Uint8Array(0);
   #arena = new ArrayBuffer(ARENA_SIZE);
   /** Private key bytes the keypair OSSL_PARAM array points at (wiped after use). */
   #priv = new Uint8Array(this.#arena, AT_PRIV, 32);
@@ -286,16 +248,10 @@ class Libcrypto {
     const v = s.OpenSSL_version(0);
     this.version = v === null ? "OpenSSL 3" : Deno.UnsafePointerView.getCString(v);
 
-    const cipher = s.EVP_CIPHER_fetch(null, cstring("ChaCha20-Poly1305"), null);
+    this.#aead = new ChachaPoly(s);
     const md = s.EVP_MD_fetch(null, cstring("BLAKE2S-256"), null);
     const mac = s.EVP_MAC_fetch(null, cstring("BLAKE2SMAC"), null);
-    if (cipher === null || md === null || mac === null) throw failed("algorithm fetch");
-    this.#encCtx = notNull(s.EVP_CIPHER_CTX_new(), "EVP_CIPHER_CTX_new");
-    this.#decCtx = notNull(s.EVP_CIPHER_CTX_new(), "EVP_CIPHER_CTX_new");
-    if (
-      s.EVP_EncryptInit_ex(this.#encCtx, cipher, null, null, null) !== 1 ||
-      s.EVP_DecryptInit_ex(this.#decCtx, cipher, null, null, null) !== 1
-    ) throw failed("EVP_CipherInit_ex");
+    if (md === null || mac === null) throw failed("algorithm fetch");
     this.#mdCtx = notNull(s.EVP_MD_CTX_new(), "EVP_MD_CTX_new");
     if (s.EVP_DigestInit_ex2(this.#mdCtx, md, null) !== 1) throw failed("EVP_DigestInit_ex2");
     this.#macCtx = notNull(s.EVP_MAC_CTX_new(mac), "EVP_MAC_CTX_new");
@@ -313,45 +269,15 @@ class Libcrypto {
     bytes.set(cstring("priv"), AT_NAME_PRIV);
     bytes.set(cstring("pub"), AT_NAME_PUB);
     bytes.set(cstring("size"), AT_NAME_SIZE);
-    const base = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#arena)));
-    const view = new DataView(this.#arena);
-    function param(at: number, name: number, type: number, data: number, size: number): void {
-      view.setBigUint64(at, base + BigInt(name), true); // const char *key
-      view.setUint32(at + 8, type, true); // unsigned int data_type
-      view.setBigUint64(at + 16, base + BigInt(data), true); // void *data
-      view.setBigUint64(at + 24, BigInt(size), true); // size_t data_size
-      view.setBigUint64(at + 32, 0n, true); // size_t return_size
-    }
-    param(AT_KEYPAIR_PARAMS, AT_NAME_PRIV, OSSL_PARAM_OCTET_STRING, AT_PRIV, 32);
-    param(
-      AT_KEYPAIR_PARAMS + OSSL_PARAM_SIZE,
-      AT_NAME_PUB,
-      OSSL_PARAM_OCTET_STRING,
-      AT_PLACEHOLDER_PUB,
-      32,
-    );
-    param(AT_PUB_PARAMS, AT_NAME_PUB, OSSL_PARAM_OCTET_STRING, AT_PUB, 32);
-    param(AT_SIZE_PARAMS, AT_NAME_SIZE, OSSL_PARAM_UNSIGNED_INTEGER, AT_MAC_SIZE, 8);
+    const a = this.#arena, T = OSSL_PARAM_OCTET_STRING;
+    writeParam(a, AT_KEYPAIR_PARAMS, AT_NAME_PRIV, T, AT_PRIV, 32);
+    writeParam(a, AT_KEYPAIR_PARAMS + OSSL_PARAM_SIZE, AT_NAME_PUB, T, AT_PLACEHOLDER_PUB, 32);
+    writeParam(a, AT_PUB_PARAMS, AT_NAME_PUB, T, AT_PUB, 32);
+    writeParam(a, AT_SIZE_PARAMS, AT_NAME_SIZE, OSSL_PARAM_UNSIGNED_INTEGER, AT_MAC_SIZE, 8);
   }
 
   seal(out: Uint8Array, key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, ad: Uint8Array): void {
-    const n = pt.length;
-    if (key.length !== 32) throw new RangeError("ChaCha20-Poly1305 key must be 32 bytes");
-    if (nonce.length !== 12) throw new RangeError("ChaCha20-Poly1305 nonce must be 12 bytes");
-    if (out.length < n + TAG_SIZE) throw new RangeError("seal output shorter than input + 16");
-    const copied = partiallyOverlaps(out, pt);
-    if (copied) pt = this.#copyToScratch(pt);
-    const s = this.#s, ctx = this.#encCtx, outl = this.#outl, tag = this.#tag;
-    // Each call returns 1 on success; `bad` collects anything else (0, or −1).
-    let bad = s.EVP_EncryptInit_ex(ctx, null, null, key, nonce) ^ 1;
-    if (ad.length > 0) bad |= s.EVP_EncryptUpdate(ctx, null, outl, ad, ad.length) ^ 1;
-    if (n > 0) bad |= s.EVP_EncryptUpdate(ctx, out, outl, pt, n) ^ 1;
-    // Final writes no bytes for a stream cipher; it finishes Poly1305 into the context.
-    bad |= s.EVP_EncryptFinal_ex(ctx, tag, outl) ^ 1;
-    bad |= s.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag) ^ 1;
-    if (copied) this.#scratch.fill(0);
-    if (bad !== 0) throw failed("ChaCha20-Poly1305 seal");
-    out.set(tag, n);
+    this.#aead.seal(out, key, nonce, pt, ad);
   }
 
   open(
@@ -361,28 +287,7 @@ class Libcrypto {
     ct: Uint8Array,
     ad: Uint8Array,
   ): boolean {
-    if (key.length !== 32) throw new RangeError("ChaCha20-Poly1305 key must be 32 bytes");
-    if (nonce.length !== 12) throw new RangeError("ChaCha20-Poly1305 nonce must be 12 bytes");
-    if (ct.length < TAG_SIZE) return false;
-    const n = ct.length - TAG_SIZE;
-    if (out.length < n) throw new RangeError("open output shorter than input − 16");
-    const s = this.#s, ctx = this.#decCtx, outl = this.#outl, tag = this.#tag;
-    for (let i = 0; i < TAG_SIZE; i++) tag[i] = ct[n + i];
-    const copied = partiallyOverlaps(out, ct);
-    if (copied) ct = this.#copyToScratch(ct);
-    let bad = s.EVP_DecryptInit_ex(ctx, null, null, key, nonce) ^ 1;
-    bad |= s.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag) ^ 1;
-    if (ad.length > 0) bad |= s.EVP_DecryptUpdate(ctx, null, outl, ad, ad.length) ^ 1;
-    if (n > 0) bad |= s.EVP_DecryptUpdate(ctx, out, outl, ct, n) ^ 1;
-    // Final computes the tag and compares it (CRYPTO_memcmp) with the one set above.
-    bad |= s.EVP_DecryptFinal_ex(ctx, tag, outl) ^ 1;
-    if (copied) this.#scratch.fill(0);
-    if (bad !== 0) {
-      // A forged packet must not leave entries on OpenSSL's per-thread error queue.
-      s.ERR_clear_error();
-      return false;
-    }
-    return true;
+    return this.#aead.open(out, key, nonce, ct, ad);
   }
 
   xseal(out: Uint8Array, key: Uint8Array, nonce: Uint8Array, pt: Uint8Array, ad: Uint8Array): void {
@@ -498,14 +403,6 @@ class Libcrypto {
       return null;
     }
     return Deno.UnsafePointer.create(this.#ppkey[0]);
-  }
-
-  /** A copy of `data` in the scratch buffer, for partially overlapping in/out. */
-  #copyToScratch(data: Uint8Array): Uint8Array {
-    if (this.#scratch.length < data.length) this.#scratch = new Uint8Array(data.length);
-    const copy = this.#scratch.subarray(0, data.length);
-    copy.set(data);
-    return copy;
   }
 }
 
