@@ -11,7 +11,12 @@
  * (green under 2 minutes, yellow under 3, red after or never: REKEY_AFTER_TIME
  * is 120 s and REJECT_AFTER_TIME 180 s, whitepaper §6.1), receive and transmit
  * rates from the byte counters' deltas with a 20-cell sparkline of the last
- * 20 samples, totals, and the persistent keepalive.
+ * 20 samples, totals, and the persistent keepalive. The sparklines of one
+ * interface and direction share a scale, which their header shows (the rate
+ * of a full cell, `█=…`), so a peer's 100-byte handshake next to another's
+ * download draws as the trickle it is. A narrow terminal loses columns of
+ * lower priority first; an endpoint is cut only as the last resort, in the
+ * middle, so that its port stays.
  *
  * On a terminal it refreshes every second on the alternate screen, with the
  * cursor hidden and stdin in raw mode; `q` or Ctrl-C quits, and the terminal
@@ -19,6 +24,7 @@
  * prints one plain frame (no escape codes; rates need two samples, so they
  * show `-`) and exits, for scripts; so does any run whose stdout is not a
  * terminal, unless `--watch`, which then prints a plain frame every second.
+ * A reader that goes away (`top --watch | head -1`) ends it quietly, exit 0.
  *
  * The rendering ({@link renderFrame}, {@link sparkline}, {@link formatRate},
  * {@link formatAge}) and the rate bookkeeping ({@link TopHistory}) are pure
@@ -248,13 +254,17 @@ function push(history: number[], value: number): void {
 
 /**
  * sparkline() draws the last `width` values, newest on the right, scaled to
- * their maximum: zero is ▁, the maximum █, anything above zero at least ▂.
- * Missing cells (fewer values than `width`) are blanks on the left.
+ * `scale` (default: their own maximum): zero is ▁, `scale` and above █,
+ * anything above zero at least ▂. Missing cells (fewer values than `width`)
+ * are blanks on the left.
  */
-export function sparkline(values: readonly number[], width = HISTORY_LENGTH): string {
+export function sparkline(
+  values: readonly number[],
+  width = HISTORY_LENGTH,
+  scale = windowMax(values, width),
+): string {
   const last = values.slice(Math.max(0, values.length - width));
-  let max = 0;
-  for (const v of last) if (v > max) max = v;
+  const max = scale > 0 ? scale : 0;
   let s = " ".repeat(width - last.length);
   for (const v of last) {
     if (!(v > 0) || max === 0) {
@@ -266,6 +276,27 @@ export function sparkline(values: readonly number[], width = HISTORY_LENGTH): st
     s += SPARK[level];
   }
   return s;
+}
+
+/** windowMax() is the largest of the last `width` values (0 when none is above 0). */
+export function windowMax(values: readonly number[], width = HISTORY_LENGTH): number {
+  let max = 0;
+  for (let i = Math.max(0, values.length - width); i < values.length; i++) {
+    if (values[i] > max) max = values[i];
+  }
+  return max;
+}
+
+/**
+ * sparkScale() is the scale the sparklines of one direction share: the
+ * largest rate any of `peers` had in the window.
+ */
+export function sparkScale(peers: readonly PeerView[], direction: "rx" | "tx"): number {
+  let max = 0;
+  for (const p of peers) {
+    max = Math.max(max, windowMax(direction === "rx" ? p.rxHistory : p.txHistory));
+  }
+  return max;
 }
 
 /** formatRate() is bytes/s in at most 10 characters: "0 B/s", "999 B/s", "12.3 KiB/s", "1023 MiB/s". */
@@ -316,6 +347,18 @@ export function abbreviateKey(base64: string): string {
   return `${base64.slice(0, 4)}…${base64.slice(39, 43) || base64.slice(-4)}`;
 }
 
+/**
+ * cutEndpoint() fits an endpoint in `width` by cutting its address in the
+ * middle and keeping the port: "[2001:db8:1…]:51820". Only when even that
+ * cannot be done is it cut at the end like any text.
+ */
+export function cutEndpoint(text: string, width: number): string {
+  if (text.length <= width) return text;
+  const port = /\]?:[0-9]+$/.exec(text)?.[0] ?? "";
+  if (port === "" || width < port.length + 3) return fit(text, width);
+  return text.slice(0, width - port.length - 1) + "…" + port;
+}
+
 /** fit() pads `text` to `width` (left-aligned, or right when `right`), cutting with "…". */
 export function fit(text: string, width: number, right = false): string {
   if (text.length > width) return width <= 0 ? "" : text.slice(0, width - 1) + "…";
@@ -347,7 +390,8 @@ interface Column {
   header: string;
   width: number;
   right: boolean;
-  cell(p: PeerView, nowSec: number): string;
+  /** The cell's text; longer than `width` is cut with "…" at the end. */
+  cell(p: PeerView, nowSec: number, width: number): string;
   colour?: Painter;
 }
 
@@ -360,7 +404,7 @@ type Painter = (p: PeerView, nowSec: number) => "green" | "yellow" | "red" | nul
 function column(
   group: number,
   [id, header, width, right]: [string, string, number, boolean],
-  cell: (p: PeerView, nowSec: number) => string,
+  cell: (p: PeerView, nowSec: number, width: number) => string,
   colour?: Painter,
 ): { group: number; col: Column } {
   return { group, col: { id, header, width, right, cell, colour } };
@@ -375,9 +419,15 @@ function columns(peers: readonly PeerView[]): { group: number; col: Column }[] {
   let ep = "ENDPOINT".length;
   for (const p of peers) ep = Math.max(ep, (p.endpoint ?? "(none)").length);
   const age = handshakeAge;
+  const rxScale = sparkScale(peers, "rx");
+  const txScale = sparkScale(peers, "tx");
   return [
     column(0, ["peer", "PEER", 9, false], (p) => abbreviateKey(p.publicKey)),
-    column(3, ["endpoint", "ENDPOINT", Math.min(ep, 47), false], (p) => p.endpoint ?? "(none)"),
+    column(
+      ENDPOINT_GROUP,
+      ["endpoint", "ENDPOINT", Math.min(ep, MAX_ENDPOINT), false],
+      (p, _now, width) => cutEndpoint(p.endpoint ?? "(none)", width),
+    ),
     column(
       1,
       ["handshake", "HANDSHAKE", 9, true],
@@ -385,9 +435,17 @@ function columns(peers: readonly PeerView[]): { group: number; col: Column }[] {
       (p, now) => handshakeColour(age(p, now)),
     ),
     column(2, ["rx", "RX/s", 10, true], (p) => formatRate(p.rxRate)),
-    column(4, ["rxspark", "RX, LAST 20 s", HISTORY_LENGTH, false], (p) => sparkline(p.rxHistory)),
+    column(
+      4,
+      ["rxspark", sparkHeader("RX", rxScale), HISTORY_LENGTH, false],
+      (p) => sparkline(p.rxHistory, HISTORY_LENGTH, rxScale),
+    ),
     column(2, ["tx", "TX/s", 10, true], (p) => formatRate(p.txRate)),
-    column(4, ["txspark", "TX, LAST 20 s", HISTORY_LENGTH, false], (p) => sparkline(p.txHistory)),
+    column(
+      4,
+      ["txspark", sparkHeader("TX", txScale), HISTORY_LENGTH, false],
+      (p) => sparkline(p.txHistory, HISTORY_LENGTH, txScale),
+    ),
     column(5, ["rxtotal", "RX TOTAL", 11, true], (p) => formatBytes(p.rxBytes)),
     column(5, ["txtotal", "TX TOTAL", 11, true], (p) => formatBytes(p.txBytes)),
     column(
@@ -398,10 +456,26 @@ function columns(peers: readonly PeerView[]): { group: number; col: Column }[] {
   ];
 }
 
+/** The sparkline header: direction, window, and the rate of a full cell. */
+function sparkHeader(direction: "RX" | "TX", scale: number): string {
+  return `${direction} 20s █=${formatRate(scale)}`;
+}
+
 const INDENT = "  ";
 const GAP = "  ";
+/** The endpoint column's priority group. */
+const ENDPOINT_GROUP = 3;
+/** The endpoint column is never wider ("[" + 39-character IPv6 + "]:65535"). */
+const MAX_ENDPOINT = 47;
+/** Nor, once chosen, narrower: a cut endpoint still says which network it is on, and its port. */
+const MIN_ENDPOINT = 15;
 
-/** Picks the columns that fit in `width`, shrinking the endpoint if that is what it takes. */
+/**
+ * Picks the columns that fit in `width`, group by group in priority order. The
+ * endpoint is cut (down to {@link MIN_ENDPOINT}) only to make room for itself,
+ * on a terminal too narrow for it whole; a column of lower priority is shown
+ * only when it fits beside the whole endpoint.
+ */
 function layout(peers: readonly PeerView[], width: number): Column[] {
   const all = columns(peers);
   const lineWidth = (cols: Column[]) =>
@@ -412,19 +486,16 @@ function layout(peers: readonly PeerView[], width: number): Column[] {
   for (const g of groups) {
     chosen.add(g);
     const cols = pick();
-    if (lineWidth(cols) <= width) continue;
+    const over = lineWidth(cols) - width;
+    if (over <= 0) continue;
     const ep = cols.find((c) => c.id === "endpoint");
-    if (ep) {
-      // An endpoint cut short still says which network it is on.
-      const over = lineWidth(cols) - width;
-      if (ep.width - over >= 15) continue;
-    }
+    if (g === ENDPOINT_GROUP && ep && ep.width - over >= MIN_ENDPOINT) continue;
     chosen.delete(g);
   }
   const cols = pick();
   const ep = cols.find((c) => c.id === "endpoint");
   const over = lineWidth(cols) - width;
-  if (ep && over > 0) ep.width = Math.max(15, ep.width - over);
+  if (ep && over > 0) ep.width = Math.max(MIN_ENDPOINT, ep.width - over);
   return cols;
 }
 
@@ -473,7 +544,7 @@ export function renderFrame(views: readonly InterfaceView[], opts: RenderOptions
     );
     for (const p of v.peers) {
       const cells = cols.map((c) => {
-        const text = fit(c.cell(p, opts.nowSec), c.width, c.right);
+        const text = fit(c.cell(p, opts.nowSec, c.width), c.width, c.right);
         return paint(text, c.colour?.(p, opts.nowSec) ?? null, opts.colour);
       });
       let line = INDENT + cells.join(GAP);
@@ -532,6 +603,8 @@ them, or INTERFACE. Refreshes every second; q or Ctrl-C quits.
   --watch   keep refreshing even when stdout is not a terminal (plain frames)
 
 Handshake ages are green under 2 minutes, yellow under 3, red otherwise.
+The sparklines of one interface and direction share a scale: their header
+gives the rate of a full cell (█=…).
 Colour follows WG_COLOR_MODE (always, never, auto) and NO_COLOR.
 `;
 }
@@ -604,10 +677,23 @@ function colourWanted(env: Readonly<Record<string, string | undefined>>, tty: bo
 /**
  * topMain() runs `gotatun top` with `argv` (after "top") and returns the exit
  * code: 0, or 1 for a usage error or, with `--once`, an interface that could
- * not be read. The caller exits the process afterwards (a read of stdin may
- * still be pending in watch mode).
+ * not be read. A reader that closed our stdout (`top --watch | head -1`) ends
+ * it quietly with 0, as it ends `wg show | head -1`. The caller exits the
+ * process afterwards (a read of stdin may still be pending in watch mode).
  */
 export async function topMain(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
+  try {
+    return await top(argv, env);
+  } catch (err) {
+    if (err instanceof Deno.errors.BrokenPipe) return 0;
+    throw err;
+  }
+}
+
+async function top(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {
