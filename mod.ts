@@ -5,29 +5,58 @@
  * The library surface: a {@link Device} that speaks the WireGuard protocol
  * over any {@link Tun} (where IP packets go) and {@link Bind} (UDP), with
  * in-memory edges for tests and embedding, and the UAPI text configuration
- * that `wg` uses.
+ * that `wg` uses ({@link ipcSet} applies `key=value` lines as `wg set` sends
+ * them, {@link ipcGet} reads them back as `wg show` does).
  *
- * @example Two devices talking in memory
+ * Its npm dependencies are imported by `npm:` specifiers with versions, so
+ * `mod.ts` can be imported from any project, with or without a deno.json.
+ *
+ * @example Two devices in memory: configure them with UAPI text, send a packet
  * ```ts
- * import { Device, Endpoint, generatePrivateKey, MemoryNetwork, MemoryTun, publicKey, realClock, systemRng } from "./mod.ts";
+ * import {
+ *   Device,
+ *   generatePrivateKey,
+ *   ipcGet,
+ *   ipcSet,
+ *   keyToHex,
+ *   MemoryNetwork,
+ *   MemoryTun,
+ *   publicKey,
+ *   realClock,
+ *   systemRng,
+ * } from "./mod.ts";
  *
  * const net = new MemoryNetwork(realClock);
  * const tunA = new MemoryTun(), tunB = new MemoryTun();
  * const a = new Device({ tun: tunA, bind: net.createBind({ v4: "192.0.2.1" }) });
  * const b = new Device({ tun: tunB, bind: net.createBind({ v4: "192.0.2.2" }) });
- * const ka = generatePrivateKey(systemRng), kb = generatePrivateKey(systemRng);
- * a.setPrivateKey(ka);
- * b.setPrivateKey(kb);
  * a.up();
  * b.up();
- * const pb = a.newPeer(publicKey(kb));
- * pb.setEndpoint(Endpoint.parse(`192.0.2.2:${b.listenPort}`));
- * a.allowedIps.insert(4, new Uint8Array([10, 0, 0, 2]), 32, pb);
- * pb.start();
- * const pa = b.newPeer(publicKey(ka));
- * b.allowedIps.insert(4, new Uint8Array([10, 0, 0, 1]), 32, pa);
- * pa.start();
- * // a.handleTunPacket(ipPacketTo10_0_0_2) is delivered to tunB.received after the handshake.
+ *
+ * // The UAPI `set` lines (keys in hex), as `wg setconf` would send them.
+ * const keyA = generatePrivateKey(systemRng), keyB = generatePrivateKey(systemRng);
+ * const error = ipcSet(a, `private_key=${keyToHex(keyA)}
+ * listen_port=51820
+ * public_key=${keyToHex(publicKey(keyB))}
+ * endpoint=192.0.2.2:51821
+ * allowed_ip=10.0.0.2/32
+ * `) ?? ipcSet(b, `private_key=${keyToHex(keyB)}
+ * listen_port=51821
+ * public_key=${keyToHex(publicKey(keyA))}
+ * allowed_ip=10.0.0.1/32
+ * `);
+ * if (error) throw error;
+ *
+ * // An IPv4 header (UDP, 10.0.0.1 → 10.0.0.2) and 8 zero bytes, into A's TUN side:
+ * // A does the handshake with B, then B's TUN side receives the packet.
+ * const packet = new Uint8Array(28);
+ * packet.set([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+ * const arrived = new Promise<Uint8Array>((resolve) => (tunB.onPacket = resolve));
+ * a.handleTunPacket(packet);
+ * console.log(`B received ${(await arrived).length} bytes`);
+ * console.log(ipcGet(b)); // B learned A's endpoint 192.0.2.1:51820 from the handshake
+ * a.close();
+ * b.close();
  * ```
  *
  * @module
@@ -58,3 +87,5 @@ export {
 } from "./src/crypto.ts";
 export { AllowedIps } from "./src/allowedips.ts";
 export { formatPrefix, parsePrefix } from "./src/ip.ts";
+export { ipcGet, ipcSet } from "./uapi/apply.ts";
+export { ERRNO, UapiError } from "./uapi/errors.ts";

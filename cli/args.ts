@@ -12,9 +12,12 @@
  * - `WG_PROCESS_FOREGROUND=1` means `-f` and suppresses the warning banner,
  *   `LOG_LEVEL` picks the log level, `WG_TUN_FD` / `WG_UAPI_FD` hand over fds.
  *
- * On top of that, a few subcommands of our own (`help`, `demo`) leave room
- * for the toolkit to grow. They shadow interfaces with those exact
- * names, which wireguard-go would accept; nobody names a tunnel `help`.
+ * On top of that, a few subcommands of our own (`help`, `demo`, and the wg(8)
+ * and wg-quick(8) commands) leave room for the toolkit to grow. They shadow
+ * interfaces with those exact names, which wireguard-go would accept, and a
+ * close misspelling of one of them (`shwo`) is answered with "did you mean"
+ * instead of starting a daemon. `-f NAME` and `-- NAME` still start an
+ * interface of any name.
  *
  * Pure: no `Deno.*`, so it is unit-tested without permissions.
  */
@@ -65,7 +68,9 @@ export type Invocation =
   | { readonly kind: "quick"; readonly args: readonly string[] }
   /** `top [iface]`: the live dashboard (cli/top.ts). */
   | { readonly kind: "top"; readonly args: readonly string[] }
-  /** `[-f|--foreground] INTERFACE-NAME`. */
+  /** A close misspelling of a command: print {@link unknownCommandText} and exit 1. */
+  | { readonly kind: "unknown"; readonly word: string; readonly suggestions: readonly string[] }
+  /** `[-f|--foreground|--] INTERFACE-NAME`. */
   | { readonly kind: "daemon"; readonly options: DaemonOptions };
 
 /**
@@ -106,14 +111,18 @@ export function parseArgs(argv: readonly string[], env: Env): Invocation {
   if (argv.length >= 1 && WG_COMMANDS.has(argv[0])) return { kind: "wg", args: argv };
   if (argv.length >= 1 && QUICK_COMMANDS.has(argv[0])) return { kind: "quick", args: argv };
   if (argv.length >= 1 && argv[0] === "top") return { kind: "top", args: argv.slice(1) };
+  if (argv.length >= 1 && argv[0] !== "-f" && argv[0] !== "--foreground" && argv[0] !== "--") {
+    const suggestions = suggestCommands(argv[0]);
+    if (suggestions.length > 0) return { kind: "unknown", word: argv[0], suggestions };
+  }
 
   const banner = env.WG_PROCESS_FOREGROUND !== "1";
   let foreground: boolean;
   let iface: string;
   if (argv.length < 1 || argv.length > 2) return { kind: "usage", banner };
-  if (argv[0] === "-f" || argv[0] === "--foreground") {
+  if (argv[0] === "-f" || argv[0] === "--foreground" || argv[0] === "--") {
     if (argv.length !== 2) return { kind: "usage", banner };
-    foreground = true;
+    foreground = argv[0] !== "--";
     iface = argv[1];
   } else {
     if (argv.length !== 1) return { kind: "usage", banner };
@@ -149,6 +158,90 @@ export function parseArgs(argv: readonly string[], env: Env): Invocation {
   };
 }
 
+/** Every word {@link parseArgs} takes as a command rather than an interface name. */
+const COMMANDS: readonly string[] = [
+  "--version",
+  "--help",
+  "--foreground",
+  "help",
+  "demo",
+  "wg",
+  "top",
+  ...WG_COMMANDS,
+  ...QUICK_COMMANDS,
+];
+
+/**
+ * suggestCommands() returns the commands `word` is a likely misspelling of,
+ * closest first (empty when none). A word is a misspelling when it is not a
+ * command and at most 2 edits (insert, delete, substitute, swap two neighbours)
+ * away from one, and at most 1 for commands of up to 4 characters: at 2 edits,
+ * `up` and `top` would claim most short names (`vpn`, `tun`). Words ending in a
+ * digit are never misspellings: interface names usually do (`wg0`), no command does.
+ */
+export function suggestCommands(word: string): string[] {
+  if (/[0-9]$/.test(word) || COMMANDS.includes(word)) return [];
+  let best = Infinity;
+  let found: string[] = [];
+  for (const command of COMMANDS) {
+    const d = editDistance(word, command);
+    if (d > (command.length <= 4 ? 1 : 2) || d > best) continue;
+    if (d < best) found = [];
+    best = d;
+    found.push(command);
+  }
+  return found;
+}
+
+/** Optimal string alignment distance: Levenshtein plus swapping two neighbours. */
+export function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[0].push(j);
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, rows[i - 2][j - 2] + 1);
+      }
+      rows[i].push(d);
+    }
+  }
+  return rows[a.length][b.length];
+}
+
+/** unknownCommandText() answers a misspelt command (stderr, exit 1); nothing is created. */
+export function unknownCommandText(
+  argv0: string,
+  word: string,
+  suggestions: readonly string[],
+): string {
+  const quoted = suggestions.map((s) => `"${s}"`).join(" or ");
+  return `${argv0}: "${word}" is not a command; did you mean ${quoted}?\n` +
+    `To start an interface named "${word}", run \`${argv0} -- ${word}\` ` +
+    `(or \`${argv0} -f ${word}\` in the foreground).\n`;
+}
+
+/** The longest interface name Linux accepts: IFNAMSIZ (16) minus the terminating NUL. */
+export const MAX_IFACE_NAME_BYTES = 15;
+
+/**
+ * ifaceNameProblem() says what is wrong with an interface name before anything
+ * is created, or null. Only the length is checked here; the kernel has the
+ * last word on the rest.
+ */
+export function ifaceNameProblem(name: string): string | null {
+  const bytes = new TextEncoder().encode(name).length;
+  if (bytes > MAX_IFACE_NAME_BYTES) {
+    return `interface name "${name}" is too long (max ${MAX_IFACE_NAME_BYTES} characters)`;
+  }
+  return null;
+}
+
 /**
  * parseFd() reads an fd variable as Go's `strconv.ParseUint(s, 10, 32)`:
  * null when unset or empty (wireguard-go tests `== ""`), undefined when malformed.
@@ -165,9 +258,10 @@ export function usageText(argv0: string): string {
   return `Usage: ${argv0} [-f/--foreground] INTERFACE-NAME\n`;
 }
 
-/** helpText() is the longer listing for `gotatun help`. */
+/** helpText() is the longer listing for `gotatun help`, every environment variable included. */
 export function helpText(argv0: string): string {
   return `Usage: ${argv0} [-f/--foreground] INTERFACE-NAME
+       ${argv0} -- INTERFACE-NAME
        ${argv0} --version
        ${argv0} help | --help | -h
        ${argv0} demo
@@ -178,8 +272,9 @@ export function helpText(argv0: string): string {
        ${argv0} top [INTERFACE]
 
 A userspace WireGuard daemon, a drop-in replacement for wireguard-go. It creates
-the TUN interface INTERFACE-NAME and serves its configuration socket at
-/var/run/wireguard/INTERFACE-NAME.sock for wg(8) and wg-quick(8).
+the TUN interface INTERFACE-NAME (at most ${MAX_IFACE_NAME_BYTES} characters) and serves
+its configuration socket at /var/run/wireguard/INTERFACE-NAME.sock for wg(8) and
+wg-quick(8).
 
 Without -f it daemonizes and returns once the interface exists and the socket
 accepts connections (exit 0), or prints why it could not (exit 1). The daemon
@@ -188,6 +283,8 @@ the socket file is removed.
 
 Options:
   -f, --foreground   stay in the foreground
+  --                 the next word is an interface name, even a command or a
+                     word close to one (\`-- show\` starts an interface "show")
   --version          print the version and exit (only as the sole argument)
 
 Commands:
@@ -207,16 +304,49 @@ Commands:
                      two network namespaces joined by a gotatun tunnel, a ping
                      and a TCP transfer through it, both ends' status, then
                      everything removed (needs root)
+  A word within one or two typos of a command (\`${argv0} shwo\`) is answered with
+  "did you mean" and exit 1; nothing is created. Use -f or -- for such a name.
 
-Environment:
+Environment, the daemon (as wireguard-go):
   LOG_LEVEL               verbose|debug, error (default) or silent; logs go to
                           stdout. A daemonized instance keeps logging to the
                           caller's stdout/stderr only when LOG_LEVEL is set and
                           they are a terminal or a file, never a pipe.
-  WG_PROCESS_FOREGROUND   1: same as -f, and no warning banner
+  WG_PROCESS_FOREGROUND   1: same as -f, and no warning banner (the banner
+                          is printed only when the kernel has the WireGuard
+                          module and wg-quick did not start us)
   WG_TUN_FD               use this inherited TUN file descriptor
   WG_UAPI_FD              use this inherited listening unix socket
+
+Environment, the daemon (gotatun's own):
+  GOTATUN_CRYPTO          native (OpenSSL libcrypto through FFI), noble (pure
+                          TypeScript) or auto (default: native when it loads)
+  GOTATUN_OFFLOAD         0 turns off the TUN offloads (TSO/USO, GRO)
+  GOTATUN_WORKERS         crypto Workers sharing each batch with the main
+                          thread, 0 to 64 (default 0)
+  GOTATUN_SPIN_US         after activity, how long (µs) to look for more
+                          packets before sleeping (default 50, at most 1000)
+  GOTATUN_HOLD_MS         after a packet, how long (ms) to wait for the next one
+                          on the main thread (default 1000, 0 off)
+  GOTATUN_METRICS         IP:PORT, [IPv6]:PORT or :PORT: serve Prometheus
+                          metrics at /metrics (off by default)
+  GOTATUN_METRICS_ALLOW_REMOTE
+                          1: allow a GOTATUN_METRICS address other than loopback
+  GOTATUN_NOTIFY_READY, GOTATUN_LOG_STDOUT, GOTATUN_LOG_STDERR
+                          set by gotatun for the daemon it starts; not settings
+
+Environment, the toolkit:
   WG_QUICK_USERSPACE_IMPLEMENTATION=${argv0} makes wg-quick use gotatun when
   the kernel module is missing.
+  GOTATUN_QUICK_IMPLEMENTATION
+                          the daemon \`up\` starts (default: ${argv0} itself)
+  GOTATUN_QUICK_WG        the wg(8) command \`up\` configures with
+                          (default: built in)
+  WG_HIDE_KEYS            never: show private and preshared keys (as wg)
+  WG_COLOR_MODE           always, never or auto (as wg; also for top)
+  WG_ENDPOINT_RESOLUTION_RETRIES
+                          how often to retry resolving an endpoint (as wg)
+  NO_COLOR                non-empty: no colours in top
+  COLUMNS                 top's width when it cannot ask the terminal
 `;
 }

@@ -4,42 +4,20 @@
  * `gotatun`, a drop-in for `wireguard-go`: `gotatun [-f|--foreground] IFNAME`
  * creates the TUN interface and serves `/var/run/wireguard/IFNAME.sock`;
  * `gotatun --version`; `gotatun help`. Exit codes as wireguard-go main.go:
- * 0 for success and for usage errors, 1 when setup failed.
+ * 0 for success and for usage errors, 1 when setup failed; also 1 for a
+ * misspelt command (`gotatun shwo`), which creates nothing.
  *
  * @see {@link parseArgs} for the command line, {@link daemonize} and
  * {@link runForeground} for the daemon.
  */
-import { helpText, parseArgs, usageText } from "./args.ts";
+import { helpText, ifaceNameProblem, parseArgs, unknownCommandText, usageText } from "./args.ts";
+import { bannerText, bannerWanted, hostFacts } from "./banner.ts";
 import { daemonize, runForeground, writeStderr, writeStdout } from "./daemon.ts";
 import { runDemo } from "./demo.ts";
 import { VERSION, versionText } from "./version.ts";
 import { createLogger } from "../src/log.ts";
 import { inWorker, runCryptoWorker } from "../src/crypto_workers.ts";
 import { isDataplaneInit, runDataplaneWorker } from "./daemon_worker.ts";
-
-/**
- * The warning wireguard-go prints on Linux unless WG_PROCESS_FOREGROUND=1
- * (main.go `warning()`), same box, our name.
- */
-export function bannerText(): string {
-  const lines = [
-    "",
-    "Running gotatun is not required because this",
-    "kernel has first class support for WireGuard. For",
-    "information on installing the kernel module,",
-    "please visit:",
-    "      https://www.wireguard.com/install/",
-    "",
-  ];
-  const width = 54;
-  const bar = "─".repeat(width);
-  return [
-    `┌${bar}┐`,
-    ...lines.map((l) => `│${(l === "" ? "" : "   " + l).padEnd(width)}│`),
-    `└${bar}┘`,
-    "",
-  ].join("\n");
-}
 
 /** The program name for usage text, like Go's os.Args[0]. */
 function argv0(): string {
@@ -75,15 +53,24 @@ export async function main(argv: readonly string[], env: Record<string, string>)
       const { topMain } = await import("./top.ts");
       return await topMain(inv.args, env);
     }
+    case "unknown":
+      writeStderr(unknownCommandText(argv0(), inv.word, inv.suggestions));
+      return 1;
     case "usage":
-      if (inv.banner) writeStderr(bannerText());
+      if (inv.banner && bannerWanted(env, hostFacts())) writeStderr(bannerText());
       writeStdout(usageText(argv0()));
       return 0;
     case "daemon": {
       const opts = inv.options;
-      if (opts.banner) writeStderr(bannerText());
-      if (opts.foreground) return await runForeground(opts);
+      if (opts.banner && bannerWanted(env, hostFacts())) writeStderr(bannerText());
       const log = createLogger(opts.logLevel, opts.iface, writeStdout);
+      // A name the kernel cannot take fails here, before a daemon is started.
+      const problem = opts.tunFd === null ? ifaceNameProblem(opts.iface) : null;
+      if (problem !== null) {
+        log.error(`Failed to create TUN device: ${problem}`);
+        return 1;
+      }
+      if (opts.foreground) return await runForeground(opts);
       log.verbose(`Starting gotatun version ${VERSION}`);
       return await daemonize(opts, argv, log);
     }

@@ -14,8 +14,12 @@
  *
  * {@link formatMetrics} is pure (a Device and a few process numbers in, text
  * out) so it is tested against an in-memory device pair; {@link startMetrics}
- * is the thin `Deno.serve` around it. Every sample carries the `interface`
- * label (one daemon per interface, several daemons per host), peers are
+ * is the thin `Deno.serve` around it. Names follow Prometheus's conventions:
+ * counters end in `_total`, Unix times in `_timestamp_seconds`, and the
+ * process's own numbers are the standard `process_*` families. Every sample
+ * of the interface's families carries the `interface` label (one daemon per
+ * interface, several daemons per host); the process families and
+ * `gotatun_build_info` describe the process and carry none. Peers are
  * labelled by their base64 `public_key`, as `wg` prints them.
  */
 import process from "node:process";
@@ -79,6 +83,15 @@ export function reasonLabel(field: string): string {
 }
 
 /**
+ * DeviceStats fields that count something other than a dropped packet, each
+ * with a counter of its own instead of a `reason` of `gotatun_dropped_packets_total`.
+ */
+export const NOT_DROPS: Readonly<Partial<Record<keyof DeviceStats, string>>> = {
+  cookieRepliesSent: "cookie_replies_sent_total",
+  sendErrors: "send_errors_total",
+};
+
+/**
  * formatMetrics() renders the device's counters in the Prometheus text
  * format 0.0.4: each family once, `# HELP` and `# TYPE` first, then its
  * samples; families with no samples (no peers) keep their HELP/TYPE lines.
@@ -87,18 +100,29 @@ export function reasonLabel(field: string): string {
 export function formatMetrics(device: Device, extra: MetricsExtra): string {
   const out: string[] = [];
   const iface = `interface="${escapeLabelValue(device.name)}"`;
+  /** A family named `full`; its samples get the interface label unless `ofProcess`. */
+  function familyNamed(
+    full: string,
+    type: "counter" | "gauge",
+    help: string,
+    samples: readonly Sample[],
+    ofProcess: boolean,
+  ): void {
+    out.push(`# HELP ${full} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
+    out.push(`# TYPE ${full} ${type}`);
+    for (const [labels, value] of samples) {
+      const all = ofProcess ? labels : labels === "" ? iface : `${iface},${labels}`;
+      out.push(`${full}${all === "" ? "" : `{${all}}`} ${formatValue(value)}`);
+    }
+  }
+  /** A family of the interface: `gotatun_NAME`, samples labelled with the interface. */
   function family(
     name: string,
     type: "counter" | "gauge",
     help: string,
     samples: readonly Sample[],
   ): void {
-    const full = `gotatun_${name}`;
-    out.push(`# HELP ${full} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
-    out.push(`# TYPE ${full} ${type}`);
-    for (const [labels, value] of samples) {
-      out.push(`${full}{${iface}${labels === "" ? "" : "," + labels}} ${formatValue(value)}`);
-    }
+    familyNamed(`gotatun_${name}`, type, help, samples, false);
   }
 
   // ---- per peer
@@ -120,7 +144,7 @@ export function formatMetrics(device: Device, extra: MetricsExtra): string {
     perPeer((i) => peers[i].txBytes),
   );
   family(
-    "peer_last_handshake_seconds",
+    "peer_last_handshake_timestamp_seconds",
     "gauge",
     "Unix time of the last completed handshake with the peer, 0 if never.",
     perPeer((i) => {
@@ -165,10 +189,22 @@ export function formatMetrics(device: Device, extra: MetricsExtra): string {
     "dropped_packets_total",
     "counter",
     "Packets dropped or refused by the device, by reason.",
-    (Object.keys(stats) as (keyof DeviceStats)[]).map((k) => [
+    (Object.keys(stats) as (keyof DeviceStats)[]).filter((k) => !(k in NOT_DROPS)).map((k) => [
       `reason="${escapeLabelValue(reasonLabel(k))}"`,
       stats[k],
     ]),
+  );
+  family(
+    NOT_DROPS.cookieRepliesSent!,
+    "counter",
+    "Cookie replies sent instead of answering handshake initiations, under load.",
+    [["", stats.cookieRepliesSent]],
+  );
+  family(
+    NOT_DROPS.sendErrors!,
+    "counter",
+    "Datagrams the UDP socket refused to send (e.g. no route to the endpoint).",
+    [["", stats.sendErrors]],
   );
   family("peers", "gauge", "Number of configured peers.", [["", device.peerCount]]);
   family("up", "gauge", "1 when the interface is up, 0 otherwise.", [["", device.isUp ? 1 : 0]]);
@@ -177,28 +213,35 @@ export function formatMetrics(device: Device, extra: MetricsExtra): string {
     device.listenPort,
   ]]);
 
-  // ---- process
+  // ---- process (the standard process_* families), not per interface
   const p = extra.process;
-  family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [[
+  familyNamed("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [[
     "",
     p.residentMemoryBytes,
-  ]]);
-  family("process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.", [[
-    "",
-    p.cpuSeconds,
-  ]]);
-  family(
+  ]], true);
+  familyNamed(
+    "process_cpu_seconds_total",
+    "counter",
+    "Total user and system CPU time spent in seconds.",
+    [["", p.cpuSeconds]],
+    true,
+  );
+  familyNamed(
     "process_start_time_seconds",
     "gauge",
-    "Start time of the process since the Unix epoch in seconds.",
+    "Start time of the process since unix epoch in seconds.",
     [["", p.startTimeSeconds]],
+    true,
   );
   const build = [
     `version="${escapeLabelValue(extra.version)}"`,
     `crypto_backend="${escapeLabelValue(extra.cryptoBackend)}"`,
   ];
   if (extra.deno !== undefined) build.push(`deno="${escapeLabelValue(extra.deno)}"`);
-  family("build_info", "gauge", "Always 1; the labels tell the build.", [[build.join(","), 1]]);
+  familyNamed("gotatun_build_info", "gauge", "Always 1; the labels tell the build.", [[
+    build.join(","),
+    1,
+  ]], true);
   return out.join("\n") + "\n";
 }
 

@@ -11,7 +11,12 @@
  * (green under 2 minutes, yellow under 3, red after or never: REKEY_AFTER_TIME
  * is 120 s and REJECT_AFTER_TIME 180 s, whitepaper §6.1), receive and transmit
  * rates from the byte counters' deltas with a 20-cell sparkline of the last
- * 20 samples, totals, and the persistent keepalive.
+ * 20 samples, totals, and the persistent keepalive. The sparklines of one
+ * interface and direction share a scale, which their header shows (the rate
+ * of a full cell, `█=…`), so a peer's 100-byte handshake next to another's
+ * download draws as the trickle it is. A narrow terminal loses columns of
+ * lower priority first; an endpoint is cut only as the last resort, in the
+ * middle, so that its port stays.
  *
  * On a terminal it refreshes every second on the alternate screen, with the
  * cursor hidden and stdin in raw mode; `q` or Ctrl-C quits, and the terminal
@@ -19,6 +24,7 @@
  * prints one plain frame (no escape codes; rates need two samples, so they
  * show `-`) and exits, for scripts; so does any run whose stdout is not a
  * terminal, unless `--watch`, which then prints a plain frame every second.
+ * A reader that goes away (`top --watch | head -1`) ends it quietly, exit 0.
  *
  * The rendering ({@link renderFrame}, {@link sparkline}, {@link formatRate},
  * {@link formatAge}) and the rate bookkeeping ({@link TopHistory}) are pure
@@ -28,22 +34,27 @@ import { keyToBase64 } from "../src/keys.ts";
 import { publicKey } from "../src/crypto.ts";
 import { uapiGet } from "../uapi/client.ts";
 import { DEFAULT_SOCKET_DIR } from "../uapi/server.ts";
+import {
+  abbreviateKey,
+  cutEndpoint,
+  fit,
+  formatAge,
+  formatBytes,
+  formatRate,
+  handshakeColour,
+  HISTORY_LENGTH,
+  sparkline,
+  sparkScale,
+} from "./top_format.ts";
 
-/** Samples kept per peer and direction: 20 s at one sample a second. */
-export const HISTORY_LENGTH = 20;
+export * from "./top_format.ts";
+
 /** Refresh period in watch mode. */
 const REFRESH_MS = 1000;
 /** A UAPI request that takes longer than this is shown as an error (--once). */
 const UAPI_TIMEOUT_MS = 2000;
 /** The same in watch mode, where one stuck daemon must not stall the others' refresh. */
 const WATCH_UAPI_TIMEOUT_MS = 800;
-
-/** Handshake age under which the peer is green (REKEY_AFTER_TIME). */
-export const FRESH_HANDSHAKE_S = 120;
-/** Handshake age under which the peer is yellow (REJECT_AFTER_TIME); red after. */
-export const STALE_HANDSHAKE_S = 180;
-
-const SPARK = "▁▂▃▄▅▆▇█";
 
 const ESC = "\x1b[";
 const RESET = `${ESC}0m`;
@@ -81,19 +92,6 @@ export interface InterfaceSnapshot {
   peers: PeerSnapshot[];
   /** Set when the interface could not be read; the rest is empty. */
   error?: string;
-}
-
-/** Human bytes as wg prints them, without colour: "1.23 KiB". */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(2)} ${units[i]}`;
 }
 
 function hexToBytes(hex: string): Uint8Array | null {
@@ -244,86 +242,6 @@ function push(history: number[], value: number): void {
 }
 
 // ---------------------------------------------------------------------------
-// Formatting.
-
-/**
- * sparkline() draws the last `width` values, newest on the right, scaled to
- * their maximum: zero is ▁, the maximum █, anything above zero at least ▂.
- * Missing cells (fewer values than `width`) are blanks on the left.
- */
-export function sparkline(values: readonly number[], width = HISTORY_LENGTH): string {
-  const last = values.slice(Math.max(0, values.length - width));
-  let max = 0;
-  for (const v of last) if (v > max) max = v;
-  let s = " ".repeat(width - last.length);
-  for (const v of last) {
-    if (!(v > 0) || max === 0) {
-      s += SPARK[0];
-      continue;
-    }
-    // 1..7: the top cell only for the maximum itself, the lowest non-zero at ▂.
-    const level = Math.max(1, Math.min(7, Math.ceil((v / max) * 7)));
-    s += SPARK[level];
-  }
-  return s;
-}
-
-/** formatRate() is bytes/s in at most 10 characters: "0 B/s", "999 B/s", "12.3 KiB/s", "1023 MiB/s". */
-export function formatRate(bytesPerSecond: number | null): string {
-  if (bytesPerSecond === null || !Number.isFinite(bytesPerSecond)) return "-";
-  const n = Math.max(0, bytesPerSecond);
-  if (n < 1024) return `${Math.round(n) === 1024 ? 1023 : Math.round(n)} B/s`;
-  const units = ["KiB/s", "MiB/s", "GiB/s", "TiB/s"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  const one = v.toFixed(1);
-  return `${one.length <= 4 ? one : Math.min(Math.round(v), 9999)} ${units[i]}`;
-}
-
-/**
- * formatAge() is a short handshake age: "never" for no handshake, then
- * "45s", "2m05s", "3h07m", "4d02h". A handshake in the future (clock skew)
- * reads as "0s".
- */
-export function formatAge(seconds: number | null): string {
-  if (seconds === null) return "never";
-  const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${pad2(s % 60)}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${pad2(Math.floor(s / 60) % 60)}m`;
-  return `${Math.floor(s / 86400)}d${pad2(Math.floor(s / 3600) % 24)}h`;
-}
-
-function pad2(n: number): string {
-  return String(n).padStart(2, "0");
-}
-
-/** handshakeColour() is the colour of a handshake age (null: never). */
-export function handshakeColour(seconds: number | null): "green" | "yellow" | "red" {
-  if (seconds === null) return "red";
-  if (seconds < FRESH_HANDSHAKE_S) return "green";
-  if (seconds < STALE_HANDSHAKE_S) return "yellow";
-  return "red";
-}
-
-/** abbreviateKey() is "AbCd…WxYz", as wireguard-go names peers in its logs. */
-export function abbreviateKey(base64: string): string {
-  if (base64.length < 12) return base64;
-  return `${base64.slice(0, 4)}…${base64.slice(39, 43) || base64.slice(-4)}`;
-}
-
-/** fit() pads `text` to `width` (left-aligned, or right when `right`), cutting with "…". */
-export function fit(text: string, width: number, right = false): string {
-  if (text.length > width) return width <= 0 ? "" : text.slice(0, width - 1) + "…";
-  if (!Number.isFinite(width)) return text;
-  return right ? text.padStart(width) : text.padEnd(width);
-}
-
-// ---------------------------------------------------------------------------
 // The frame.
 
 /** Options of {@link renderFrame}. */
@@ -347,7 +265,8 @@ interface Column {
   header: string;
   width: number;
   right: boolean;
-  cell(p: PeerView, nowSec: number): string;
+  /** The cell's text; longer than `width` is cut with "…" at the end. */
+  cell(p: PeerView, nowSec: number, width: number): string;
   colour?: Painter;
 }
 
@@ -360,7 +279,7 @@ type Painter = (p: PeerView, nowSec: number) => "green" | "yellow" | "red" | nul
 function column(
   group: number,
   [id, header, width, right]: [string, string, number, boolean],
-  cell: (p: PeerView, nowSec: number) => string,
+  cell: (p: PeerView, nowSec: number, width: number) => string,
   colour?: Painter,
 ): { group: number; col: Column } {
   return { group, col: { id, header, width, right, cell, colour } };
@@ -375,9 +294,15 @@ function columns(peers: readonly PeerView[]): { group: number; col: Column }[] {
   let ep = "ENDPOINT".length;
   for (const p of peers) ep = Math.max(ep, (p.endpoint ?? "(none)").length);
   const age = handshakeAge;
+  const rxScale = sparkScale(peers, "rx");
+  const txScale = sparkScale(peers, "tx");
   return [
     column(0, ["peer", "PEER", 9, false], (p) => abbreviateKey(p.publicKey)),
-    column(3, ["endpoint", "ENDPOINT", Math.min(ep, 47), false], (p) => p.endpoint ?? "(none)"),
+    column(
+      ENDPOINT_GROUP,
+      ["endpoint", "ENDPOINT", Math.min(ep, MAX_ENDPOINT), false],
+      (p, _now, width) => cutEndpoint(p.endpoint ?? "(none)", width),
+    ),
     column(
       1,
       ["handshake", "HANDSHAKE", 9, true],
@@ -385,9 +310,17 @@ function columns(peers: readonly PeerView[]): { group: number; col: Column }[] {
       (p, now) => handshakeColour(age(p, now)),
     ),
     column(2, ["rx", "RX/s", 10, true], (p) => formatRate(p.rxRate)),
-    column(4, ["rxspark", "RX, LAST 20 s", HISTORY_LENGTH, false], (p) => sparkline(p.rxHistory)),
+    column(
+      4,
+      ["rxspark", sparkHeader("RX", rxScale), HISTORY_LENGTH, false],
+      (p) => sparkline(p.rxHistory, HISTORY_LENGTH, rxScale),
+    ),
     column(2, ["tx", "TX/s", 10, true], (p) => formatRate(p.txRate)),
-    column(4, ["txspark", "TX, LAST 20 s", HISTORY_LENGTH, false], (p) => sparkline(p.txHistory)),
+    column(
+      4,
+      ["txspark", sparkHeader("TX", txScale), HISTORY_LENGTH, false],
+      (p) => sparkline(p.txHistory, HISTORY_LENGTH, txScale),
+    ),
     column(5, ["rxtotal", "RX TOTAL", 11, true], (p) => formatBytes(p.rxBytes)),
     column(5, ["txtotal", "TX TOTAL", 11, true], (p) => formatBytes(p.txBytes)),
     column(
@@ -398,10 +331,26 @@ function columns(peers: readonly PeerView[]): { group: number; col: Column }[] {
   ];
 }
 
+/** The sparkline header: direction, window, and the rate of a full cell. */
+function sparkHeader(direction: "RX" | "TX", scale: number): string {
+  return `${direction} 20s █=${formatRate(scale)}`;
+}
+
 const INDENT = "  ";
 const GAP = "  ";
+/** The endpoint column's priority group. */
+const ENDPOINT_GROUP = 3;
+/** The endpoint column is never wider ("[" + 39-character IPv6 + "]:65535"). */
+const MAX_ENDPOINT = 47;
+/** Nor, once chosen, narrower: a cut endpoint still says which network it is on, and its port. */
+const MIN_ENDPOINT = 15;
 
-/** Picks the columns that fit in `width`, shrinking the endpoint if that is what it takes. */
+/**
+ * Picks the columns that fit in `width`, group by group in priority order. The
+ * endpoint is cut (down to {@link MIN_ENDPOINT}) only to make room for itself,
+ * on a terminal too narrow for it whole; a column of lower priority is shown
+ * only when it fits beside the whole endpoint.
+ */
 function layout(peers: readonly PeerView[], width: number): Column[] {
   const all = columns(peers);
   const lineWidth = (cols: Column[]) =>
@@ -412,19 +361,16 @@ function layout(peers: readonly PeerView[], width: number): Column[] {
   for (const g of groups) {
     chosen.add(g);
     const cols = pick();
-    if (lineWidth(cols) <= width) continue;
+    const over = lineWidth(cols) - width;
+    if (over <= 0) continue;
     const ep = cols.find((c) => c.id === "endpoint");
-    if (ep) {
-      // An endpoint cut short still says which network it is on.
-      const over = lineWidth(cols) - width;
-      if (ep.width - over >= 15) continue;
-    }
+    if (g === ENDPOINT_GROUP && ep && ep.width - over >= MIN_ENDPOINT) continue;
     chosen.delete(g);
   }
   const cols = pick();
   const ep = cols.find((c) => c.id === "endpoint");
   const over = lineWidth(cols) - width;
-  if (ep && over > 0) ep.width = Math.max(15, ep.width - over);
+  if (ep && over > 0) ep.width = Math.max(MIN_ENDPOINT, ep.width - over);
   return cols;
 }
 
@@ -473,7 +419,7 @@ export function renderFrame(views: readonly InterfaceView[], opts: RenderOptions
     );
     for (const p of v.peers) {
       const cells = cols.map((c) => {
-        const text = fit(c.cell(p, opts.nowSec), c.width, c.right);
+        const text = fit(c.cell(p, opts.nowSec, c.width), c.width, c.right);
         return paint(text, c.colour?.(p, opts.nowSec) ?? null, opts.colour);
       });
       let line = INDENT + cells.join(GAP);
@@ -532,6 +478,8 @@ them, or INTERFACE. Refreshes every second; q or Ctrl-C quits.
   --watch   keep refreshing even when stdout is not a terminal (plain frames)
 
 Handshake ages are green under 2 minutes, yellow under 3, red otherwise.
+The sparklines of one interface and direction share a scale: their header
+gives the rate of a full cell (█=…).
 Colour follows WG_COLOR_MODE (always, never, auto) and NO_COLOR.
 `;
 }
@@ -604,10 +552,23 @@ function colourWanted(env: Readonly<Record<string, string | undefined>>, tty: bo
 /**
  * topMain() runs `gotatun top` with `argv` (after "top") and returns the exit
  * code: 0, or 1 for a usage error or, with `--once`, an interface that could
- * not be read. The caller exits the process afterwards (a read of stdin may
- * still be pending in watch mode).
+ * not be read. A reader that closed our stdout (`top --watch | head -1`) ends
+ * it quietly with 0, as it ends `wg show | head -1`. The caller exits the
+ * process afterwards (a read of stdin may still be pending in watch mode).
  */
 export async function topMain(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
+  try {
+    return await top(argv, env);
+  } catch (err) {
+    if (err instanceof Deno.errors.BrokenPipe) return 0;
+    throw err;
+  }
+}
+
+async function top(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {

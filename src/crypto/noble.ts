@@ -3,10 +3,15 @@
  * @module
  * The portable crypto backend: pure TypeScript from @noble (audited, no native
  * code). It is the reference the native backend is checked against.
+ *
+ * The imports name their npm packages with versions (the same as deno.json's
+ * import map, which `deno install` and the tests use) so that mod.ts resolves
+ * from a project that has no deno.json of ours.
  */
-import { chacha20poly1305, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { x25519 } from "@noble/curves/ed25519.js";
-import { blake2s } from "@noble/hashes/blake2.js";
+// deno-lint-ignore-file no-import-prefix
+import { chacha20poly1305, xchacha20poly1305 } from "npm:@noble/ciphers@2.4.0/chacha.js";
+import { x25519 } from "npm:@noble/curves@2.4.0/ed25519.js";
+import { blake2s } from "npm:@noble/hashes@2.4.0/blake2.js";
 import type { CryptoBackend } from "./backend.ts";
 
 function overlaps(a: Uint8Array, b: Uint8Array): boolean {

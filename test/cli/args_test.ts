@@ -4,7 +4,17 @@
  * parseArgs() against wireguard-go main.go's argument and environment rules.
  */
 import assert from "node:assert/strict";
-import { type DaemonOptions, helpText, parseArgs, parseFd, usageText } from "../../cli/args.ts";
+import {
+  type DaemonOptions,
+  editDistance,
+  helpText,
+  ifaceNameProblem,
+  parseArgs,
+  parseFd,
+  suggestCommands,
+  unknownCommandText,
+  usageText,
+} from "../../cli/args.ts";
 import { LogLevel } from "../../src/log.ts";
 
 function daemon(argv: string[], env: Record<string, string> = {}): DaemonOptions {
@@ -159,3 +169,99 @@ Deno.test("parseArgs() sends wg(8), wg-quick(8) and top subcommands to the toolk
   assert.equal(parseArgs(["wg0"], env).kind, "daemon");
   assert.equal(parseArgs(["-f", "wg0"], env).kind, "daemon");
 });
+
+Deno.test("parseArgs() answers a close misspelling of a command instead of starting a daemon", () => {
+  assert.deepEqual(parseArgs(["shwo"], {}), {
+    kind: "unknown",
+    word: "shwo",
+    suggestions: ["show"],
+  });
+  assert.deepEqual(parseArgs(["--verison"], {}), {
+    kind: "unknown",
+    word: "--verison",
+    suggestions: ["--version"],
+  });
+  // Also with arguments: `gotatun upp wg0.conf` is not wireguard-go's usage error.
+  assert.equal(parseArgs(["upp", "wg0.conf"], {}).kind, "unknown");
+  // -f and -- take any name, misspelt command or command.
+  assert.equal(daemon(["-f", "shwo"]).iface, "shwo");
+  assert.deepEqual(
+    [daemon(["--", "shwo"]).iface, daemon(["--", "shwo"]).foreground],
+    ["shwo", false],
+  );
+  assert.equal(daemon(["--", "show"]).iface, "show");
+  assert.equal(daemon(["--", "x"], { WG_PROCESS_FOREGROUND: "1" }).foreground, true);
+  assert.equal(parseArgs(["--"], {}).kind, "usage");
+  assert.equal(parseArgs(["--", "a", "b"], {}).kind, "usage");
+});
+
+Deno.test("suggestCommands() leaves ordinary interface names alone", () => {
+  for (const name of ["wg0", "ux0", "tun0", "eth0", "vpn", "tun", "wan", "lan", "home", "bogus"]) {
+    assert.deepEqual(suggestCommands(name), [], name);
+  }
+  assert.deepEqual(suggestCommands("sohw"), ["show"]);
+  assert.deepEqual(suggestCommands("genky"), ["genkey"]);
+  assert.deepEqual(suggestCommands("syncconff"), ["syncconf"]);
+  // Two edits only for commands longer than 4 characters.
+  assert.deepEqual(suggestCommands("stirp"), ["strip"]);
+  assert.deepEqual(suggestCommands("gnky"), ["genkey"]);
+  assert.deepEqual(suggestCommands("shw0w"), []);
+  // Exact commands are commands, not misspellings.
+  assert.deepEqual(suggestCommands("show"), []);
+});
+
+Deno.test("editDistance() counts inserts, deletes, substitutions and swaps", () => {
+  assert.equal(editDistance("show", "show"), 0);
+  assert.equal(editDistance("shwo", "show"), 1);
+  assert.equal(editDistance("shw", "show"), 1);
+  assert.equal(editDistance("shoow", "show"), 1);
+  assert.equal(editDistance("shaw", "show"), 1);
+  assert.equal(editDistance("", "up"), 2);
+  assert.equal(editDistance("kitten", "sitting"), 3);
+});
+
+Deno.test("unknownCommandText() suggests the command and says how to use the name anyway", () => {
+  const text = unknownCommandText("gotatun", "shwo", ["show"]);
+  assert.match(text, /"shwo" is not a command; did you mean "show"\?/);
+  assert.match(text, /gotatun -- shwo/);
+  assert.match(text, /gotatun -f shwo/);
+});
+
+Deno.test("ifaceNameProblem() says an over-long name is too long (max 15)", () => {
+  assert.equal(ifaceNameProblem("wg0"), null);
+  assert.equal(ifaceNameProblem("a".repeat(15)), null);
+  assert.equal(
+    ifaceNameProblem("a".repeat(16)),
+    `interface name "${"a".repeat(16)}" is too long (max 15 characters)`,
+  );
+  // The kernel counts bytes: 8 two-byte characters are 16.
+  assert.match(ifaceNameProblem("é".repeat(8)) ?? "", /too long/);
+});
+
+Deno.test("helpText() lists every environment variable the code reads", async () => {
+  const help = helpText("gotatun");
+  const names = new Set<string>();
+  for (const dir of ["cli", "src", "uapi"]) {
+    for await (const file of walkTs(new URL(`../../${dir}/`, import.meta.url))) {
+      if (file.endsWith("/cli/build.ts")) continue; // the build tool, not gotatun
+      const text = await Deno.readTextFile(file);
+      for (const m of text.matchAll(/"((?:GOTATUN|WG)_[A-Z0-9_]+|LOG_LEVEL)"/g)) names.add(m[1]);
+      for (const m of text.matchAll(/\benv\.([A-Z][A-Z0-9_]*)\b/g)) names.add(m[1]);
+      for (const m of text.matchAll(/\benv(?:Value|Duration)\("([A-Z0-9_]+)"/g)) names.add(m[1]);
+    }
+  }
+  // The scan itself finds what it must.
+  for (const known of ["GOTATUN_SPIN_US", "GOTATUN_CRYPTO", "WG_UAPI_FD", "LOG_LEVEL"]) {
+    assert.ok(names.has(known), `scan missed ${known}`);
+  }
+  const missing = [...names].filter((n) => !new RegExp(`\\b${n}\\b`).test(help));
+  assert.deepEqual(missing, [], "variables missing from `gotatun help`");
+});
+
+async function* walkTs(dir: URL): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(dir)) {
+    const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
+    if (entry.isDirectory) yield* walkTs(url);
+    else if (entry.name.endsWith(".ts")) yield decodeURIComponent(url.pathname);
+  }
+}

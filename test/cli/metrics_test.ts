@@ -16,6 +16,7 @@ import {
   formatValue,
   METRICS_CONTENT_TYPE,
   type MetricsExtra,
+  NOT_DROPS,
   parseMetricsAddress,
   processStats,
   reasonLabel,
@@ -176,7 +177,7 @@ const EXTRA: MetricsExtra = {
 const PEER_FAMILIES = [
   "gotatun_peer_receive_bytes_total",
   "gotatun_peer_transmit_bytes_total",
-  "gotatun_peer_last_handshake_seconds",
+  "gotatun_peer_last_handshake_timestamp_seconds",
   "gotatun_peer_handshake_initiations_total",
   "gotatun_peer_handshake_responses_total",
   "gotatun_peer_handshakes_total",
@@ -185,14 +186,16 @@ const PEER_FAMILIES = [
 ];
 const DEVICE_FAMILIES = [
   "gotatun_dropped_packets_total",
+  "gotatun_cookie_replies_sent_total",
+  "gotatun_send_errors_total",
   "gotatun_peers",
   "gotatun_up",
   "gotatun_listen_port",
 ];
 const PROCESS_FAMILIES = [
-  "gotatun_process_resident_memory_bytes",
-  "gotatun_process_cpu_seconds_total",
-  "gotatun_process_start_time_seconds",
+  "process_resident_memory_bytes",
+  "process_cpu_seconds_total",
+  "process_start_time_seconds",
   "gotatun_build_info",
 ];
 
@@ -224,11 +227,16 @@ Deno.test("formatMetrics() lists every family once, HELP and TYPE first, in orde
   assert.deepEqual([...fams.keys()], [...PEER_FAMILIES, ...DEVICE_FAMILIES, ...PROCESS_FAMILIES]);
   for (const fam of fams.values()) assert.notEqual(fam.help, "");
   assert.equal(fams.get("gotatun_peers")!.type, "gauge");
-  assert.equal(fams.get("gotatun_peer_last_handshake_seconds")!.type, "gauge");
+  assert.equal(fams.get("gotatun_peer_last_handshake_timestamp_seconds")!.type, "gauge");
   assert.equal(fams.get("gotatun_peer_receive_bytes_total")!.type, "counter");
-  // Every sample carries the interface label.
-  for (const fam of fams.values()) {
-    for (const s of fam.samples) assert.equal(s.labels.interface, "wgA");
+  // Every sample of the interface's families carries the interface label; the
+  // process's families carry none (several daemons in one process table are
+  // told apart by the scrape target, not by a label that is not theirs).
+  for (const name of [...PEER_FAMILIES, ...DEVICE_FAMILIES]) {
+    for (const s of fams.get(name)!.samples) assert.equal(s.labels.interface, "wgA", name);
+  }
+  for (const name of PROCESS_FAMILIES) {
+    for (const s of fams.get(name)!.samples) assert.equal("interface" in s.labels, false, name);
   }
 });
 
@@ -274,7 +282,10 @@ Deno.test("formatMetrics() per-peer counters follow a handshake and data both wa
   assert.equal(value(a, "gotatun_peer_sessions_derived_total", onA), 1);
   assert.equal(value(b, "gotatun_peer_sessions_derived_total", onB), 1);
   const t = p.a.peer.lastHandshakeTime();
-  assert.equal(value(a, "gotatun_peer_last_handshake_seconds", onA), t.sec + t.nsec / 1e9);
+  assert.equal(
+    value(a, "gotatun_peer_last_handshake_timestamp_seconds", onA),
+    t.sec + t.nsec / 1e9,
+  );
   assert.ok(Math.abs(t.sec - FAKE_WALL_START / 1000) < 5, "fake wall time");
 });
 
@@ -315,7 +326,9 @@ Deno.test("formatMetrics() has a dropped_packets_total series for every DeviceSt
   p.a.device.handleTunPacket(ipv4Packet("10.0.0.1", "10.9.9.9", payload(10, 1)));
   const fams = parseExposition(formatMetrics(p.a.device, EXTRA));
   const dropped = fams.get("gotatun_dropped_packets_total")!;
-  const fields = Object.keys(p.a.device.stats);
+  // Cookie replies sent and send errors are not drops: they have counters of their own.
+  const fields = Object.keys(p.a.device.stats).filter((f) => !(f in NOT_DROPS));
+  assert.deepEqual(Object.keys(NOT_DROPS).sort(), ["cookieRepliesSent", "sendErrors"]);
   assert.deepEqual(dropped.samples.map((s) => s.labels.reason), fields.map(reasonLabel));
   for (const f of fields) {
     assert.equal(
@@ -328,12 +341,26 @@ Deno.test("formatMetrics() has a dropped_packets_total series for every DeviceSt
   assert.equal(value(fams, "gotatun_dropped_packets_total", { reason: "no_route" }), 1);
 });
 
+Deno.test("formatMetrics() counts cookie replies and send errors apart from drops", () => {
+  const p = devicePair();
+  ping(p);
+  const stats = p.a.device.stats as { cookieRepliesSent: number; sendErrors: number };
+  stats.cookieRepliesSent = 7;
+  stats.sendErrors = 3;
+  const fams = parseExposition(formatMetrics(p.a.device, EXTRA));
+  assert.equal(value(fams, "gotatun_cookie_replies_sent_total"), 7);
+  assert.equal(value(fams, "gotatun_send_errors_total"), 3);
+  const reasons = fams.get("gotatun_dropped_packets_total")!.samples.map((s) => s.labels.reason);
+  assert.equal(reasons.includes("cookie_replies_sent"), false);
+  assert.equal(reasons.includes("send_errors"), false);
+});
+
 Deno.test("formatMetrics() process and build_info come from the extra numbers", () => {
   const p = devicePair();
   const fams = parseExposition(formatMetrics(p.a.device, EXTRA));
-  assert.equal(value(fams, "gotatun_process_resident_memory_bytes"), 123456789);
-  assert.equal(value(fams, "gotatun_process_cpu_seconds_total"), 1.25);
-  assert.equal(value(fams, "gotatun_process_start_time_seconds"), 1700000000.5);
+  assert.equal(value(fams, "process_resident_memory_bytes"), 123456789);
+  assert.equal(value(fams, "process_cpu_seconds_total"), 1.25);
+  assert.equal(value(fams, "process_start_time_seconds"), 1700000000.5);
   assert.equal(
     value(fams, "gotatun_build_info", { version: "9.8.7", crypto_backend: "noble", deno: "2.9.6" }),
     1,
@@ -657,10 +684,10 @@ for (
         assert.ok(value(f1, "gotatun_peer_handshakes_total", peer2) >= 1);
         assert.ok(value(f1, "gotatun_peer_handshake_initiations_total", peer2) >= 1);
         assert.ok(value(f1, "gotatun_peer_sessions_derived_total", peer2) >= 1);
-        const hs = value(f1, "gotatun_peer_last_handshake_seconds", peer2);
+        const hs = value(f1, "gotatun_peer_last_handshake_timestamp_seconds", peer2);
         assert.ok(hs > before - 60 && hs <= before + 5, `last handshake ${hs}`);
-        assert.ok(value(f1, "gotatun_process_resident_memory_bytes") > 1 << 20);
-        assert.ok(value(f1, "gotatun_process_cpu_seconds_total") > 0);
+        assert.ok(value(f1, "process_resident_memory_bytes") > 1 << 20);
+        assert.ok(value(f1, "process_cpu_seconds_total") > 0);
         assert.equal(value(f1, "gotatun_build_info", { version: VERSION }), 1);
 
         // The responder, served on [::1].

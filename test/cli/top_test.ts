@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import {
   abbreviateKey,
+  cutEndpoint,
   fit,
   formatAge,
   formatRate,
@@ -25,7 +26,9 @@ import {
   type PeerSnapshot,
   renderFrame,
   sparkline,
+  sparkScale,
   TopHistory,
+  windowMax,
 } from "../../cli/top.ts";
 import { DENO_RUN_FLAGS } from "../../cli/version.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
@@ -638,7 +641,7 @@ Deno.test({
         );
         const screen = await tmux.waitScreen(new RegExp(`interface: ${d.name} `));
         assert.match(screen, /gotatun top .*\(q quits\)/);
-        assert.match(screen, /PEER +ENDPOINT +HANDSHAKE +RX\/s +RX, LAST 20 s +TX\/s/);
+        assert.match(screen, /PEER +ENDPOINT +HANDSHAKE +RX\/s +RX 20s █=\S+ \S*B\/s +TX\/s/);
         assert.deepEqual(await tmux.flags(), { alternate: true, cursor: false });
         // After the second sample the rates are numbers.
         await tmux.waitScreen(new RegExp(`${escapeRe(abbreviateKey(d.peerPub))}.* B/s `), 10_000);
@@ -657,4 +660,76 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("sparkline() on a shared scale: a trickle stays low beside a flow", () => {
+  assert.equal(sparkline([100, 100], 2, 7000), "▂▂");
+  assert.equal(sparkline([7000, 3500, 0], 3, 7000), "█▅▁");
+  // Above the scale is a full cell; a scale of 0 draws the floor.
+  assert.equal(sparkline([9000], 1, 7000), "█");
+  assert.equal(sparkline([0, 0], 2, 0), "▁▁");
+  assert.equal(windowMax([9, 1, 2, 3], 3), 3);
+  assert.equal(windowMax([]), 0);
+});
+
+Deno.test("renderFrame() sparklines share one scale per direction, shown in the header", () => {
+  const now = 1_700_000_000;
+  const view = busyView(now);
+  const lines = renderFrame([view], { width: Infinity, colour: false, nowSec: now });
+  const rxScale = sparkScale(view.peers, "rx");
+  const txScale = sparkScale(view.peers, "tx");
+  assert.ok(rxScale > 0 && txScale > 0);
+  assert.ok(lines[1].includes(`RX 20s █=${formatRate(rxScale)}`), lines[1]);
+  assert.ok(lines[1].includes(`TX 20s █=${formatRate(txScale)}`), lines[1]);
+  // Peer 2 sends 100 B/s beside peer 1's 5000 B/s: its bar stays at the floor
+  // instead of filling up (as it did when each sparkline scaled itself).
+  assert.ok(lines[2].includes("█".repeat(HISTORY_LENGTH)), lines[2]);
+  assert.ok(lines[3].includes("▂".repeat(HISTORY_LENGTH)), lines[3]);
+  assert.ok(!lines[3].includes("█"), lines[3]);
+});
+
+Deno.test("cutEndpoint() cuts the address in the middle and keeps the port", () => {
+  const v6 = "[2001:db8:1234:5678:9abc:def0:1234:5678]:51821";
+  assert.equal(cutEndpoint(v6, 100), v6);
+  assert.equal(cutEndpoint(v6, 20), "[2001:db8:12…]:51821");
+  assert.equal(cutEndpoint(v6, 20).length, 20);
+  assert.equal(cutEndpoint("203.0.113.254:51820", 15), "203.0.11…:51820");
+  // Too narrow for the port and a bit of address: an ordinary cut.
+  assert.equal(cutEndpoint("203.0.113.254:51820", 7), "203.0.…");
+  assert.equal(cutEndpoint("(none)", 4), "(no…");
+});
+
+Deno.test("renderFrame() never cuts an endpoint's port for a column of lower priority", () => {
+  const now = 1_700_000_000;
+  const view = busyView(now);
+  for (let width = 20; width <= 220; width++) {
+    const lines = renderFrame([view], { width, colour: false, nowSec: now });
+    if (!lines[1].includes("ENDPOINT")) continue;
+    for (const [row, p] of lines.slice(2).map((l, i) => [l, view.peers[i]] as const)) {
+      const port = p.endpoint?.match(/:[0-9]+$/)?.[0];
+      if (port !== undefined) assert.ok(row.includes(`${port} `), `width ${width}: ${row}`);
+    }
+    // Whole endpoints whenever the columns before the sparklines fit with them.
+    const whole = 2 + 9 + 2 + 47 + 2 + 9 + 2 + 10 + 2 + 10;
+    if (width >= whole) {
+      assert.ok(lines[3].includes(view.peers[1].endpoint!), `width ${width}: ${lines[3]}`);
+    }
+  }
+  // 100 columns, as in the report: the IPv6 endpoint whole, its port included.
+  const at100 = renderFrame([view], { width: 100, colour: false, nowSec: now });
+  assert.match(at100[3], /\[2001:db8:1234:5678:9abc:def0:1234:5678\]:51821 /);
+});
+
+Deno.test("gotatun top --watch | head -1 ends quietly when head exits", async () => {
+  // The second frame, a second later, is written to a pipe nobody reads any more.
+  const cmd = [...SOURCE_CMD, "top", "--watch"].map(shellQuote).join(" ");
+  const r = await run("bash", ["-c", `set -o pipefail; ${cmd} | head -1`], {
+    env: { NO_COLOR: "1" },
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.timedOut, false);
+  assert.equal(r.stderr, "", "no BrokenPipe stack trace");
+  assert.equal(r.code, 0, "top exits 0 (pipefail reports its status)");
+  assert.match(r.stdout, /^gotatun top {2}\d/);
+  assert.equal(r.stdout.split("\n").length, 2, "one line");
 });
