@@ -3,12 +3,12 @@
  * @module
  * The test bed of the network benchmark (test/bench/net.ts): two network
  * namespaces joined by a veth pair (MTU 1500), a WireGuard daemon in each
- * (tunnel MTU 1420), configured with stock `wg setconf`. The tunnel's two
- * daemons run as `PROGRAM -f IFNAME` with their output (GC traces) in a
- * file, optionally pinned to a CPU each; the extra daemons of some tests are
+ * (tunnel MTU 1420), configured with stock `wg setconf`. Daemons are
  * started the way wg-quick starts them (`PROGRAM IFNAME`, which
- * daemonizes). Plus the per-process counters the metrics read from /proc
- * (CPU ticks, RSS).
+ * daemonizes), except the tunnel's two in net.ts, which run as
+ * `PROGRAM -f IFNAME` with their output (GC traces) in a file, optionally
+ * pinned to a CPU each. Plus the per-process counters the metrics read from
+ * /proc (CPU ticks, RSS).
  *
  * ```
  *  ns A (gtbench-xxxxxx)                              ns B (gtbench-yyyyyy)
@@ -463,16 +463,16 @@ export class Tunnel {
 
   /**
    * create() builds the whole bed for `impl`. `stem` makes the interface
-   * names unique (≤ 13 characters; "a"/"b" and others are appended). Both
-   * daemons run in the foreground with their GC traces in `dir`
-   * ({@link Daemon.log}); with `pinned`, A's on CPU 0 and B's on CPU 1.
+   * names unique (≤ 13 characters; "a"/"b" and others are appended). With
+   * `trace`, both daemons run in the foreground with their GC traces in
+   * `dir` ({@link Daemon.log}); with `pinned`, A's on CPU 0 and B's on CPU 1.
    */
   static async create(
     impl: Impl,
     stem: string,
     dir: string,
     cleanup: Cleanup,
-    pinned = false,
+    opts: { trace?: boolean; pinned?: boolean } = {},
   ): Promise<Tunnel> {
     const a = await Netns.create("gtbench");
     cleanup.addNetns(a);
@@ -480,7 +480,7 @@ export class Tunnel {
     try {
       b = await Netns.create("gtbench");
       cleanup.addNetns(b);
-      return await Tunnel.#build(impl, stem, dir, cleanup, a, b, pinned);
+      return await Tunnel.#build(impl, stem, dir, cleanup, a, b, opts);
     } catch (e) {
       // Whatever was started for this tunnel goes now, not at the end of the run.
       await cleanup.dropNetns(a);
@@ -496,7 +496,7 @@ export class Tunnel {
     cleanup: Cleanup,
     a: Netns,
     b: Netns,
-    pinned: boolean,
+    opts: { trace?: boolean; pinned?: boolean },
   ): Promise<Tunnel> {
     await vethPair(a, b, {
       nameA: "vb0",
@@ -506,14 +506,16 @@ export class Tunnel {
       mtu: VETH_MTU,
     });
     const ka = newKeyPair(), kb = newKeyPair();
-    const da = await startDaemon(a, impl, `${stem}a`, cleanup, {
-      logPath: `${dir}/${stem}a.log`,
-      cpu: pinned ? 0 : undefined,
-    });
-    const db = await startDaemon(b, impl, `${stem}b`, cleanup, {
-      logPath: `${dir}/${stem}b.log`,
-      cpu: pinned ? 1 : undefined,
-    });
+    const started: Daemon[] = [];
+    for (const [ns, end, cpu] of [[a, "a", 0], [b, "b", 1]] as const) {
+      started.push(
+        await startDaemon(ns, impl, `${stem}${end}`, cleanup, {
+          logPath: opts.trace ? `${dir}/${stem}${end}.log` : undefined,
+          cpu: opts.pinned ? cpu : undefined,
+        }),
+      );
+    }
+    const [da, db] = started;
     await setconf(
       da.ifname,
       [

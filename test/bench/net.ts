@@ -411,7 +411,10 @@ export async function main(args: string[]): Promise<number> {
           const idx = opts.impls.indexOf(impl);
           try {
             const stem = `gb${runId}r${round}i${idx}`;
-            const t = await Tunnel.create(impl, stem, dir, cleanup, opts.pinned);
+            const t = await Tunnel.create(impl, stem, dir, cleanup, {
+              trace: true,
+              pinned: opts.pinned,
+            });
             tunnels.set(impl.name, t);
             const rss = idleRss(t);
             rec.add("rss_idle", impl.name, rss);
