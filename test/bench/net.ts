@@ -29,8 +29,8 @@
  * (CPU and context switches of an idle tunnel) and _gc.ts (collections
  * during the TCP test). Tests of idle tunnels (sparse ping, idle CPU) run on
  * all implementations at once instead of in turn: they leave the CPU to each
- * other. Every external step has a timeout; a
- * failed step is noted under the table and the run goes on. Namespaces,
+ * other. Every external step has a timeout; a failed step is noted under the
+ * table and the run goes on. Namespaces,
  * daemons and temporary files (private keys) are removed in `finally` and on
  * SIGINT/SIGTERM.
  *
@@ -41,8 +41,7 @@
  * the daemons. Needs root, /dev/net/tun, ip, wg, iperf3, ping, ss, getconf,
  * stdbuf (and taskset for `--pinned`).
  */
-import { sleep } from "../_util/proc.ts";
-import { randomSuffix, taskArgs } from "../_util/proc.ts";
+import { randomSuffix, sleep, taskArgs } from "../_util/proc.ts";
 import { Cleanup, type Impl, TUN_B, Tunnel } from "./_env.ts";
 import {
   configs,
@@ -62,10 +61,10 @@ import { idleUsage } from "./_idle.ts";
 import { runtimeOf } from "./_gc.ts";
 import { findWireguardGo, firstLine, label } from "./_impls.ts";
 import { type Options, parseOptions, prerequisites, usage } from "./_options.ts";
-
-export { parseOptions, prerequisites };
 import { buildConfigs, buildPool, type ConfigInputs, type HandshakePool } from "./_pool.ts";
 import { jsonReport, markdownTable, Recorder, svgChart } from "./_report.ts";
+
+export { parseOptions, prerequisites };
 
 function say(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
@@ -396,8 +395,8 @@ export async function main(args: string[]): Promise<number> {
       inputs.configs = await buildConfigs(dir);
     }
     const list = steps(opts, d, rec, dir, cleanup, inputs, runtimes);
-    const perRound = opts.impls.length +
-      list.reduce((n, step) => n + (step.all ? 1 : opts!.impls.length), 0);
+    const n = opts.impls.length;
+    const perRound = n + list.reduce((sum, step) => sum + (step.all ? 1 : n), 0);
     const total = opts.rounds * perRound;
     let k = 0;
     const runId = randomSuffix(4);
