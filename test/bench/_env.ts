@@ -3,9 +3,12 @@
  * @module
  * The test bed of the network benchmark (test/bench/net.ts): two network
  * namespaces joined by a veth pair (MTU 1500), a WireGuard daemon in each
- * (tunnel MTU 1420), started the way wg-quick starts them (`PROGRAM IFNAME`,
- * which daemonizes) and configured with stock `wg setconf`; plus the
- * per-process counters the metrics read from /proc (CPU ticks, RSS).
+ * (tunnel MTU 1420), configured with stock `wg setconf`. Daemons are
+ * started the way wg-quick starts them (`PROGRAM IFNAME`, which
+ * daemonizes), except the tunnel's two in net.ts, which run as
+ * `PROGRAM -f IFNAME` with their output (GC traces) in a file, optionally
+ * pinned to a CPU each. Plus the per-process counters the metrics read from
+ * /proc (CPU ticks, RSS).
  *
  * ```
  *  ns A (gtbench-xxxxxx)                              ns B (gtbench-yyyyyy)
@@ -14,14 +17,15 @@
  * ```
  *
  * Every namespace and UAPI socket made here is registered in a
- * {@link Cleanup}, which kills whatever lives in the namespaces (our daemons
- * detach from us, so they are found with `ip netns pids`; only processes we
+ * {@link Cleanup}, which kills whatever lives in the namespaces (daemons
+ * may detach from us, so they are found with `ip netns pids`; only processes we
  * started live there) and deletes them; net.ts runs it in `finally` and on
  * SIGINT/SIGTERM. Interface names carry a random run id because the UAPI
  * socket directory /var/run/wireguard is global, not per namespace.
  */
 import { Netns, run, vethPair, waitFor } from "../_util/netns.ts";
-import { runOk, type RunResult } from "../_util/proc.ts";
+import { runOk, type RunResult, spawnBackground } from "../_util/proc.ts";
+import { GcLog } from "./_gc.ts";
 import { useBestCryptoBackend } from "../../src/crypto/select.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { systemRng } from "../../src/clock.ts";
@@ -258,10 +262,31 @@ export interface Daemon {
   ns: Netns;
   ifname: string;
   pid: number;
+  /** Its GC trace (only for a daemon started with {@link DaemonOptions.logPath}). */
+  log: GcLog | null;
+}
+
+/** How {@link startDaemon} runs a daemon. */
+export interface DaemonOptions {
+  /**
+   * Run it in the foreground (`PROGRAM -f IFNAME`, in the background of the
+   * bench) with its stdout and stderr in this file, line-buffered
+   * (`stdbuf`), and the GC traces of both runtimes switched on (see _gc.ts).
+   * Without it: `PROGRAM IFNAME`, which daemonizes, as wg-quick runs it.
+   */
+  logPath?: string;
+  /** Pin it, and every thread it makes, to this CPU (`taskset -c`). */
+  cpu?: number;
+}
+
+/** `VALUE`, or `OLD<sep>VALUE` when the variable is already set in our environment. */
+function appendEnv(name: string, value: string, sep: string): string {
+  const old = Deno.env.get(name);
+  return old ? `${old}${sep}${value}` : value;
 }
 
 /**
- * startDaemon() runs `PROGRAM IFNAME` in `ns` (it daemonizes and returns),
+ * startDaemon() starts `PROGRAM IFNAME` in `ns` (see {@link DaemonOptions}),
  * then finds the daemon's PID and waits until it answers on its UAPI socket.
  */
 export async function startDaemon(
@@ -269,24 +294,55 @@ export async function startDaemon(
   impl: Impl,
   ifname: string,
   cleanup: Cleanup,
+  opts: DaemonOptions = {},
 ): Promise<Daemon> {
   cleanup.addSocket(ifname);
+  const pin = opts.cpu === undefined ? [] : ["taskset", "-c", String(opts.cpu)];
   // LOG_LEVEL=silent: neither daemon may keep our pipes (run() would wait for them).
-  const r = await run("ip", ["netns", "exec", ns.name, impl.path, ifname], {
-    timeoutMs: 30_000,
-    env: { LOG_LEVEL: "silent" },
-  });
-  if (r.code !== 0 || r.timedOut) {
-    throw new Error(
-      `${impl.path} ${ifname} failed (code ${r.code}${r.timedOut ? ", timed out" : ""}): ${
-        (r.stdout + r.stderr).trim().slice(-500)
-      }`,
-    );
+  const env: Record<string, string> = { LOG_LEVEL: "silent" };
+  let exited = false;
+  if (opts.logPath !== undefined) {
+    env.DENO_V8_FLAGS = appendEnv("DENO_V8_FLAGS", "--trace-gc", ",");
+    env.GODEBUG = appendEnv("GODEBUG", "gctrace=1", ",");
+    // Reaped when the namespace goes (Netns.delete() kills what lives in it).
+    const bg = spawnBackground("ip", [
+      "netns",
+      "exec",
+      ns.name,
+      ...pin,
+      "stdbuf",
+      "-oL",
+      "-eL",
+      "sh",
+      "-c",
+      'exec "$0" -f "$1" >"$2" 2>&1',
+      impl.path,
+      ifname,
+      opts.logPath,
+    ], { env });
+    bg.status.then(() => (exited = true));
+  } else {
+    const r = await run("ip", ["netns", "exec", ns.name, ...pin, impl.path, ifname], {
+      timeoutMs: 30_000,
+      env,
+    });
+    if (r.code !== 0 || r.timedOut) {
+      throw new Error(
+        `${impl.path} ${ifname} failed (code ${r.code}${r.timedOut ? ", timed out" : ""}): ${
+          (r.stdout + r.stderr).trim().slice(-500)
+        }`,
+      );
+    }
   }
-  const pid = await findDaemon(ns, ifname);
-  const served = await waitFor(() => socketServed(uapiSocket(ifname)), 10_000, 50);
+  const log = opts.logPath === undefined ? null : new GcLog(opts.logPath);
+  const died = () => `${impl.name} ${ifname} exited: ${log?.tail() ?? ""}`;
+  const pid = await findDaemon(ns, ifname).catch((e) => {
+    throw exited ? new Error(died()) : e;
+  });
+  const served = await waitFor(() => exited || socketServed(uapiSocket(ifname)), 10_000, 50);
+  if (exited) throw new Error(died());
   if (!served) throw new Error(`${impl.name}: ${uapiSocket(ifname)} does not answer`);
-  return { ns, ifname, pid };
+  return { ns, ifname, pid, log };
 }
 
 /** stopDaemon() sends SIGTERM, waits up to 5 s, then SIGKILL; never throws. */
@@ -385,35 +441,46 @@ export class Tunnel {
   readonly db: Daemon;
   /** Interface-name stem; the benchmark adds suffixes for its extra daemons. */
   readonly stem: string;
+  /** Public keys of the two ends (base64), for `wg set … peer`. */
+  readonly pubA: string;
+  readonly pubB: string;
 
   private constructor(
     impl: Impl,
-    a: Netns,
-    b: Netns,
-    da: Daemon,
-    db: Daemon,
+    ends: { a: Netns; b: Netns; da: Daemon; db: Daemon },
     stem: string,
+    keys: { pubA: string; pubB: string },
   ) {
     this.impl = impl;
-    this.a = a;
-    this.b = b;
-    this.da = da;
-    this.db = db;
+    this.a = ends.a;
+    this.b = ends.b;
+    this.da = ends.da;
+    this.db = ends.db;
     this.stem = stem;
+    this.pubA = keys.pubA;
+    this.pubB = keys.pubB;
   }
 
   /**
    * create() builds the whole bed for `impl`. `stem` makes the interface
-   * names unique (≤ 13 characters; "a"/"b" and others are appended).
+   * names unique (≤ 13 characters; "a"/"b" and others are appended). With
+   * `trace`, both daemons run in the foreground with their GC traces in
+   * `dir` ({@link Daemon.log}); with `pinned`, A's on CPU 0 and B's on CPU 1.
    */
-  static async create(impl: Impl, stem: string, dir: string, cleanup: Cleanup): Promise<Tunnel> {
+  static async create(
+    impl: Impl,
+    stem: string,
+    dir: string,
+    cleanup: Cleanup,
+    opts: { trace?: boolean; pinned?: boolean } = {},
+  ): Promise<Tunnel> {
     const a = await Netns.create("gtbench");
     cleanup.addNetns(a);
     let b: Netns | null = null;
     try {
       b = await Netns.create("gtbench");
       cleanup.addNetns(b);
-      return await Tunnel.#build(impl, stem, dir, cleanup, a, b);
+      return await Tunnel.#build(impl, stem, dir, cleanup, a, b, opts);
     } catch (e) {
       // Whatever was started for this tunnel goes now, not at the end of the run.
       await cleanup.dropNetns(a);
@@ -429,6 +496,7 @@ export class Tunnel {
     cleanup: Cleanup,
     a: Netns,
     b: Netns,
+    opts: { trace?: boolean; pinned?: boolean },
   ): Promise<Tunnel> {
     await vethPair(a, b, {
       nameA: "vb0",
@@ -438,8 +506,16 @@ export class Tunnel {
       mtu: VETH_MTU,
     });
     const ka = newKeyPair(), kb = newKeyPair();
-    const da = await startDaemon(a, impl, `${stem}a`, cleanup);
-    const db = await startDaemon(b, impl, `${stem}b`, cleanup);
+    const started: Daemon[] = [];
+    for (const [ns, end, cpu] of [[a, "a", 0], [b, "b", 1]] as const) {
+      started.push(
+        await startDaemon(ns, impl, `${stem}${end}`, cleanup, {
+          logPath: opts.trace ? `${dir}/${stem}${end}.log` : undefined,
+          cpu: opts.pinned ? cpu : undefined,
+        }),
+      );
+    }
+    const [da, db] = started;
     await setconf(
       da.ifname,
       [
@@ -477,7 +553,7 @@ export class Tunnel {
         throw new Error(`${impl.name}: no UDP socket on port ${PORT_MAIN} in ${ns.name}`);
       }
     }
-    return new Tunnel(impl, a, b, da, db, stem);
+    return new Tunnel(impl, { a, b, da, db }, stem, { pubA: ka.publicB64, pubB: kb.publicB64 });
   }
 
   /** destroy() kills everything in both namespaces and deletes them. */

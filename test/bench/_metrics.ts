@@ -11,7 +11,8 @@
  *   (`-b 0`), and loss plus daemon CPU time per packet when paced at
  *   200 Mbit/s (utime + stime of each daemon from /proc/<pid>/stat, divided
  *   by the packets it encrypted or decrypted);
- * - ping RTT percentiles from the per-packet times;
+ * - ping RTT percentiles: see _latency.ts; idle CPU: see _idle.ts;
+ * - GC collections in both daemons during the TCP 1-stream test (_gc.ts);
  * - RSS from /proc/<pid>/status (VmRSS idle, VmHWM after the TCP tests);
  * - handshakes per second as a responder (see _flood.ts), on an extra daemon
  *   started for it;
@@ -46,7 +47,7 @@ import {
 } from "./_env.ts";
 import type { ConfigInputs, HandshakePool } from "./_pool.ts";
 import type { FloodConfig, FloodResult } from "./_flood.ts";
-import { quantile } from "./_report.ts";
+import { type GcCounts, GcWindow } from "./_gc.ts";
 
 /** How long each test runs. */
 export interface Durations {
@@ -55,9 +56,16 @@ export interface Durations {
   tcpOmitSeconds: number;
   /** iperf3 -t for each UDP test. */
   udpSeconds: number;
+  /** Pings 10 ms (`pingInterval`) apart on an idle tunnel, and while one TCP stream runs. */
   pingCount: number;
+  loadPingCount: number;
   /** Seconds between pings. */
   pingInterval: number;
+  /** Pings 1.5 s (`sparseInterval`) apart: each finds the tunnel idle. */
+  sparseCount: number;
+  sparseInterval: number;
+  /** Length of the idle window (10 s persistent keepalive), s. */
+  idleSeconds: number;
   hsCapacityMs: number;
   hsFloodMs: number;
   /** Initiations per second offered during the flood. */
@@ -69,8 +77,12 @@ export const FULL: Durations = {
   tcpSeconds: 5,
   tcpOmitSeconds: 1,
   udpSeconds: 5,
-  pingCount: 200,
+  pingCount: 1000,
+  loadPingCount: 1000,
   pingInterval: 0.01,
+  sparseCount: 20,
+  sparseInterval: 1.5,
+  idleSeconds: 30,
   hsCapacityMs: 2000,
   hsFloodMs: 2000,
   hsFloodRate: 10_000,
@@ -81,8 +93,12 @@ export const QUICK: Durations = {
   tcpSeconds: 1,
   tcpOmitSeconds: 0,
   udpSeconds: 1,
-  pingCount: 50,
+  pingCount: 100,
+  loadPingCount: 100,
   pingInterval: 0.01,
+  sparseCount: 4,
+  sparseInterval: 1.5,
+  idleSeconds: 10,
   hsCapacityMs: 1000,
   hsFloodMs: 1000,
   hsFloodRate: 10_000,
@@ -94,7 +110,7 @@ export const UDP_PAYLOAD = 1392;
 const KIB_PER_MIB = 1024;
 
 /** In-namespace command with a timeout; never throws (the caller reads code/output). */
-function nsRun(ns: Netns, argv: readonly string[], timeoutMs: number) {
+export function nsRun(ns: Netns, argv: readonly string[], timeoutMs: number) {
   return run("ip", ["netns", "exec", ns.name, ...argv], { timeoutMs });
 }
 
@@ -107,7 +123,7 @@ interface IperfSum {
   lost_packets?: number;
   lost_percent?: number;
 }
-interface IperfJson {
+export interface IperfJson {
   error?: string;
   end?: { sum?: IperfSum; sum_sent?: IperfSum; sum_received?: IperfSum };
 }
@@ -119,7 +135,7 @@ interface IperfJson {
  * that moment is refused. A refused or reset control connection (before any
  * measurement) is retried once.
  */
-async function iperfClient(
+export async function iperfClient(
   t: Tunnel,
   args: readonly string[],
   seconds: number,
@@ -138,7 +154,7 @@ async function iperfClient(
 }
 
 /** Called right before the iperf3 client starts and right after it ends (counter windows). */
-interface Around {
+export interface Around {
   before?: () => void;
   after?: () => void;
 }
@@ -226,38 +242,6 @@ export function peakRss(t: Tunnel): number {
   return Math.max(memory(t.da.pid).hwm, memory(t.db.pid).hwm) / KIB_PER_MIB;
 }
 
-/** Result of {@link ping}. */
-export interface PingStats {
-  p50: number;
-  p99: number;
-  received: number;
-}
-
-/**
- * ping() sends a few pings first (they complete the handshake, whose delay
- * is measured separately), then `count` at `interval` from A to B through
- * the tunnel, and takes percentiles of the per-packet times.
- */
-export async function ping(t: Tunnel, d: Durations): Promise<PingStats> {
-  await nsRun(t.a, ["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "2", TUN_B], 15_000);
-  const r = await nsRun(t.a, [
-    "ping",
-    "-n",
-    "-c",
-    String(d.pingCount),
-    "-i",
-    String(d.pingInterval),
-    "-W",
-    "1",
-    TUN_B,
-  ], 20_000 + d.pingCount * (d.pingInterval * 1000 + 50));
-  const times = [...r.stdout.matchAll(/ time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (times.length === 0) {
-    throw new Error(`no ping replies (code ${r.code}): ${r.stdout.trim().slice(-200)}`);
-  }
-  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), received: times.length };
-}
-
 /** Result of {@link tcp}. */
 export interface TcpStats {
   mbps: number;
@@ -266,6 +250,8 @@ export interface TcpStats {
   cpuRx: number;
   /** Peak VmRSS (KiB) sampled during the test, max of both daemons. */
   rssPeak: number;
+  /** Collections in both daemons during the test (NaN without their traces). */
+  gc: GcCounts;
 }
 
 /** tcp() runs iperf3 TCP from A to B (or B to A with `reverse`). */
@@ -282,10 +268,14 @@ export async function tcp(
   if (reverse) args.push("-R");
   const sampler = new RssSampler([t.da.pid, t.db.pid]);
   const w = new CpuWindow([t.da.pid, t.db.pid]);
+  const g = new GcWindow([t.da.log, t.db.log]);
   let j: IperfJson;
   let peaks: Map<number, number>;
   try {
-    j = await iperfClient(t, args, d.tcpSeconds + d.tcpOmitSeconds, w);
+    j = await iperfClient(t, args, d.tcpSeconds + d.tcpOmitSeconds, {
+      before: () => (g.before(), w.before()),
+      after: () => (w.after(), g.after()),
+    });
   } finally {
     peaks = sampler.stop();
   }
@@ -298,6 +288,7 @@ export async function tcp(
     cpuTx: reverse ? b : a,
     cpuRx: reverse ? a : b,
     rssPeak: Math.max(0, ...peaks.values()),
+    gc: g.counts,
   };
 }
 

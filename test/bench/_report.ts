@@ -65,6 +65,22 @@ export const METRICS: readonly MetricDef[] = [
     digits: 0,
   },
   {
+    id: "gc_young_tcp1",
+    group: "tcp",
+    label: "GC young-generation collections during TCP 1 stream, both daemons (V8 scavenges)",
+    unit: "count",
+    better: "lower",
+    digits: 0,
+  },
+  {
+    id: "gc_full_tcp1",
+    group: "tcp",
+    label: "GC full collections during TCP 1 stream, both daemons (V8 mark-compacts; Go cycles)",
+    unit: "count",
+    better: "lower",
+    digits: 0,
+  },
+  {
     id: "udp_pps",
     group: "udp",
     label: "UDP 1392 B at overload (-b 0): received",
@@ -107,6 +123,62 @@ export const METRICS: readonly MetricDef[] = [
   { id: "ping_p50", group: "ping", label: "ping RTT p50", unit: "ms", better: "lower", digits: 3 },
   { id: "ping_p99", group: "ping", label: "ping RTT p99", unit: "ms", better: "lower", digits: 3 },
   {
+    id: "ping_p999",
+    group: "ping",
+    label: "ping RTT p999",
+    unit: "ms",
+    better: "lower",
+    digits: 3,
+  },
+  {
+    id: "sparse_p50",
+    group: "sparse",
+    label: "sparse ping RTT p50 (1.5 s apart: idle wake-up)",
+    unit: "ms",
+    better: "lower",
+    digits: 3,
+  },
+  {
+    id: "sparse_p99",
+    group: "sparse",
+    label: "sparse ping RTT p99 (1.5 s apart)",
+    unit: "ms",
+    better: "lower",
+    digits: 3,
+  },
+  {
+    id: "load_p50",
+    group: "loaded",
+    label: "ping RTT p50 under load (1 TCP stream)",
+    unit: "ms",
+    better: "lower",
+    digits: 3,
+  },
+  {
+    id: "load_p99",
+    group: "loaded",
+    label: "ping RTT p99 under load (1 TCP stream)",
+    unit: "ms",
+    better: "lower",
+    digits: 3,
+  },
+  {
+    id: "load_p999",
+    group: "loaded",
+    label: "ping RTT p999 under load (1 TCP stream)",
+    unit: "ms",
+    better: "lower",
+    digits: 3,
+  },
+  {
+    id: "load_mbps",
+    group: "loaded",
+    label: "TCP stream beside those pings",
+    unit: "Mbit/s",
+    better: "info",
+    digits: 0,
+  },
+  {
     id: "first_ping",
     group: "setup",
     label: "first ping after config, handshake included (1 peer)",
@@ -129,6 +201,22 @@ export const METRICS: readonly MetricDef[] = [
     unit: "MiB",
     better: "lower",
     digits: 1,
+  },
+  {
+    id: "idle_cpu",
+    group: "idle",
+    label: "idle tunnel, 10 s keepalive: daemon CPU (mean of both)",
+    unit: "ms/min",
+    better: "lower",
+    digits: 1,
+  },
+  {
+    id: "idle_ctx",
+    group: "idle",
+    label: "idle tunnel, 10 s keepalive: context switches (mean of both)",
+    unit: "1/min",
+    better: "lower",
+    digits: 0,
   },
   {
     id: "hs_capacity",
@@ -221,7 +309,16 @@ export const METRICS: readonly MetricDef[] = [
 ];
 
 /** Groups accepted by `--only`. */
-export const GROUPS: readonly string[] = ["ping", "tcp", "udp", "handshake", "config"];
+export const GROUPS: readonly string[] = [
+  "ping",
+  "sparse",
+  "loaded",
+  "idle",
+  "tcp",
+  "udp",
+  "handshake",
+  "config",
+];
 
 /** median() of a non-empty list (mean of the middle two for even lengths); NaN when empty. */
 export function median(values: readonly number[]): number {
@@ -252,12 +349,18 @@ export interface Summary {
 /** Collects samples per metric and implementation, plus notes on what failed. */
 export class Recorder {
   readonly impls: readonly string[];
+  /** Column headings, one per implementation (name and version). */
+  readonly labels: readonly string[];
   #samples = new Map<string, Map<string, number[]>>();
   #notes: string[] = [];
 
-  /** `impls[0]` is the candidate and `impls[1]` the reference of the ratios. */
-  constructor(impls: readonly string[]) {
+  /**
+   * `impls[0]` is the candidate and `impls[1]` the reference of the ratios;
+   * more are extra columns. `labels` head the columns (default: the names).
+   */
+  constructor(impls: readonly string[], labels: readonly string[] = impls) {
     this.impls = impls;
+    this.labels = labels;
   }
 
   /** add() records one sample; non-finite values are kept out of the statistics. */
@@ -328,19 +431,23 @@ export function verdict(ratio: number, better: Better): string {
   return "≈ (noise)";
 }
 
-/** markdownTable() renders the summary table (medians [min–max], ratio, verdict). */
+/**
+ * markdownTable() renders the summary table: one column per implementation
+ * (medians [min–max]), then the ratio of the first two and its verdict.
+ */
 export function markdownTable(rec: Recorder): string {
   const [a, b] = rec.impls;
   const lines = [
-    `| metric | unit | ${a} | ${b} | ratio ${a}/${b} | better is | verdict |`,
-    "| --- | --- | ---: | ---: | ---: | --- | --- |",
+    `| metric | unit | ${rec.labels.join(" | ")} | ratio ${a}/${b} | better is | verdict |`,
+    `| --- | --- | ${rec.impls.map(() => "---:").join(" | ")} | ---: | --- | --- |`,
   ];
   for (const m of rec.measured()) {
     const r = rec.ratio(m.id);
+    const cells = rec.impls.map((i) => cell(rec.summary(m.id, i), m.digits)).join(" | ");
     lines.push(
-      `| ${m.label} | ${m.unit} | ${cell(rec.summary(m.id, a), m.digits)} | ${
-        cell(rec.summary(m.id, b), m.digits)
-      } | ${Number.isFinite(r) ? r.toFixed(2) : "—"} | ${m.better} | ${verdict(r, m.better)} |`,
+      `| ${m.label} | ${m.unit} | ${cells} | ${
+        Number.isFinite(r) ? r.toFixed(2) : "—"
+      } | ${m.better} | ${verdict(r, m.better)} |`,
     );
   }
   return lines.join("\n");

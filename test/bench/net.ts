@@ -6,10 +6,13 @@
  * network namespaces joined by a veth pair (MTU 1500; tunnel MTU 1420).
  *
  * ```
- * deno run -A test/bench/net.ts [--rounds N] [--quick] [--only ping,tcp,udp,handshake,config]
+ * deno run -A test/bench/net.ts [--rounds N] [--quick] [--pinned] [--only GROUP,…]
  *                               [--json out.json] [--svg out.svg]
- *                               [--impl gotatun=PATH,wireguard-go=PATH]
+ *                               [--impl gotatun=PATH,wireguard-go=PATH] [--extra NAME=PATH,…]
  * ```
+ *
+ * The reference is the newest wireguard-go found (see _impls.ts); every
+ * column of the report is named with the version its program prints.
  *
  * Both implementations are set up side by side in every round (fresh
  * namespaces and daemons per round) and the tests are interleaved: each test
@@ -20,22 +23,25 @@
  * medians, gotatun / wireguard-go (baseline.md: differences under ~15 % are
  * noise here). Progress goes to stderr, the Markdown table to stdout.
  *
- * What is measured and how: see _metrics.ts (iperf3 TCP/UDP, ping
- * percentiles, /proc CPU and RSS, handshakes per second with _flood.ts,
- * `wg setconf` of big configurations). Every external step has a timeout; a
- * failed step is noted under the table and the run goes on. Namespaces,
+ * What is measured and how: see _metrics.ts (iperf3 TCP/UDP, /proc CPU and
+ * RSS, handshakes per second with _flood.ts, `wg setconf` of big
+ * configurations), _latency.ts (ping: idle, sparse, under load), _idle.ts
+ * (CPU and context switches of an idle tunnel) and _gc.ts (collections
+ * during the TCP test). Tests of idle tunnels (sparse ping, idle CPU) run on
+ * all implementations at once instead of in turn: they leave the CPU to each
+ * other. Every external step has a timeout; a failed step is noted under the
+ * table and the run goes on. Namespaces,
  * daemons and temporary files (private keys) are removed in `finally` and on
  * SIGINT/SIGTERM.
  *
  * `--impl NAME=PATH,…` replaces the program of a known name (`gotatun`,
  * `wireguard-go`), or, given two new names, compares those two (the first is
- * the candidate of the ratios). `GOTATUN_CRYPTO` is passed through to the
- * daemons. Needs root, /dev/net/tun, ip, wg, iperf3, ping, ss, getconf.
+ * the candidate of the ratios); `--extra NAME=PATH,…` adds columns (no
+ * ratios), e.g. an older wireguard-go. `GOTATUN_CRYPTO` is passed through to
+ * the daemons. Needs root, /dev/net/tun, ip, wg, iperf3, ping, ss, getconf,
+ * stdbuf (and taskset for `--pinned`).
  */
-import { parseArgs } from "node:util";
-import { existsSync } from "node:fs";
-import { hasTool, isRoot, run } from "../_util/proc.ts";
-import { randomSuffix, taskArgs } from "../_util/proc.ts";
+import { randomSuffix, sleep, taskArgs } from "../_util/proc.ts";
 import { Cleanup, type Impl, TUN_B, Tunnel } from "./_env.ts";
 import {
   configs,
@@ -45,104 +51,20 @@ import {
   handshakes,
   idleRss,
   peakRss,
-  ping,
   QUICK,
   tcp,
   udpOverload,
   udpPaced,
 } from "./_metrics.ts";
+import { loadedPing, ping, sparsePing } from "./_latency.ts";
+import { idleUsage } from "./_idle.ts";
+import { runtimeOf } from "./_gc.ts";
+import { findWireguardGo, firstLine, label } from "./_impls.ts";
+import { type Options, parseOptions, prerequisites, usage } from "./_options.ts";
 import { buildConfigs, buildPool, type ConfigInputs, type HandshakePool } from "./_pool.ts";
-import { GROUPS, jsonReport, markdownTable, Recorder, svgChart } from "./_report.ts";
+import { jsonReport, markdownTable, Recorder, svgChart } from "./_report.ts";
 
-const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-
-const USAGE = `Usage: deno run -A test/bench/net.ts [options]   (root)
-
-  --rounds N        rounds per implementation, interleaved (default 5; --quick: 1)
-  --quick           1 round of short tests (1 s iperf3, 50 pings, 1 s handshake phases)
-  --only LIST       comma-separated groups: ${GROUPS.join(", ")} (idle RSS and first ping: always)
-  --json FILE       write all samples, medians and ratios as JSON
-  --svg FILE        write a bar chart of the ratios
-  --impl LIST       NAME=PATH,... (default gotatun=${REPO}/dist/gotatun,wireguard-go=/usr/bin/wireguard-go)
-  -h, --help
-`;
-
-/** Parsed command line. */
-export interface Options {
-  rounds: number;
-  quick: boolean;
-  only: Set<string>;
-  json: string | null;
-  svg: string | null;
-  impls: Impl[];
-}
-
-/** parseOptions() reads the command line; throws an Error with a message for the user. */
-export function parseOptions(args: string[]): Options | null {
-  const { values } = parseArgs({
-    args,
-    options: {
-      rounds: { type: "string" },
-      quick: { type: "boolean", default: false },
-      only: { type: "string" },
-      json: { type: "string" },
-      svg: { type: "string" },
-      impl: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) return null;
-  const quick = values.quick === true;
-  let rounds = quick ? 1 : 5;
-  if (values.rounds !== undefined) {
-    rounds = Number(values.rounds);
-    if (!Number.isInteger(rounds) || rounds < 1 || rounds > 999) {
-      throw new Error(`--rounds must be an integer from 1 to 999, got ${values.rounds}`);
-    }
-  }
-  const only = new Set(GROUPS);
-  if (values.only !== undefined) {
-    only.clear();
-    for (const g of values.only.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
-      if (!GROUPS.includes(g)) {
-        throw new Error(`--only: unknown group "${g}" (known: ${GROUPS.join(", ")})`);
-      }
-      only.add(g);
-    }
-  }
-  const defaults: Impl[] = [
-    { name: "gotatun", path: `${REPO}/dist/gotatun` },
-    { name: "wireguard-go", path: "/usr/bin/wireguard-go" },
-  ];
-  let impls = defaults;
-  if (values.impl !== undefined) {
-    const given: Impl[] = [];
-    for (const part of values.impl.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
-      const eq = part.indexOf("=");
-      if (eq <= 0 || eq === part.length - 1) {
-        throw new Error(`--impl: expected NAME=PATH, got "${part}"`);
-      }
-      given.push({ name: part.slice(0, eq), path: part.slice(eq + 1) });
-    }
-    if (given.every((g) => defaults.some((d) => d.name === g.name))) {
-      impls = defaults.map((d) => given.find((g) => g.name === d.name) ?? d);
-    } else if (given.length === 2 && given[0].name !== given[1].name) {
-      impls = given;
-    } else {
-      throw new Error("--impl: give known names (gotatun, wireguard-go) or exactly two new ones");
-    }
-  }
-  return {
-    rounds,
-    quick,
-    only,
-    json: values.json ?? null,
-    svg: values.svg ?? null,
-    impls,
-  };
-}
+export { parseOptions, prerequisites };
 
 function say(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
@@ -152,13 +74,15 @@ function fmt(x: number, digits: number): string {
   return Number.isFinite(x) ? x.toFixed(digits) : "—";
 }
 
-async function firstLine(cmd: string, args: string[]): Promise<string> {
+/** The CPU model from /proc/cpuinfo ("model name"), or "CPU model unknown". */
+function cpuModelName(): string {
   try {
-    const r = await run(cmd, args, { timeoutMs: 20_000, env: { NO_COLOR: "1" } });
-    return (r.stdout || r.stderr).split("\n")[0].trim();
+    const m = /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"));
+    if (m) return m[1].trim();
   } catch {
-    return "?";
+    // not readable
   }
+  return "CPU model unknown";
 }
 
 function loadavg(): string {
@@ -173,7 +97,43 @@ function loadavg(): string {
 interface Step {
   group: string;
   label: string;
-  fn: (t: Tunnel, impl: Impl, round: number) => Promise<string>;
+  /** Runs on one implementation's tunnel; the implementations take turns. */
+  fn?: (t: Tunnel, impl: Impl, round: number) => Promise<string>;
+  /** Runs once on all the tunnels (by implementation name) together. */
+  all?: (tunnels: ReadonlyMap<string, Tunnel>, round: number) => Promise<string>;
+}
+
+/** The percentiles of one ping test, as progress text. */
+function pingLine(p: { p50: number; p99: number; p999?: number; received: number }): string {
+  const p999 = p.p999 === undefined ? "" : `, p999 ${fmt(p.p999, 3)} ms`;
+  return `p50 ${fmt(p.p50, 3)} ms, p99 ${fmt(p.p99, 3)} ms${p999} (${p.received} replies)`;
+}
+
+/**
+ * eachSettled() runs `fn` on every tunnel at once, the k-th starting
+ * k × `gapMs` later (the order flips with the round), notes the failures
+ * and returns the progress text of all.
+ */
+async function eachSettled<T>(
+  tunnels: ReadonlyMap<string, Tunnel>,
+  round: number,
+  gapMs: number,
+  rec: Recorder,
+  what: string,
+  fn: (t: Tunnel) => Promise<T>,
+  done: (name: string, r: T) => string,
+): Promise<string> {
+  const entries = [...tunnels];
+  if (round % 2 === 0) entries.reverse();
+  const results = await Promise.allSettled(
+    entries.map(([, t], k) => sleep(k * gapMs).then(() => fn(t))),
+  );
+  return results.map((r, k) => {
+    const name = entries[k][0];
+    if (r.status === "fulfilled") return `${name}: ${done(name, r.value)}`;
+    rec.note(`${name} ${what} round ${round}: ${message(r.reason)}`);
+    return `${name}: FAILED: ${message(r.reason)}`;
+  }).join("; ");
 }
 
 /** The test list for the selected groups (each returns a one-line summary for the progress). */
@@ -184,6 +144,7 @@ function steps(
   dir: string,
   cleanup: Cleanup,
   inputs: { pool: HandshakePool | null; configs: ConfigInputs | null },
+  runtimes: ReadonlyMap<string, string>,
 ): Step[] {
   const list: Step[] = [];
   if (opts.only.has("ping")) {
@@ -194,7 +155,52 @@ function steps(
         const p = await ping(t, d);
         rec.add("ping_p50", impl.name, p.p50);
         rec.add("ping_p99", impl.name, p.p99);
-        return `p50 ${fmt(p.p50, 3)} ms, p99 ${fmt(p.p99, 3)} ms (${p.received} replies)`;
+        rec.add("ping_p999", impl.name, p.p999);
+        return pingLine(p);
+      },
+    });
+  }
+  if (opts.only.has("sparse")) {
+    const gapMs = d.sparseInterval * 1000 / opts.impls.length;
+    list.push({
+      group: "sparse",
+      label: `sparse ping ×${d.sparseCount}, ${d.sparseInterval} s apart (all at once, staggered)`,
+      all: (tunnels, round) =>
+        eachSettled(tunnels, round, gapMs, rec, "sparse ping", (t) => sparsePing(t, d), (n, p) => {
+          rec.add("sparse_p50", n, p.p50);
+          rec.add("sparse_p99", n, p.p99);
+          return pingLine({ p50: p.p50, p99: p.p99, received: p.received });
+        }),
+    });
+  }
+  if (opts.only.has("idle")) {
+    list.push({
+      group: "idle",
+      label: `idle tunnel ${d.idleSeconds} s, 10 s keepalive (all at once)`,
+      all: async (tunnels) => {
+        const names = [...tunnels.keys()];
+        const stats = await idleUsage([...tunnels.values()], d.idleSeconds);
+        return names.map((n, k) => {
+          rec.add("idle_cpu", n, stats[k].cpuMsPerMin);
+          rec.add("idle_ctx", n, stats[k].ctxPerMin);
+          return `${n}: ${fmt(stats[k].cpuMsPerMin, 1)} ms CPU/min, ${
+            fmt(stats[k].ctxPerMin, 0)
+          } context switches/min`;
+        }).join("; ");
+      },
+    });
+  }
+  if (opts.only.has("loaded")) {
+    list.push({
+      group: "loaded",
+      label: `ping ×${d.loadPingCount} beside 1 TCP stream`,
+      fn: async (t, impl) => {
+        const p = await loadedPing(t, d);
+        rec.add("load_p50", impl.name, p.p50);
+        rec.add("load_p99", impl.name, p.p99);
+        rec.add("load_p999", impl.name, p.p999);
+        rec.add("load_mbps", impl.name, p.mbps);
+        return `${pingLine(p)}; TCP ${fmt(p.mbps, 0)} Mbit/s`;
       },
     });
   }
@@ -216,10 +222,15 @@ function steps(
             if (id === "tcp1") {
               rec.add("tcp1_cpu_tx", impl.name, r.cpuTx);
               rec.add("tcp1_cpu_rx", impl.name, r.cpuRx);
+              // Go's collector has no young generation: no scavenge count for it.
+              if (runtimes.get(impl.name) !== "go") rec.add("gc_young_tcp1", impl.name, r.gc.young);
+              rec.add("gc_full_tcp1", impl.name, r.gc.full);
             }
             return `${fmt(r.mbps, 0)} Mbit/s; daemon CPU ${fmt(r.cpuTx, 0)} % (send) + ${
               fmt(r.cpuRx, 0)
-            } % (receive); RSS peak sampled ${fmt(r.rssPeak / 1024, 1)} MiB`;
+            } % (receive); RSS peak sampled ${fmt(r.rssPeak / 1024, 1)} MiB; GCs ${
+              fmt(r.gc.young, 0)
+            } young, ${fmt(r.gc.full, 0)} full`;
           } finally {
             // VmHWM once the last TCP test is over: the peak through all of them.
             if (k === variants.length - 1) rec.add("rss_peak_tcp", impl.name, peakRss(t));
@@ -309,49 +320,32 @@ function steps(
   return list;
 }
 
-/** Why the benchmark cannot run here, or "" when it can. */
-export function prerequisites(impls: readonly Impl[]): string {
-  if (Deno.build.os !== "linux") return "not Linux";
-  if (!isRoot()) return "not root (network namespaces need CAP_NET_ADMIN)";
-  if (!existsSync("/dev/net/tun")) return "/dev/net/tun is missing";
-  const missing = ["ip", "wg", "iperf3", "ping", "ss", "getconf"].filter((t) => !hasTool(t));
-  if (missing.length > 0) return `missing tools: ${missing.join(", ")}`;
-  for (const i of impls) {
-    try {
-      const st = Deno.statSync(i.path);
-      if (!st.isFile || ((st.mode ?? 0) & 0o111) === 0) {
-        return `${i.name}: ${i.path} is not executable`;
-      }
-    } catch {
-      return `${i.name}: ${i.path} does not exist${
-        i.name === "gotatun" ? " (run `deno task build`)" : ""
-      }`;
-    }
-  }
-  return "";
-}
-
 /** main() runs the benchmark; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
+  const found = await findWireguardGo();
   let opts: Options | null;
   try {
-    opts = parseOptions(args);
+    opts = parseOptions(args, found[0]?.path);
   } catch (e) {
-    say(`net.ts: ${e instanceof Error ? e.message : String(e)}\n\n${USAGE}`);
+    say(`net.ts: ${e instanceof Error ? e.message : String(e)}\n\n${usage(found)}`);
     return 2;
   }
   if (opts === null) {
-    Deno.stdout.writeSync(new TextEncoder().encode(USAGE));
+    Deno.stdout.writeSync(new TextEncoder().encode(usage(found)));
     return 0;
   }
-  const why = prerequisites(opts.impls);
+  const why = prerequisites(opts.impls, opts.pinned);
   if (why !== "") {
     say(`net.ts: cannot run: ${why}`);
     return 2;
   }
   const d = opts.quick ? QUICK : FULL;
   const names = opts.impls.map((i) => i.name);
-  const rec = new Recorder(names);
+  const versions: Record<string, string> = {};
+  for (const i of opts.impls) versions[i.name] = await firstLine(i.path, ["--version"]);
+  const runtimes = new Map(names.map((n) => [n, runtimeOf(versions[n])]));
+  const labels = names.map((n) => label(n, versions[n]));
+  const rec = new Recorder(names, labels);
   const cleanup = new Cleanup();
   let stopping = false;
   const onSignal = () => {
@@ -366,17 +360,18 @@ export async function main(args: string[]): Promise<number> {
   const started = new Date();
   const loadBefore = loadavg();
   const cpus = navigator.hardwareConcurrency;
-  const versions: Record<string, string> = {};
-  for (const i of opts.impls) versions[i.name] = await firstLine(i.path, ["--version"]);
+  const cpuModel = cpuModelName();
   const kernel = await firstLine("uname", ["-r"]);
   let poolBackend = "";
   try {
     const dir = await Deno.makeTempDir({ prefix: "gtbench-" });
     cleanup.addDir(dir);
     say(
-      `bench:net: ${names.join(" vs ")}, ${opts.rounds} round(s), groups ${
+      `bench:net: ${labels.join(" vs ")}, ${opts.rounds} round(s), groups ${
         [...opts.only].join(",")
-      }${opts.quick ? " (quick)" : ""}; load average ${loadBefore} on ${cpus} CPUs`,
+      }${opts.quick ? " (quick)" : ""}${
+        opts.pinned ? " (pinned)" : ""
+      }; load average ${loadBefore} on ${cpus} CPUs`,
     );
     if (Number(loadBefore.split(" ")[0]) > cpus * 0.5) {
       say("bench:net: warning: the machine is busy; expect noisy numbers");
@@ -399,8 +394,9 @@ export async function main(args: string[]): Promise<number> {
       say("bench:net: writing the 130 560-allowed-IP and 10 000-peer configurations …");
       inputs.configs = await buildConfigs(dir);
     }
-    const list = steps(opts, d, rec, dir, cleanup, inputs);
-    const perRound = opts.impls.length * (1 + list.length);
+    const list = steps(opts, d, rec, dir, cleanup, inputs, runtimes);
+    const n = opts.impls.length;
+    const perRound = n + list.reduce((sum, step) => sum + (step.all ? 1 : n), 0);
     const total = opts.rounds * perRound;
     let k = 0;
     const runId = randomSuffix(4);
@@ -413,7 +409,11 @@ export async function main(args: string[]): Promise<number> {
           say(`[${k}/${total}] ${impl.name} setup round ${round} …`);
           const idx = opts.impls.indexOf(impl);
           try {
-            const t = await Tunnel.create(impl, `gb${runId}r${round}i${idx}`, dir, cleanup);
+            const stem = `gb${runId}r${round}i${idx}`;
+            const t = await Tunnel.create(impl, stem, dir, cleanup, {
+              trace: true,
+              pinned: opts.pinned,
+            });
             tunnels.set(impl.name, t);
             const rss = idleRss(t);
             rec.add("rss_idle", impl.name, rss);
@@ -430,6 +430,17 @@ export async function main(args: string[]): Promise<number> {
         }
         for (let s = 0; s < list.length && !stopping; s++) {
           const step = list[s];
+          if (step.all) {
+            k++;
+            say(`[${k}/${total}] ${step.label} round ${round} …`);
+            try {
+              say(`      ${await step.all(tunnels, round)}`);
+            } catch (e) {
+              rec.note(`${step.label} round ${round}: ${message(e)}`);
+              say(`      FAILED: ${message(e)}`);
+            }
+            continue;
+          }
           const order = (round + s) % 2 === 0 ? opts.impls : [...opts.impls].reverse();
           for (const impl of order) {
             k++;
@@ -440,7 +451,7 @@ export async function main(args: string[]): Promise<number> {
               continue;
             }
             try {
-              say(`      ${await step.fn(t, impl, round)}`);
+              say(`      ${await step.fn!(t, impl, round)}`);
             } catch (e) {
               rec.note(`${impl.name} ${step.label} round ${round}: ${message(e)}`);
               say(`      FAILED: ${message(e)}`);
@@ -461,12 +472,18 @@ export async function main(args: string[]): Promise<number> {
   const loadAfter = loadavg();
   const crypto = Deno.env.get("GOTATUN_CRYPTO") ?? "(unset: auto)";
   const header = [
-    `## bench:net — ${names[0]} vs ${names[1]}`,
+    `## bench:net — ${labels[0]} vs ${labels[1]}`,
     "",
-    `${started.toISOString()}; kernel ${kernel}; ${cpus} CPUs; load average ${loadBefore} before, ` +
-    `${loadAfter} after; ${opts.rounds} round(s)${opts.quick ? " (quick)" : ""}, interleaved; ` +
-    `GOTATUN_CRYPTO=${crypto}.`,
-    ...opts.impls.map((i) => `- ${i.name}: \`${i.path}\` (${versions[i.name]})`),
+    `${started.toISOString()}; ${cpuModel}, nproc ${cpus}; kernel ${kernel}; load average ` +
+    `${loadBefore} before, ${loadAfter} after; ${opts.rounds} round(s)${
+      opts.quick ? " (quick)" : ""
+    }, interleaved; GOTATUN_CRYPTO=${crypto}.`,
+    ...opts.impls.map((i) =>
+      `- ${labels[names.indexOf(i.name)]}: \`${i.path}\` (${versions[i.name]})`
+    ),
+    opts.pinned
+      ? "- Pinned: each tunnel's daemon in A on CPU 0, in B on CPU 1 (taskset); tools unpinned."
+      : "- Not pinned: the scheduler places daemons and tools.",
     `- veth MTU 1500, tunnel MTU 1420. ${testSettings(opts, d, poolBackend)}`,
     "- Cells: median [min–max] over rounds; verdict beyond ±15 % (noise band of this machine).",
     "",
@@ -480,13 +497,15 @@ export async function main(args: string[]): Promise<number> {
     started: started.toISOString(),
     kernel,
     cpus,
+    cpuModel,
+    pinned: opts.pinned,
     loadBefore,
     loadAfter,
     rounds: opts.rounds,
     quick: opts.quick,
     groups: [...opts.only],
     durations: d,
-    impls: opts.impls.map((i) => ({ ...i, version: versions[i.name] })),
+    impls: opts.impls.map((i, k) => ({ ...i, version: versions[i.name], label: labels[k] })),
     gotatunCrypto: crypto,
     poolBackend,
   };
@@ -496,7 +515,10 @@ export async function main(args: string[]): Promise<number> {
   if (opts.svg) {
     await Deno.writeTextFile(
       opts.svg,
-      svgChart(rec, `bench:net ${started.toISOString().slice(0, 10)}: ${names[0]} vs ${names[1]}`),
+      svgChart(
+        rec,
+        `bench:net ${started.toISOString().slice(0, 10)}: ${labels[0]} vs ${labels[1]}`,
+      ),
     );
   }
   return rec.measured().length > 0 ? 0 : 1;
@@ -509,11 +531,26 @@ function testSettings(opts: Options, d: Durations, poolBackend: string): string 
     parts.push(
       `iperf3 TCP ${d.tcpSeconds} s${
         d.tcpOmitSeconds > 0 ? ` after ${d.tcpOmitSeconds} s omitted` : ""
-      }`,
+      } (GCs: lines of DENO_V8_FLAGS=--trace-gc / GODEBUG=gctrace=1 over that test)`,
     );
   }
   if (opts.only.has("udp")) parts.push(`UDP ${d.udpSeconds} s with 1392-byte payloads`);
   if (opts.only.has("ping")) parts.push(`${d.pingCount} pings ${d.pingInterval * 1000} ms apart`);
+  if (opts.only.has("sparse")) {
+    parts.push(
+      `${d.sparseCount} pings ${d.sparseInterval} s apart, all tunnels at once, staggered`,
+    );
+  }
+  if (opts.only.has("loaded")) {
+    parts.push(
+      `${d.loadPingCount} pings ${d.pingInterval * 1000} ms apart beside a ${
+        Math.ceil(d.loadPingCount * d.pingInterval) + 2
+      } s iperf3 TCP stream, from its second 1`,
+    );
+  }
+  if (opts.only.has("idle")) {
+    parts.push(`idle CPU over ${d.idleSeconds} s, all tunnels at once, 10 s keepalive`);
+  }
   if (opts.only.has("handshake")) {
     parts.push(
       `handshakes: ${d.hsCapacityMs / 1000} s with 32 in flight, then a ${
