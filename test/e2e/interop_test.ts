@@ -42,7 +42,8 @@
  * the daemon), which `wg show transfer` users would see as a mismatch. Each tx must also exceed
  * the TCP payload its side sent, so the counters are known to count real traffic.
  *
- * Root only; ignored (with the reason printed) without root, tools or a program under test.
+ * Root only; ignored (with the reason printed) without root, tools or a program under test, and
+ * failed instead under CI=true (test/_util/needs.ts).
  *
  * @module
  */

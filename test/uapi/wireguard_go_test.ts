@@ -9,12 +9,16 @@
  * golden_test.ts replays without root.
  */
 import assert from "node:assert/strict";
-import { hasTool, isRoot, run, waitFor, withNamespaces } from "../_util/netns.ts";
+import { run, waitFor, withNamespaces } from "../_util/netns.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 import { GOLDEN_URL, OurSide, RAW_CASES, type RecordedCase, runRaw } from "./_compare.ts";
 
 const SOCK_DIR = "/var/run/wireguard";
 const CLI_TRANSCRIPT_URL = new URL("../../testdata/uapi/wireguard_go_cli.txt", import.meta.url);
-const canRun = isRoot() && hasTool("wg") && hasTool("wireguard-go") && hasTool("ip");
+const ignore = ignoreUnless("test/uapi/wireguard_go_test.ts", {
+  root: true,
+  tools: ["wg", "wireguard-go", "ip"],
+});
 
 function digits(n: number): string {
   return String(Math.floor(Math.random() * 10 ** n)).padStart(n, "0");
@@ -262,7 +266,7 @@ function redact(text: string, secrets: [string, string][], dir: string): string 
 
 Deno.test({
   name: "UAPI: stock wg against wireguard-go and our server gives identical results",
-  ignore: !canRun,
+  ignore,
   async fn() {
     const id = digits(6);
     const go: Names = { i1: `gtug${id}`, i2: `gtug${id}b` };
@@ -316,7 +320,7 @@ Deno.test({
 
 Deno.test({
   name: "UAPI: raw exchanges against wireguard-go and our server give identical replies",
-  ignore: !canRun,
+  ignore,
   async fn() {
     const id = digits(6);
     const go: Names = { i1: `gtug${id}`, i2: `gtug${id}b` };
