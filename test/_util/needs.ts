@@ -79,7 +79,7 @@ export function unmet(label: string, needs: Needs): string {
     return reason;
   }
   if (first) {
-    Deno.test(`${label}: CI needs what is ${reason}`, () => {
+    Deno.test(`${label}: CI=true but ${reason}`, () => {
       throw new Error(
         `CI=true and ${label} lacks: ${lacking.join("; ")}. ` +
           "Install it (bash .ci/setup) or run as root; only outside CI is this a skip.",

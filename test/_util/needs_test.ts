@@ -56,7 +56,7 @@ Deno.test("with CI=true a missing tool fails a test that names it; skipBecause()
   assert.notEqual(code, 0, out);
   assert.match(
     out,
-    new RegExp(`L: CI needs what is missing tools on PATH: ${ABSENT} \\.\\.\\. FAILED`),
+    new RegExp(`L: CI=true but missing tools on PATH: ${ABSENT} \\.\\.\\. FAILED`),
   );
   assert.match(out, /uses the tool \.\.\. ok/);
   assert.match(out, /\[skip\] L: a reason/);
