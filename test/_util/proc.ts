@@ -196,7 +196,8 @@ export async function run(
   }
 }
 
-function signalNumber(sig: Deno.Signal): number {
+/** signalNumber() is the Linux number of `sig` (0 for one not listed), for 128 + n exit codes. */
+export function signalNumber(sig: Deno.Signal): number {
   const table: Partial<Record<Deno.Signal, number>> = {
     SIGHUP: 1,
     SIGINT: 2,

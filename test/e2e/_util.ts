@@ -23,7 +23,7 @@
  * @module
  */
 
-import { isExecutable, waitFor as pollUntil, which } from "../_util/proc.ts";
+import { isExecutable, signalNumber, waitFor as pollUntil, which } from "../_util/proc.ts";
 import { unmet } from "../_util/needs.ts";
 import { existsSync } from "node:fs";
 
@@ -197,21 +197,6 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     );
   }
   return result;
-}
-
-function signalNumber(sig: Deno.Signal): number {
-  const table: Partial<Record<Deno.Signal, number>> = {
-    SIGHUP: 1,
-    SIGINT: 2,
-    SIGQUIT: 3,
-    SIGABRT: 6,
-    SIGKILL: 9,
-    SIGSEGV: 11,
-    SIGPIPE: 13,
-    SIGALRM: 14,
-    SIGTERM: 15,
-  };
-  return table[sig] ?? 0;
 }
 
 /** A process running in the background; its output is collected until it ends. */
