@@ -4,8 +4,8 @@
  * Process helpers for tests: run a command with a hard timeout (the process
  * is killed and the pipes abandoned, so a test can never hang on a child that
  * leaked its stdout to a daemon), start background processes that are always
- * killed by PID, poll for a condition, and check for root and tools so that
- * end-to-end tests can skip themselves (`Deno.test({ ignore: ... })`).
+ * killed by PID, poll for a condition, and check for root and tools (the
+ * skip policy built on them is test/_util/needs.ts).
  */
 
 /** Result of {@link run}. */
@@ -45,8 +45,13 @@ export function isRoot(): boolean {
   }
 }
 
-/** hasTool() tells whether `name` is an executable file on PATH (sync, for `ignore:`). */
-export function hasTool(name: string): boolean {
+/**
+ * which() is the executable file `name` names: itself when it contains a
+ * slash, else the first one on PATH; null when there is none. Sync, for
+ * `ignore:` conditions (test/_util/needs.ts).
+ */
+export function which(name: string): string | null {
+  if (name.includes("/")) return isExecutable(name) ? name : null;
   let path: string;
   try {
     path = Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin";
@@ -54,15 +59,24 @@ export function hasTool(name: string): boolean {
     path = "/usr/sbin:/usr/bin:/sbin:/bin";
   }
   for (const dir of path.split(":")) {
-    if (dir === "") continue;
-    try {
-      const st = Deno.statSync(`${dir}/${name}`);
-      if (st.isFile && st.mode !== null && (st.mode & 0o111) !== 0) return true;
-    } catch {
-      // not in this directory
-    }
+    if (dir !== "" && isExecutable(`${dir}/${name}`)) return `${dir}/${name}`;
   }
-  return false;
+  return null;
+}
+
+/** hasTool() tells whether {@link which} finds `name`. */
+export function hasTool(name: string): boolean {
+  return which(name) !== null;
+}
+
+/** isExecutable() tells whether `path` is a file with an execute bit. */
+export function isExecutable(path: string): boolean {
+  try {
+    const st = Deno.statSync(path);
+    return st.isFile && st.mode !== null && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 /** sleep() resolves after `ms` milliseconds. */
@@ -182,7 +196,8 @@ export async function run(
   }
 }
 
-function signalNumber(sig: Deno.Signal): number {
+/** signalNumber() is the Linux number of `sig` (0 for one not listed), for 128 + n exit codes. */
+export function signalNumber(sig: Deno.Signal): number {
   const table: Partial<Record<Deno.Signal, number>> = {
     SIGHUP: 1,
     SIGINT: 2,

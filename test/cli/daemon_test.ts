@@ -20,7 +20,8 @@ import { DENO_RUN_FLAGS, VERSION } from "../../cli/version.ts";
 import { wireguardModuleAvailable } from "../../cli/banner.ts";
 import { closeQuietly, cstr, libc } from "../../src/sys/libc.ts";
 import { type Netns, vethPair, withNamespaces } from "../_util/netns.ts";
-import { hasTool, isRoot, pidAlive, randomSuffix, run, sleep, waitFor } from "../_util/proc.ts";
+import { pidAlive, randomSuffix, run, sleep, waitFor } from "../_util/proc.ts";
+import { ignoreUnless, type Needs } from "../_util/needs.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const SOCKET_DIR = "/var/run/wireguard";
@@ -47,15 +48,10 @@ async function loads(cmd: string[]): Promise<boolean> {
 }
 
 const sourcesLoad = await loads(SOURCE_CMD);
-const rootReady = sourcesLoad && isRoot() && hasTool("ip") && hasTool("wg");
-const distExists = (() => {
-  try {
-    return Deno.statSync(DIST).isFile;
-  } catch {
-    return false;
-  }
-})();
-const distReady = rootReady && distExists;
+const LABEL = "test/cli/daemon_test.ts";
+/** What the tests below need (test/_util/needs.ts). */
+const SOURCES: Needs = { other: { "a cli/main.ts that loads (`--version`)": sourcesLoad } };
+const ROOT_NEEDS: Needs = { ...SOURCES, root: true, tools: ["ip", "wg"] };
 /** The warning banner is true, and so printed, only on a kernel with the WireGuard module. */
 const BANNER = wireguardModuleAvailable();
 const BANNER_RE = /Running gotatun is not required/;
@@ -149,7 +145,7 @@ async function startDaemon(ns: Netns, cmd: string[], name: string): Promise<void
 
 Deno.test({
   name: "gotatun --version prints wireguard-go's shape and exits 0",
-  ignore: !sourcesLoad,
+  ignore: ignoreUnless(LABEL, SOURCES),
   async fn() {
     const r = await run(SOURCE_CMD[0], [...SOURCE_CMD.slice(1), "--version"]);
     assert.equal(r.code, 0);
@@ -163,7 +159,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun prints usage on stdout and exits 0 for a bad command line",
-  ignore: !sourcesLoad,
+  ignore: ignoreUnless(LABEL, SOURCES),
   async fn(t) {
     for (const args of [[], ["-f"], ["a", "b"], ["--version", "x"]]) {
       await t.step(JSON.stringify(args), async () => {
@@ -191,7 +187,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun -f reports a malformed WG_TUN_FD as wireguard-go does (exit 1)",
-  ignore: !sourcesLoad,
+  ignore: ignoreUnless(LABEL, SOURCES),
   async fn() {
     const r = await run(SOURCE_CMD[0], [...SOURCE_CMD.slice(1), "-f", "gtcbad0"], {
       env: { WG_TUN_FD: "nope", WG_PROCESS_FOREGROUND: "1" },
@@ -207,7 +203,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun IFNAME daemonizes and returns once the socket is connectable",
-  ignore: !rootReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn() {
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       const name = ifname();
@@ -226,7 +222,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun IFNAME in $(...) and in a pipe returns without hanging",
-  ignore: !rootReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn(t) {
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       const cmd = SOURCE_CMD.map((s) => `'${s}'`).join(" ");
@@ -261,7 +257,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun refuses a live socket (exit 1) and replaces a stale one",
-  ignore: !rootReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn(t) {
     await withNamespaces("gtcli", 2, async ({ namespaces: [a, b], defer }) => {
       const name = ifname();
@@ -294,7 +290,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun daemon exits and removes its socket on SIGTERM, and survives SIGHUP",
-  ignore: !rootReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn() {
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       const name = ifname();
@@ -315,7 +311,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun daemon exits when the link is deleted (wg-quick down) or the socket removed",
-  ignore: !rootReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn(t) {
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       await t.step("ip link del", async () => {
@@ -344,7 +340,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun daemon follows the link: up opens the UDP port, down closes it",
-  ignore: !rootReady || !hasTool("ss"),
+  ignore: ignoreUnless(LABEL, { ...ROOT_NEEDS, tools: ["ip", "wg", "ss"] }),
   async fn() {
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       const name = ifname();
@@ -380,7 +376,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun -f stays in the foreground, follows the MTU, and exits 0 on SIGINT",
-  ignore: !rootReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn() {
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], spawn, defer }) => {
       const name = ifname();
@@ -412,7 +408,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun with LOG_LEVEL keeps logging to the caller's file after daemonizing",
-  ignore: !rootReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn() {
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       const name = ifname();
@@ -438,7 +434,7 @@ Deno.test({
 
 Deno.test({
   name: "two gotatun daemons carry a ping through the tunnel (event loop wiring)",
-  ignore: !rootReady || !hasTool("ping"),
+  ignore: ignoreUnless(LABEL, { ...ROOT_NEEDS, tools: ["ip", "wg", "ping"] }),
   async fn() {
     await withNamespaces("gtcli", 2, async ({ namespaces: [a, b], defer }) => {
       await vethPair(a, b, { addrA: "192.168.241.1/24", addrB: "192.168.241.2/24" });
@@ -508,7 +504,7 @@ Deno.test({
 
 Deno.test({
   name: "dist/gotatun runs, daemonizes from the bundle, and exits on ip link del",
-  ignore: !distReady,
+  ignore: ignoreUnless(LABEL, { ...ROOT_NEEDS, files: [DIST] }),
   async fn() {
     const v = await run(DIST, ["--version"]);
     assert.equal(v.code, 0, v.stderr);

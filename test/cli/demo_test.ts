@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { DENO_RUN_FLAGS } from "../../cli/version.ts";
-import { hasTool, isRoot, run } from "../_util/proc.ts";
+import { run } from "../_util/proc.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const MAIN = [...DENO_RUN_FLAGS, "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`];
@@ -21,7 +22,7 @@ async function demoNamespaces(): Promise<string[]> {
 
 Deno.test({
   name: "gotatun demo builds a tunnel, reports OK, and cleans up",
-  ignore: !isRoot() || !hasTool("ip") || !hasTool("ping"),
+  ignore: ignoreUnless("test/cli/demo_test.ts", { root: true, tools: ["ip", "ping"] }),
   async fn() {
     const before = await demoNamespaces();
     const r = await run(Deno.execPath(), ["run", ...MAIN, "demo"], { timeoutMs: 120_000 });

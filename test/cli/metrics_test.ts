@@ -30,7 +30,8 @@ import { type DevicePair, devicePair } from "../_util/device_pair.ts";
 import { FAKE_WALL_START } from "../_util/fake_clock.ts";
 import { ipv4Packet, payload } from "../_util/packets.ts";
 import { type Netns, vethPair, withNamespaces } from "../_util/netns.ts";
-import { hasTool, isRoot, run, sleep, waitFor } from "../_util/proc.ts";
+import { run, sleep, waitFor } from "../_util/proc.ts";
+import { ignoreUnless, type Needs } from "../_util/needs.ts";
 
 // ---------------------------------------------------------------------------
 // A strict reader of the text format (what Prometheus's parser insists on).
@@ -575,7 +576,9 @@ const distHasMetrics = (() => {
     return false;
   }
 })();
-const e2eReady = isRoot() && hasTool("ip") && hasTool("wg");
+const LABEL = "test/cli/metrics_test.ts";
+/** What the root tests below need (test/_util/needs.ts). */
+const ROOT_NEEDS: Needs = { root: true, tools: ["ip", "wg"] };
 
 function digits(n: number): string {
   const b = crypto.getRandomValues(new Uint8Array(n));
@@ -617,8 +620,15 @@ async function wgSet(ns: Netns, args: string[], priv?: string): Promise<void> {
 
 for (
   const [label, cmd, ignore] of [
-    ["sources", SOURCE_CMD, !e2eReady],
-    ["dist/gotatun", [DIST], !e2eReady || !distHasMetrics],
+    ["sources", SOURCE_CMD, ignoreUnless(LABEL, ROOT_NEEDS)],
+    [
+      "dist/gotatun",
+      [DIST],
+      ignoreUnless(LABEL, {
+        ...ROOT_NEEDS,
+        other: { [`${DIST} built with GOTATUN_METRICS support`]: distHasMetrics },
+      }),
+    ],
   ] as const
 ) {
   Deno.test({
@@ -719,7 +729,7 @@ for (
 
 Deno.test({
   name: "daemon refuses a non-loopback GOTATUN_METRICS, says why, and runs without it",
-  ignore: !e2eReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn() {
     await withNamespaces("gtmet", 1, async ({ namespaces: [ns], defer }) => {
       const name = `gtmet${digits(6)}`;

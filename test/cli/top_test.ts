@@ -36,7 +36,8 @@ import { keyToHex } from "../../src/keys.ts";
 import { keyToBase64 } from "../../src/keys.ts";
 import { seededRng } from "../_util/fake_clock.ts";
 import { type Netns, withNamespaces } from "../_util/netns.ts";
-import { hasTool, isRoot, pidAlive, randomSuffix, run, sleep, waitFor } from "../_util/proc.ts";
+import { pidAlive, randomSuffix, run, sleep, waitFor } from "../_util/proc.ts";
+import { ignoreUnless, type Needs } from "../_util/needs.ts";
 
 // ---------------------------------------------------------------------------
 // Pure rendering.
@@ -402,7 +403,9 @@ const SOURCE_CMD = [
   `${ROOT}cli/main.ts`,
 ];
 const WIREGUARD_GO = "/usr/bin/wireguard-go";
-const e2eReady = isRoot() && hasTool("ip") && hasTool("wg");
+const LABEL = "test/cli/top_test.ts";
+/** What the root tests below need (test/_util/needs.ts). */
+const ROOT_NEEDS: Needs = { root: true, tools: ["ip", "wg"] };
 
 function digits(n: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(n)), (x) => String(x % 10)).join("");
@@ -497,7 +500,7 @@ function checkFrame(
 
 Deno.test({
   name: "gotatun top --once reads a gotatun daemon and a wireguard-go daemon",
-  ignore: !e2eReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn() {
     await withNamespaces("gttop", 1, async ({ namespaces: [ns], defer }) => {
       const ours = await daemonWithPeer(ns, SOURCE_CMD, defer);
@@ -532,7 +535,7 @@ Deno.test({
 
 Deno.test({
   name: "gotatun top --watch to a pipe prints a plain frame a second and stops on SIGINT",
-  ignore: !e2eReady,
+  ignore: ignoreUnless(LABEL, ROOT_NEEDS),
   async fn() {
     await withNamespaces("gttop", 1, async ({ namespaces: [ns], defer, spawnHere }) => {
       const d = await daemonWithPeer(ns, SOURCE_CMD, defer);
@@ -553,8 +556,6 @@ Deno.test({
 
 // ---------------------------------------------------------------------------
 // Full screen, through tmux.
-
-const tmuxReady = e2eReady && hasTool("tmux");
 
 /** A tmux server of our own (its own socket name), killed by PID at the end. */
 class Tmux {
@@ -620,7 +621,7 @@ function shellQuote(a: string): string {
 
 Deno.test({
   name: "gotatun top on a terminal: alternate screen, q and Ctrl-C restore the terminal",
-  ignore: !tmuxReady,
+  ignore: ignoreUnless(LABEL, { root: true, tools: ["ip", "wg", "tmux"] }),
   async fn() {
     await withNamespaces("gttop", 1, async ({ namespaces: [ns], defer }) => {
       const d = await daemonWithPeer(ns, SOURCE_CMD, defer);

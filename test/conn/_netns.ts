@@ -9,27 +9,13 @@
  * `finally`.
  */
 
-/** True when the edge tests can run: root, `ip`, and /dev/net/tun. */
-export function canUseNetns(): boolean {
-  if (Deno.uid() !== 0) return false;
-  try {
-    Deno.statSync("/dev/net/tun");
-    return new Deno.Command("ip", { args: ["-V"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
+import type { Needs } from "../_util/needs.ts";
 
-/** True when `tool --version` runs. */
-export function hasTool(tool: string): boolean {
-  try {
-    return new Deno.Command(tool, { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
+/** What the edge tests need: root, `ip`, and /dev/net/tun (see test/_util/needs.ts). */
+export const NETNS_NEEDS: Needs = { root: true, tun: true, tools: ["ip"] };
+
+/** {@link NETNS_NEEDS} plus `setpriv`, for the tests that drop privileges. */
+export const SETPRIV_NEEDS: Needs = { ...NETNS_NEEDS, tools: ["ip", "setpriv"] };
 
 /** Result of {@link sh}. */
 export interface ShResult {

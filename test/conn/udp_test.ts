@@ -17,17 +17,18 @@ import assert from "node:assert/strict";
 import {
   addNetns,
   Background,
-  canUseNetns,
   delNetns,
   denoInNetns,
-  hasTool,
   must,
+  NETNS_NEEDS,
   runHelper,
+  SETPRIV_NEEDS,
   sh,
   uniqueName,
 } from "./_netns.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 
-const ignore = !canUseNetns();
+const ignore = ignoreUnless("test/conn/udp_test.ts", NETNS_NEEDS);
 const helper = new URL("./_udp_helper.ts", import.meta.url);
 const server = new URL("./_udp_server.ts", import.meta.url);
 
@@ -86,7 +87,7 @@ Deno.test({
 
 Deno.test({
   name: "LinuxBind.setMark() without CAP_NET_ADMIN throws BindError(-98)",
-  ignore: ignore || !hasTool("setpriv"),
+  ignore: ignoreUnless("test/conn/udp_test.ts", SETPRIV_NEEDS),
   async fn() {
     const ns = await addNetns();
     try {

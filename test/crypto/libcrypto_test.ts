@@ -9,7 +9,8 @@
  * OpenSSL's error queue after rejections, and that 50k X25519s and seals do
  * not grow the process (every EVP_PKEY is freed).
  *
- * Everything here is skipped when libcrypto.so.3 cannot be loaded.
+ * Everything here is ignored when libcrypto.so.3 cannot be loaded, and fails instead under
+ * CI=true (test/_util/needs.ts).
  */
 import assert from "node:assert/strict";
 import { cryptoBackend, setCryptoBackend } from "../../src/crypto.ts";
@@ -18,6 +19,7 @@ import { libcryptoVersion, loadLibcryptoBackend } from "../../src/crypto/libcryp
 import { nobleBackend } from "../../src/crypto/noble.ts";
 import { selectCryptoBackend, useBestCryptoBackend } from "../../src/crypto/select.ts";
 import { seededRng } from "../_util/fake_clock.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 import blake2sVectors from "../../testdata/crypto/blake2s.json" with { type: "json" };
 import chachaVectors from "../../testdata/crypto/chacha20poly1305.json" with { type: "json" };
 import xchachaVectors from "../../testdata/crypto/xchacha20poly1305.json" with { type: "json" };
@@ -25,7 +27,10 @@ import x25519Vectors from "../../testdata/crypto/x25519.json" with { type: "json
 import lowOrder from "../../testdata/crypto/low_order_points.json" with { type: "json" };
 
 const loaded = loadLibcryptoBackend();
-const ignore = loaded === null;
+const ignore = ignoreUnless("test/crypto/libcrypto_test.ts", {
+  ffi: true,
+  other: { "OpenSSL 3's libcrypto.so.3 (Debian: libssl3)": loaded !== null },
+});
 // Only dereferenced inside tests that are ignored when it is null.
 const native = loaded as CryptoBackend;
 

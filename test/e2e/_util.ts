@@ -7,7 +7,7 @@
  * Program under test: `GOTATUN_E2E_PROGRAM` (an absolute path to a wireguard-go compatible
  * daemon: `PROGRAM [-f] IFNAME`, daemonizes, serves /var/run/wireguard/IFNAME.sock, exits when
  * its link is deleted). Without it, `<repo>/dist/gotatun` is used when it exists; otherwise every
- * e2e test is ignored and the reason is printed once. The reference peer is always wireguard-go
+ * e2e test is ignored and the reason is printed once (under CI=true they fail instead). The reference peer is always wireguard-go
  * (`GOTATUN_E2E_REFERENCE`, default `/usr/bin/wireguard-go`).
  *
  * Every namespace made here is named `gte2e-<6 random digits>-<tag>`, and every interface
@@ -23,7 +23,8 @@
  * @module
  */
 
-import { waitFor as pollUntil } from "../_util/proc.ts";
+import { isExecutable, signalNumber, waitFor as pollUntil, which } from "../_util/proc.ts";
+import { unmet } from "../_util/needs.ts";
 import { existsSync } from "node:fs";
 
 /** Result of one finished command. */
@@ -198,21 +199,6 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   return result;
 }
 
-function signalNumber(sig: Deno.Signal): number {
-  const table: Partial<Record<Deno.Signal, number>> = {
-    SIGHUP: 1,
-    SIGINT: 2,
-    SIGQUIT: 3,
-    SIGABRT: 6,
-    SIGKILL: 9,
-    SIGSEGV: 11,
-    SIGPIPE: 13,
-    SIGALRM: 14,
-    SIGTERM: 15,
-  };
-  return table[sig] ?? 0;
-}
-
 /** A process running in the background; its output is collected until it ends. */
 export class Background {
   readonly argv: readonly string[];
@@ -318,24 +304,7 @@ export { delay };
 // ---------------------------------------------------------------------------------------------
 // Environment checks and program selection
 
-/** Absolute path of `cmd` on PATH, or null. */
-export function which(cmd: string): string | null {
-  if (cmd.includes("/")) return isExecutable(cmd) ? cmd : null;
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
-    const p = `${dir || "."}/${cmd}`;
-    if (isExecutable(p)) return p;
-  }
-  return null;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    const st = Deno.statSync(path);
-    return st.isFile && st.mode !== null && (st.mode & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
+export { which };
 
 /** Repository root (two levels above this file). */
 export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -369,28 +338,18 @@ export function chooseProgram(): ProgramChoice {
 }
 
 /**
- * Decides whether the e2e tests of one file can run. Returns the reason to skip, or "" when
- * they can. The reason is printed once so that an ignored test says why.
+ * Decides whether the e2e tests of one file can run (test/_util/needs.ts): root, /dev/net/tun,
+ * `tools`, the reference peer and a program under test. Returns the reason to skip, or "" when
+ * they run; under CI=true a missing piece fails instead.
  */
 export function skipReason(fileLabel: string, tools: readonly string[]): string {
-  let reason = "";
-  if (Deno.build.os !== "linux") reason = "not Linux";
-  else if (Deno.uid() !== 0) reason = "not root (network namespaces need CAP_NET_ADMIN)";
-  else if (!existsSync("/dev/net/tun")) reason = "/dev/net/tun missing";
-  else {
-    const choice = chooseProgram();
-    if (!choice.program) reason = choice.reason;
-    else {
-      const missing = tools.filter((t) => which(t) === null);
-      if (!isExecutable(REFERENCE)) missing.push(REFERENCE);
-      if (missing.length) reason = `missing tools: ${missing.join(", ")}`;
-    }
-  }
-  if (reason) {
-    // deno-lint-ignore no-console
-    console.log(`[e2e] ${fileLabel}: skipped: ${reason}`);
-  }
-  return reason;
+  const choice = chooseProgram();
+  return unmet(`test/e2e/${fileLabel}`, {
+    root: true,
+    tun: true,
+    tools: [...tools, REFERENCE],
+    other: { [choice.reason]: choice.program !== null },
+  });
 }
 
 /** The program under test; only call from a test that was not ignored. */

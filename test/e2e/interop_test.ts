@@ -42,7 +42,8 @@
  * the daemon), which `wg show transfer` users would see as a mismatch. Each tx must also exceed
  * the TCP payload its side sent, so the counters are known to count real traffic.
  *
- * Root only; ignored (with the reason printed) without root, tools or a program under test.
+ * Root only; ignored (with the reason printed) without root, tools or a program under test, and
+ * failed instead under CI=true (test/_util/needs.ts).
  *
  * @module
  */
@@ -183,16 +184,32 @@ async function setUp(
   return programInitiates ? { initiator: p, responder: r } : { initiator: r, responder: p };
 }
 
+/** Echoes of a 20-echo flood that may go unanswered (see {@link assertFlood}). */
+const FLOOD_MAY_MISS = 1;
+
+/**
+ * One 20-echo `ping -f` flood, run once: at least 20 − FLOOD_MAY_MISS replies.
+ *
+ * Why one may be missing although nothing is dropped: after sending its last echo, iputils ping
+ * (Debian 12: 20221126) waits only twice the slowest round trip it has seen in this run (its
+ * schedule_exit(); -W applies only when no reply came at all), a fraction of a millisecond on
+ * this veth. A reply delayed past that (the last echo crosses ping, both daemons and the
+ * kernel's softirq, on 2 cores shared with other work) counts as lost. In flood mode the next
+ * echo leaves on each reply, or 10 ms after the previous one without a reply, so only an echo
+ * still in flight when the last one left can be caught; two would take a stall of over 10 ms at
+ * the very end. Real loss at this rate is not expected: the handshake is complete (pingUntil),
+ * so no echo waits in a peer's staged queue (QUEUE_STAGED_SIZE 128), and 20 packets cannot fill
+ * the TUN queue (txqueuelen 500) or a UDP socket buffer. A tunnel that drops a real share of its
+ * traffic still fails here, and the iperf3 UDP runs below measure the loss rate.
+ */
 async function assertFlood(from: Side, to: string): Promise<void> {
-  let r = await ping(from.ns, to, 20, { flood: true });
-  if (r.received !== r.transmitted) {
-    // One lost echo in a flood happened once in many CI runs and never in 150 floods in a
-    // row here: logged and tried once more; a path that keeps losing still fails.
-    log(`${from.label} → ${to}: flood lost packets, once more\n${r.output}`);
-    r = await ping(from.ns, to, 20, { flood: true });
-  }
-  assert.equal(r.received, r.transmitted, `${from.label} → ${to}: flood lost packets\n${r.output}`);
+  const r = await ping(from.ns, to, 20, { flood: true });
+  if (r.received !== r.transmitted) log(`${from.label} → ${to}: flood missed\n${r.output}`);
   assert.equal(r.transmitted, 20, r.output);
+  assert.ok(
+    r.received >= r.transmitted - FLOOD_MAY_MISS,
+    `${from.label} → ${to}: ${r.received} of ${r.transmitted} echoes answered\n${r.output}`,
+  );
 }
 
 function assertCounter(

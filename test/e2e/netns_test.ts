@@ -33,7 +33,8 @@
  * 4. Big UAPI messages: 130 560 allowed IPs on one peer in one setconf; 40 peers × 52 allowed
  *    IPs; 30 peers of which 29 have no allowed IP; `wg show` of a missing interface fails.
  *
- * Root only; ignored (with the reason printed) without root, tools or a program under test.
+ * Root only; ignored (with the reason printed) without root, tools or a program under test, and
+ * failed instead under CI=true (test/_util/needs.ts).
  *
  * @module
  */

@@ -28,7 +28,8 @@
  * `down` must leave nothing behind: no process in the namespace, no UAPI socket, no link, and
  * the namespace's rules, route tables and firewall back to what they were before `up`.
  *
- * Root only; ignored (with the reason printed) without root, tools or a program under test.
+ * Root only; ignored (with the reason printed) without root, tools or a program under test, and
+ * failed instead under CI=true (test/_util/needs.ts).
  *
  * @module
  */
@@ -56,18 +57,16 @@ import {
   wg,
   which,
 } from "./_util.ts";
+import { skipBecause, unmet } from "../_util/needs.ts";
 
 function kernelModulePresent(): boolean {
   return existsSync("/sys/module/wireguard");
 }
 
-const SKIP = kernelModulePresent()
-  ? (() => {
-    const r = "the wireguard kernel module is loaded, so wg-quick would never use PROGRAM";
-    // deno-lint-ignore no-console
-    console.log(`[e2e] wg_quick_test.ts: skipped: ${r}`);
-    return r;
-  })()
+/** Not a missing tool: with the module there is nothing of ours to test, so CI skips too. */
+const KERNEL_MODULE = "the wireguard kernel module is loaded, so wg-quick would never use PROGRAM";
+const SKIP = skipBecause("test/e2e/wg_quick_test.ts", kernelModulePresent() ? KERNEL_MODULE : "")
+  ? KERNEL_MODULE
   : skipReason("wg_quick_test.ts", ["ip", "wg", "wg-quick", "ping", "ss", "sysctl"]);
 
 /** wg-quick uses nft when `type -p nft` finds it, iptables-restore otherwise. */
@@ -269,12 +268,12 @@ Deno.test({
 });
 
 /** The /0 case needs a firewall tool for wg-quick's rules. */
-const SKIP_FULL = SKIP !== "" ? SKIP : HAVE_NFT || which("iptables-restore") ? "" : (() => {
-  const r = "neither nft nor iptables-restore is installed (wg-quick needs one for /0)";
-  // deno-lint-ignore no-console
-  console.log(`[e2e] wg_quick_test.ts full tunnel: skipped: ${r}`);
-  return r;
-})();
+const SKIP_FULL = SKIP !== "" ? SKIP : unmet("test/e2e/wg_quick_test.ts (full tunnel)", {
+  other: {
+    "nft or iptables-restore (wg-quick needs one for /0)": HAVE_NFT ||
+      which("iptables-restore") !== null,
+  },
+});
 
 Deno.test({
   name: "wg-quick full tunnel 0.0.0.0/0 + ::/0: fwmark rules, marked sockets, no loop, clean down",

@@ -31,12 +31,12 @@ import {
   iperfTcp,
   LEGIT_TUNNEL,
   linkPackets,
+  log,
   mbps,
   mib,
   ping,
   pingUntil,
   procStats,
-  skipReason,
   sleep,
   startFlood,
   udpCounters,
@@ -46,6 +46,7 @@ import {
   waitFor,
   wg,
 } from "./_net.ts";
+import { missing } from "../_util/needs.ts";
 import type { FloodResult } from "./flood_tool.ts";
 
 /** One flood to run. */
@@ -351,7 +352,11 @@ export function formatTable(
 export async function measure(opts: { seconds?: number; pin?: boolean }): Promise<number> {
   const seconds = opts.seconds ?? 5;
   const tools = ["ip", "wg", "iperf3", "ping", "ss", ...(opts.pin ? ["taskset"] : [])];
-  if (skipReason("flood_tool.ts --measure", tools) !== "") return 1;
+  const lacking = missing({ root: true, tun: true, tools });
+  if (lacking.length > 0) {
+    log(`flood_tool.ts --measure: missing ${lacking.join("; ")}`);
+    return 1;
+  }
   const out = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s + "\n"));
   const victimWrapper = opts.pin ? ["taskset", "-c", "0"] : [];
   const floodWrapper = opts.pin ? ["taskset", "-c", "1"] : [];

@@ -22,18 +22,11 @@
  * namespaces, sockets, temp files) happens in `withNamespaces`' finally.
  */
 import { existsSync } from "node:fs";
-import {
-  type Background,
-  hasTool,
-  isRoot,
-  run,
-  type RunResult,
-  sleep,
-  waitFor,
-} from "../_util/proc.ts";
+import { type Background, run, type RunResult, sleep, waitFor } from "../_util/proc.ts";
 import { type NamespaceContext, type Netns, vethPair } from "../_util/netns.ts";
+import { unmet } from "../_util/needs.ts";
 
-export { hasTool, isRoot, run, sleep, waitFor };
+export { run, sleep, waitFor };
 
 /** Repository root, without a trailing slash. */
 export const REPO_ROOT: string = decodeURIComponent(new URL("../../", import.meta.url).pathname)
@@ -63,18 +56,12 @@ export function programArgv(): string[] {
   ];
 }
 
-/** Why the root tests of `file` cannot run ("" when they can); printed once. */
+/**
+ * Why the root tests of `file` cannot run ("" when they can; printed once): root, /dev/net/tun
+ * and `tools`, by test/_util/needs.ts (under CI=true a missing piece fails instead).
+ */
 export function skipReason(file: string, tools: readonly string[]): string {
-  let reason = "";
-  if (Deno.build.os !== "linux") reason = "not Linux";
-  else if (!isRoot()) reason = "not root (network namespaces need CAP_NET_ADMIN)";
-  else if (!existsSync("/dev/net/tun")) reason = "/dev/net/tun missing";
-  else {
-    const missing = tools.filter((t) => !hasTool(t));
-    if (missing.length > 0) reason = `missing tools: ${missing.join(", ")}`;
-  }
-  if (reason !== "") log(`${file}: skipped: ${reason}`);
-  return reason;
+  return unmet(`test/hardening/${file}`, { root: true, tun: true, tools });
 }
 
 /** Prints a line from a test (tests may print; src may not). */

@@ -35,9 +35,7 @@ import { checkSocketDir, UapiServer } from "../../uapi/server.ts";
 import {
   digits,
   genKeys,
-  hasTool,
   ip,
-  isRoot,
   type Keys,
   log,
   pingUntil,
@@ -48,6 +46,7 @@ import {
   startDaemon,
   wg,
 } from "./_net.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 
 const enc = new TextEncoder();
 const HEX_RUN = /[0-9a-fA-F]{64}/;
@@ -97,7 +96,7 @@ Deno.test("checkSocketDir() refuses directories writable by group or others", as
 
 Deno.test({
   name: "checkSocketDir() refuses a directory owned by another user (root only)",
-  ignore: !isRoot(),
+  ignore: ignoreUnless("test/hardening/secrets_test.ts (socket directory)", { root: true }),
   async fn() {
     const root = await Deno.makeTempDir({ prefix: "gthard-dir-" });
     try {
@@ -349,7 +348,7 @@ Deno.test({
 
 Deno.test({
   name: "daemon: refuses to start when /var/run/wireguard is world-writable or not root's",
-  ignore: SKIP !== "" || !hasTool("unshare") || !hasTool("mount"),
+  ignore: skipReason("secrets_test.ts", ["ip", "wg", "ping", "unshare", "mount"]) !== "",
   async fn() {
     const real = Deno.realPathSync(SOCKET_DIR);
     await withNamespaces("gthard", 1, async (ctx) => {

@@ -9,14 +9,18 @@
  * IPv6 inside and outside the tunnel, with and without a preshared key.
  */
 import assert, { equal as assertEquals } from "node:assert/strict";
-import { hasTool, isRoot, Netns, run, waitFor } from "../_util/netns.ts";
+import { Netns, run, waitFor } from "../_util/netns.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 import type { Background } from "../_util/proc.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { systemRng } from "../../src/clock.ts";
 import { keyToHex } from "../../src/keys.ts";
 import { keyToBase64 } from "../../src/keys.ts";
 
-const ignore = !isRoot() || !hasTool("wireguard-go") || !hasTool("wg") || !hasTool("ping");
+const ignore = ignoreUnless("test/integration/wireguard_go_wire_test.ts", {
+  root: true,
+  tools: ["wireguard-go", "wg", "ping", "ip"],
+});
 
 interface Case {
   mode: "initiator" | "responder";

@@ -8,15 +8,16 @@
 import assert from "node:assert/strict";
 import {
   addNetns,
-  canUseNetns,
   delNetns,
   denoInNetns,
-  hasTool,
+  NETNS_NEEDS,
   runHelper,
+  SETPRIV_NEEDS,
   sh,
 } from "../conn/_netns.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 
-const ignore = !canUseNetns();
+const ignore = ignoreUnless("test/tun/linux_test.ts", NETNS_NEEDS);
 const helper = new URL("./_tun_helper.ts", import.meta.url);
 const IF = "gtiotun0";
 
@@ -47,7 +48,7 @@ Deno.test({
 
 Deno.test({
   name: "LinuxTun.create() reports EPERM without CAP_NET_ADMIN",
-  ignore: ignore || !hasTool("setpriv"),
+  ignore: ignoreUnless("test/tun/linux_test.ts", SETPRIV_NEEDS),
   async fn() {
     const ns = await addNetns();
     try {

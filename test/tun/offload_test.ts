@@ -29,7 +29,8 @@ import {
   writeVirtioNetHdr,
 } from "../../src/tun/offload.ts";
 import { seededRng } from "../_util/fake_clock.ts";
-import { canUseNetns, runHelper, sh, uniqueName } from "../conn/_netns.ts";
+import { NETNS_NEEDS, runHelper, sh, uniqueName } from "../conn/_netns.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 
 // ---- Independent reference helpers -------------------------------------------------------------
 
@@ -965,7 +966,7 @@ Deno.test("GsoSplitter/GroBatcher fuzz: random and mutated input never throws", 
 
 // ---- LinuxTun wiring, root only -------------------------------------------------------------
 
-const ignore = !canUseNetns();
+const ignore = ignoreUnless("test/tun/offload_test.ts", NETNS_NEEDS);
 const helper = new URL("./_offload_helper.ts", import.meta.url);
 
 async function withNs<T>(fn: (ns: string) => Promise<T>): Promise<T> {

@@ -21,7 +21,8 @@ import {
   stripText,
   tableIsAuto,
 } from "../../../cli/quick/config.ts";
-import { hasTool, isRoot, run } from "../../_util/proc.ts";
+import { run } from "../../_util/proc.ts";
+import { ignoreUnless } from "../../_util/needs.ts";
 
 Deno.test("configPathFor() maps bare interface names to /etc/wireguard, paths unchanged", () => {
   assert.equal(configPathFor("wg0"), "/etc/wireguard/wg0.conf");
@@ -198,7 +199,10 @@ const STRIP_CASES: Record<string, string> = {
 
 Deno.test({
   name: "stripText() prints exactly what the installed `wg-quick strip` prints",
-  ignore: !isRoot() || !hasTool("wg-quick") || !hasTool("bash"),
+  ignore: ignoreUnless("test/cli/quick/config_test.ts", {
+    root: true,
+    tools: ["wg-quick", "bash"],
+  }),
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "gtq-strip-" });
     try {

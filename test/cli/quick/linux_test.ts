@@ -36,7 +36,8 @@ import {
   sortRoutes,
 } from "../../../cli/quick/linux.ts";
 import { type Netns, vethPair, withNamespaces } from "../../_util/netns.ts";
-import { hasTool, isRoot, run, runOk, waitFor } from "../../_util/proc.ts";
+import { hasTool, run, runOk, waitFor } from "../../_util/proc.ts";
+import { ignoreUnless, type Needs } from "../../_util/needs.ts";
 
 // ---------------------------------------------------------------------------
 // Pure helpers
@@ -154,7 +155,10 @@ const QUICK_MAIN = `${REPO}cli/quick/main.ts`;
 const DENO_JSON = `${REPO}deno.json`;
 
 const ROOT_TOOLS = ["ip", "wg", "wg-quick", "bash", "ping"];
-const SKIP_ROOT = !isRoot() || ROOT_TOOLS.some((t) => !hasTool(t));
+const LABEL = "test/cli/quick/linux_test.ts";
+/** What the root tests below need (test/_util/needs.ts). */
+const ROOT_NEEDS: Needs = { root: true, tools: ROOT_TOOLS };
+const SKIP_ROOT = ignoreUnless(LABEL, ROOT_NEEDS);
 const HAVE_NFT = hasTool("nft");
 const HAVE_IPTABLES = hasTool("iptables") && hasTool("iptables-restore") &&
   hasTool("ip6tables-restore");
@@ -531,9 +535,19 @@ async function runSide(
 
 for (const sc of SCENARIOS) {
   const needsFirewall = sc.fullTunnel === true;
-  const skip = SKIP_ROOT ||
-    (sc.path === "no-nft" && !HAVE_IPTABLES) ||
-    (needsFirewall && !HAVE_NFT && !HAVE_IPTABLES);
+  const skip = sc.path === "no-nft"
+    ? ignoreUnless(LABEL, {
+      ...ROOT_NEEDS,
+      tools: [...ROOT_TOOLS, "iptables", "iptables-restore", "ip6tables-restore"],
+    })
+    : needsFirewall
+    ? ignoreUnless(LABEL, {
+      ...ROOT_NEEDS,
+      other: {
+        "nft or iptables, iptables-restore and ip6tables-restore": HAVE_NFT || HAVE_IPTABLES,
+      },
+    })
+    : SKIP_ROOT;
   Deno.test({
     name: `quickMain() up/down matches wg-quick: ${sc.name}`,
     ignore: skip,

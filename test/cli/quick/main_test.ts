@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { implementationCommand, quickMain, quickUsage } from "../../../cli/quick/main.ts";
 import type { QuickOutput } from "../../../cli/quick/runner.ts";
 import { withNamespaces } from "../../_util/netns.ts";
-import { hasTool, isRoot, run, runOk, waitFor } from "../../_util/proc.ts";
+import { run, runOk, waitFor } from "../../_util/proc.ts";
+import { ignoreUnless, type Needs } from "../../_util/needs.ts";
 
 function collector(): QuickOutput & { stdout: string; stderr: string } {
   const c = {
@@ -106,7 +107,11 @@ Deno.test("quickMain() reports file problems as wg-quick does", async () => {
 });
 
 const REPO = new URL("../../../", import.meta.url).pathname;
-const SKIP_ROOT = !isRoot() || !["ip", "wg", "bash"].every(hasTool);
+const LABEL = "test/cli/quick/main_test.ts";
+/** What the root tests below need (test/_util/needs.ts). */
+const ROOT_NEEDS: Needs = { root: true, tools: ["ip", "wg", "bash"] };
+const SKIP_ROOT = ignoreUnless(LABEL, ROOT_NEEDS);
+const SKIP_WG_GO = ignoreUnless(LABEL, { root: true, tools: ["ip", "wg", "bash", "wireguard-go"] });
 
 function iface(): string {
   return `gtq${String(Math.floor(Math.random() * 1e6)).padStart(6, "0")}`;
@@ -131,7 +136,7 @@ function quickIn(ns: string, env: Record<string, string>, ...args: string[]) {
 
 Deno.test({
   name: "quickMain() up refuses an existing link, down a link that is not WireGuard",
-  ignore: SKIP_ROOT || !hasTool("wireguard-go"),
+  ignore: SKIP_WG_GO,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -160,7 +165,7 @@ Deno.test({
 
 Deno.test({
   name: "quickMain() up with DNS but no resolvconf fails before creating anything",
-  ignore: SKIP_ROOT || !hasTool("wireguard-go"),
+  ignore: SKIP_WG_GO,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -239,7 +244,7 @@ Deno.test({
 
 Deno.test({
   name: "quickMain() up undoes everything when SIGTERM arrives during a hook",
-  ignore: SKIP_ROOT || !hasTool("wireguard-go"),
+  ignore: SKIP_WG_GO,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

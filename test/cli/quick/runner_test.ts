@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { type QuickOutput, Runner } from "../../../cli/quick/runner.ts";
-import { hasTool } from "../../_util/proc.ts";
+import { ignoreUnless } from "../../_util/needs.ts";
+
+const LABEL = "test/cli/quick/runner_test.ts";
 
 /** A QuickOutput that remembers what was written. */
 function collector(): QuickOutput & { stdout: string; stderr: string } {
@@ -43,7 +45,7 @@ Deno.test("Runner.which() searches PATH from the given environment", async () =>
 
 Deno.test({
   name: "Runner.run() echoes, feeds stdin, captures or forwards output, sets LC_ALL=C",
-  ignore: !hasTool("sh") || !hasTool("cat"),
+  ignore: ignoreUnless(LABEL, { tools: ["sh", "cat"] }),
   async fn() {
     const out = collector();
     const r = new Runner({ PATH, GTQ_X: "1" }, out);
@@ -76,7 +78,7 @@ Deno.test("Runner.run() reports a missing program as bash does (127)", async () 
 
 Deno.test({
   name: "Runner.run() kills a tool that outlives its deadline",
-  ignore: !hasTool("sleep"),
+  ignore: ignoreUnless(LABEL, { tools: ["sleep"] }),
   async fn() {
     const out = collector();
     const r = new Runner({ PATH }, out);
@@ -91,7 +93,7 @@ Deno.test({
 
 Deno.test({
   name: "Runner.interrupt() kills the running tool; later tools still run (for cleanup)",
-  ignore: !hasTool("sleep") || !hasTool("true"),
+  ignore: ignoreUnless(LABEL, { tools: ["sleep", "true"] }),
   async fn() {
     const r = new Runner({ PATH }, collector());
     const pending = r.run(["sleep", "30"], { timeoutMs: 20_000 });
@@ -106,7 +108,7 @@ Deno.test({
 
 Deno.test({
   name: "Runner.runInherited() returns the exit code and honours its deadline",
-  ignore: !hasTool("sh") || !hasTool("sleep"),
+  ignore: ignoreUnless(LABEL, { tools: ["sh", "sleep"] }),
   async fn() {
     const r = new Runner({ PATH }, collector());
     assert.equal(await r.runInherited(["sh", "-c", "exit 4"], null), 4);

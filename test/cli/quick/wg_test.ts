@@ -15,7 +15,8 @@ import {
   wgOps,
 } from "../../../cli/quick/wg.ts";
 import { type QuickOutput, Runner } from "../../../cli/quick/runner.ts";
-import { hasTool, isRoot, run, runOk, waitFor } from "../../_util/proc.ts";
+import { hasTool, run, runOk, waitFor } from "../../_util/proc.ts";
+import { ignoreUnless } from "../../_util/needs.ts";
 import { withNamespaces } from "../../_util/netns.ts";
 
 const silent: QuickOutput = { out() {}, err() {} };
@@ -85,7 +86,10 @@ function randomIface(): string {
 
 Deno.test({
   name: "wgOps() reads and sets over UAPI exactly what stock wg shows",
-  ignore: !isRoot() || !hasTool("wg") || !hasTool("ip"),
+  ignore: ignoreUnless("test/cli/quick/wg_test.ts", {
+    root: true,
+    tools: ["wg", "ip", "wireguard-go"],
+  }),
   sanitizeResources: false,
   async fn(t) {
     for (const impl of await implementations()) {

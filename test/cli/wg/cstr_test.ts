@@ -16,8 +16,7 @@ import {
   strncaseEqual,
   strtoul,
 } from "../../../cli/wg/cstr.ts";
-
-const ffiAllowed = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+import { ignoreUnless } from "../../_util/needs.ts";
 
 Deno.test("bstr() round-trips UTF-8 as one code unit per byte", () => {
   const s = bstr("wg-ü€");
@@ -87,7 +86,7 @@ Deno.test("strtoul() matches known glibc results", () => {
 
 Deno.test({
   name: "strtoul() agrees with glibc strtoul through FFI",
-  ignore: !ffiAllowed,
+  ignore: ignoreUnless("test/cli/wg/cstr_test.ts", { ffi: true }),
   fn() {
     const lib = Deno.dlopen("libc.so.6", {
       strtoul: { parameters: ["buffer", "buffer", "i32"], result: "u64" },

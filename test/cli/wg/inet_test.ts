@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { inetAtonExact, inetNtop6, inetPton4, inetPton6 } from "../../../cli/wg/inet.ts";
-
-const ffiAllowed = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+import { ignoreUnless } from "../../_util/needs.ts";
 
 const PTON_CORPUS = [
   "1.2.3.4",
@@ -83,7 +82,7 @@ Deno.test("inetNtop6() compresses like glibc", () => {
 
 Deno.test({
   name: "inetPton4/inetPton6/inetNtop6() agree with glibc through FFI",
-  ignore: !ffiAllowed,
+  ignore: ignoreUnless("test/cli/wg/inet_test.ts", { ffi: true }),
   fn() {
     const lib = Deno.dlopen("libc.so.6", {
       inet_pton: { parameters: ["i32", "buffer", "buffer"], result: "i32" },

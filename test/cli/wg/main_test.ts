@@ -14,15 +14,18 @@
  * ours against the newer release's behaviour explicitly.
  */
 import assert from "node:assert/strict";
-import { hasTool, isRoot, Netns, vethPair } from "../../_util/netns.ts";
+import { Netns, vethPair } from "../../_util/netns.ts";
+import { ignoreUnless, type Needs } from "../../_util/needs.ts";
 import { run, sleep, waitFor } from "../../_util/proc.ts";
 import { type WgRun, type WgRunOptions, WgSandbox } from "./_sandbox.ts";
 import { FakeDaemon, staticDaemon } from "./_fake_daemon.ts";
 import { keyToBase64, keyToHex } from "../../../cli/wg/encoding.ts";
 import { publicKey } from "../../../src/crypto.ts";
 
-const ignore = !isRoot() ||
-  !["wg", "wireguard-go", "unshare", "nsenter", "ip"].every(hasTool);
+const LABEL = "test/cli/wg/main_test.ts";
+/** What the root tests below need (test/_util/needs.ts). */
+const ROOT_NEEDS: Needs = { root: true, tools: ["wg", "wireguard-go", "unshare", "nsenter", "ip"] };
+const ignore = ignoreUnless(LABEL, ROOT_NEEDS);
 
 /** Fixed keys (private keys are clamped, as wg genkey makes them). */
 function fixedKey(seed: number, clamp = true): Uint8Array {
@@ -952,7 +955,7 @@ Deno.test({
 
 Deno.test({
   name: "wgMain() colours and line-buffers on a terminal like wg (script(1) pty)",
-  ignore: ignore || !hasTool("script"),
+  ignore: ignoreUnless(LABEL, { ...ROOT_NEEDS, tools: [...ROOT_NEEDS.tools!, "script"] }),
   async fn() {
     await withSandbox(async (sb) => {
       const now = Math.floor(Date.now() / 1000);
@@ -992,7 +995,7 @@ Deno.test({
 
 Deno.test({
   name: "wgMain() reads key and config files from pipes like wg (bash process substitution)",
-  ignore: ignore || !hasTool("bash"),
+  ignore: ignoreUnless(LABEL, { ...ROOT_NEEDS, tools: [...ROOT_NEEDS.tools!, "bash"] }),
   async fn() {
     await withSandbox(async (sb) => {
       const d = new FakeDaemon(sb.socketDir, "gtwg0", staticDaemon(""));

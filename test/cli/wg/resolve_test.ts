@@ -16,8 +16,7 @@ import {
   resolveHost,
 } from "../../../cli/wg/resolve.ts";
 import { inetPton6 } from "../../../cli/wg/inet.ts";
-
-const ffiAllowed = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+import { ignoreUnless } from "../../_util/needs.ts";
 
 /** Numeric hosts and ports only: no DNS traffic from tests. */
 const CASES: [string | null, string][] = [
@@ -53,7 +52,7 @@ const CASES: [string | null, string][] = [
 
 Deno.test({
   name: "fallbackResolver() agrees with glibc getaddrinfo on numeric hosts and ports",
-  ignore: !ffiAllowed,
+  ignore: ignoreUnless("test/cli/wg/resolve_test.ts", { ffi: true }),
   fn() {
     const libc = libcResolver();
     assert.ok(libc);
