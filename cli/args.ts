@@ -322,12 +322,8 @@ Environment, the daemon (gotatun's own):
   GOTATUN_CRYPTO          native (OpenSSL libcrypto through FFI), noble (pure
                           TypeScript) or auto (default: native when it loads)
   GOTATUN_OFFLOAD         0 turns off the TUN offloads (TSO/USO, GRO)
-  GOTATUN_WORKERS         crypto Workers sharing each batch with the main
+  GOTATUN_WORKERS         crypto Workers sharing each batch with the data-plane
                           thread, 0 to 64 (default 0)
-  GOTATUN_SPIN_US         after activity, how long (µs) to look for more
-                          packets before sleeping (default 50, at most 1000)
-  GOTATUN_HOLD_MS         after a packet, how long (ms) to wait for the next one
-                          on the main thread (default 1000, 0 off)
   GOTATUN_METRICS         IP:PORT, [IPv6]:PORT or :PORT: serve Prometheus
                           metrics at /metrics (off by default)
   GOTATUN_METRICS_ALLOW_REMOTE

@@ -417,14 +417,16 @@ interface DataplaneHandle {
  * handle) or it failed (null, after it logged wireguard-go's message).
  */
 async function startDataplane(opts: DaemonOptions): Promise<DataplaneHandle | null> {
-  const c = libc();
+  const log = createLogger(opts.logLevel, opts.iface, writeStdout);
   // The eventfd that wakes the Worker's loop is ours: it stays open until
   // the process exits, so its number is never reused under a late request.
-  const wakeFd = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wakeFd < 0) {
-    createLogger(opts.logLevel, opts.iface, writeStdout).error(
-      `Failed to start device: eventfd: ${strerror(errno())}`,
-    );
+  let wakeFd: number;
+  try {
+    wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wakeFd < 0) throw new Error(`eventfd: ${strerror(errno())}`);
+  } catch (err) {
+    // Without FFI (--deny-ffi) nothing of the data path can work.
+    log.error(prefixed("Failed to create TUN device", err));
     return null;
   }
   const control = createControlBuffer();
@@ -465,9 +467,7 @@ async function startDataplane(opts: DaemonOptions): Promise<DataplaneHandle | nu
   };
   worker.onerror = (e: ErrorEvent) => {
     e.preventDefault();
-    createLogger(opts.logLevel, handle.iface, writeStdout).error(
-      `Data plane failed: ${e.message}`,
-    );
+    log.error(`Data plane failed: ${e.message}`);
     running = false;
     settle(null);
     handle.onStopped("data plane failed");

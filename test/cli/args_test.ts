@@ -251,7 +251,7 @@ Deno.test("helpText() lists every environment variable the code reads", async ()
     }
   }
   // The scan itself finds what it must.
-  for (const known of ["GOTATUN_SPIN_US", "GOTATUN_CRYPTO", "WG_UAPI_FD", "LOG_LEVEL"]) {
+  for (const known of ["GOTATUN_WORKERS", "GOTATUN_CRYPTO", "WG_UAPI_FD", "LOG_LEVEL"]) {
     assert.ok(names.has(known), `scan missed ${known}`);
   }
   const missing = [...names].filter((n) => !new RegExp(`\\b${n}\\b`).test(help));
