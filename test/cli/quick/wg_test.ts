@@ -15,6 +15,9 @@ import {
   wgOps,
 } from "../../../cli/quick/wg.ts";
 import { type QuickOutput, Runner } from "../../../cli/quick/runner.ts";
+import { parseQuickConfig } from "../../../cli/quick/config.ts";
+import { buildWgDevice } from "../../../cli/quick/validate.ts";
+import { defaultResolver } from "../../../cli/wg/resolve.ts";
 import { hasTool, isRoot, run, runOk, waitFor } from "../../_util/proc.ts";
 import { withNamespaces } from "../../_util/netns.ts";
 
@@ -135,7 +138,14 @@ Deno.test({
           await ops.setFwmark(iface, 51821);
           assert.equal((await runOk("wg", ["show", iface, "fwmark"])).stdout.trim(), "0xca6d");
           assert.equal(await ops.fwmark(iface), 51821);
-          await ops.addconf(iface, `[Peer]\nPublicKey = ${keys[3].p}\nAllowedIPs = 10.9.9.9/32\n`);
+          // addconf goes over UAPI in this process, with the request wg's parser builds.
+          const text = `[Peer]\nPublicKey = ${keys[3].p}\nAllowedIPs = 10.9.9.9/32\n`;
+          const built = await buildWgDevice(parseQuickConfig(iface, text).wgLines, {
+            resolver: defaultResolver(),
+            env: {},
+          });
+          assert.deepEqual(built.problems, []);
+          await ops.addconf(iface, { text, device: built.device! });
           assert.match(
             (await runOk("wg", ["show", iface, "allowed-ips"])).stdout,
             /10\.9\.9\.9\/32/,
