@@ -72,6 +72,9 @@ export function socketHolder(path: string): SocketHolder | null {
   }
 }
 
+/** `deno run` options whose value is the next argument. */
+const DENO_VALUE_FLAGS = ["--config", "-c", "--import-map", "--lock", "--location", "--cert"];
+
 /**
  * commandOf() is a short form of a process's command line: for `deno run …
  * SCRIPT ARGS` the script's name and its arguments (`gotatun ux0`),
@@ -83,7 +86,9 @@ export function commandOf(cmdline: string): string | null {
   const base = (p: string) => p.slice(p.lastIndexOf("/") + 1);
   let words = [base(argv[0]), ...argv.slice(1)];
   if (words[0] === "deno" && words[1] === "run") {
-    const script = argv.findIndex((a, i) => i > 1 && !a.startsWith("-"));
+    const script = argv.findIndex((a, i) =>
+      i > 1 && !a.startsWith("-") && !DENO_VALUE_FLAGS.includes(argv[i - 1])
+    );
     if (script > 0) words = [base(argv[script]), ...argv.slice(script + 1)];
   }
   const text = words.join(" ");

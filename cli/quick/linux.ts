@@ -573,19 +573,27 @@ export class QuickLinux {
    * the interface's name (as always), and a DNS record under the interface's
    * name is removed whenever resolvconf is installed; there are no hooks and
    * nothing is saved.
+   *
+   * Unlike wg-quick, the firewall is searched for this interface's rules only
+   * when the interface has a fwmark (or without a file): see below.
    */
   async down(): Promise<void> {
     const cfg = this.#s.cfg;
     await this.#requireWireGuard();
     await this.#hooks(cfg.preDown);
     if (cfg.saveConfig) await this.#saveConfig();
+    // Read once, before the link goes: del_if needs it, and so does the firewall step.
+    this.#fwmark = await this.#s.wg.fwmark(this.#iface);
     await this.#delIf(true);
     if (this.#s.liveOnly && this.#s.runner.which("resolvconf") !== null) {
       await this.#try(["resolvconf", "-d", await this.#resolvconfName(), "-f"]);
     } else {
       await this.#unsetDns();
     }
-    await this.#removeFirewall();
+    // The firewall rules come with the full tunnel, which always leaves a fwmark on the
+    // interface (add_default sets one when the file has none): without a fwmark there is
+    // nothing of ours to find, and the nft/iptables listings are skipped.
+    if (this.#s.liveOnly || this.#fwmark !== 0) await this.#removeFirewall();
     await this.#hooks(cfg.postDown);
   }
 

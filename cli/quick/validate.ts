@@ -192,22 +192,22 @@ function keyProblem(field: string, value: string): string {
  */
 function wgLineProblem(clean: string, section: string, wgMessage: string): string {
   const eq = clean.indexOf("=");
-  if (eq < 0) {
-    return clean.startsWith("[")
-      ? `unknown section ${clean.length <= 20 ? clean : "header"}`
+  const key = eq < 0 ? "" : clean.slice(0, eq);
+  // Key names are short words (the longest is PersistentKeepalive); anything else may be a
+  // pasted key (43 characters before its `='), so it is not shown.
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,23}$/.test(key)) {
+    return clean.startsWith("[") && clean.endsWith("]") && clean.length <= 24
+      ? `unknown section ${clean}`
       : "not a section header nor a `Key = value' line (the line is not shown: it may hold a key)";
   }
-  const key = clean.slice(0, eq);
+  const unrecognized = /^Line unrecognized/.test(wgMessage);
   const field = KEY_FIELDS.get(key.toLowerCase());
-  if (field !== undefined && !/^Line unrecognized/.test(wgMessage)) {
-    return keyProblem(field, clean.slice(eq + 1));
-  }
-  if (/^Line unrecognized/.test(wgMessage)) {
-    const name = /^[A-Za-z0-9_-]{1,40}$/.test(key) ? key : "this key";
-    if (eq + 1 === clean.length) return `${name} has no value`;
+  if (field !== undefined && !unrecognized) return keyProblem(field, clean.slice(eq + 1));
+  if (unrecognized) {
+    if (eq + 1 === clean.length) return `${key} has no value`;
     return section === ""
-      ? `${name} is outside any [Interface] or [Peer] section`
-      : `${name} is not a key of ${section}`;
+      ? `${key} is outside any [Interface] or [Peer] section`
+      : `${key} is not a key of ${section}`;
   }
   return wgMessage.replace(/\n$/, "").replaceAll("\n", "; ");
 }

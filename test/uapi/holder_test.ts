@@ -22,6 +22,10 @@ Deno.test("commandOf() shortens a deno command line to the script and its argume
     ),
     "gotatun ux0",
   );
+  assert.equal(
+    commandOf("deno\0run\0-A\0--config\0/src/deno.json\0/src/cli/main.ts\0wg1\0"),
+    "main.ts wg1",
+  );
   assert.equal(commandOf("/usr/bin/wireguard-go\0wg0\0"), "wireguard-go wg0");
   assert.equal(commandOf(""), null);
   assert.equal(commandOf(`x\0${"a".repeat(100)}\0`)!.length, 80);
