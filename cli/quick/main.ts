@@ -10,8 +10,11 @@
  * running gotatun itself as the daemon (`gotatun IFACE`, which returns once
  * the TUN and the UAPI socket exist). `GOTATUN_QUICK_IMPLEMENTATION=PROGRAM`
  * runs another wireguard-go compatible program instead (wg-quick's
- * `WG_QUICK_USERSPACE_IMPLEMENTATION`). `GOTATUN_QUICK_WG` names the wg(8)
- * used for `addconf` (default `wg`).
+ * `WG_QUICK_USERSPACE_IMPLEMENTATION`). The `wg` steps are UAPI requests
+ * made from this process (see wg.ts); `GOTATUN_QUICK_WG` names a wg(8)
+ * program to run for `addconf` instead, and `wg` is run for a kernel
+ * interface. `up` checks the whole file first (validate.ts) and reports
+ * every mistake as `gotatun: FILE:LINE: message`.
  *
  * Runnable on its own for tests: `deno run -A cli/quick/main.ts up wg0`.
  */
