@@ -299,9 +299,10 @@ export class QuickLinux {
     const r = await this.#try(["ip", "link", "add", "dev", this.#iface, "type", "wireguard"]);
     if (r.code === 0) return;
     const impl = this.#s.implementation;
+    const name = this.#s.implementationName ?? impl.join(" ");
     if (exists("/sys/module/wireguard") || this.#s.runner.which(impl[0]) === null) {
       throw new QuickFailure(
-        this.#s.runner.which(impl[0]) === null ? `\`${impl[0]}' not found` : "",
+        this.#s.runner.which(impl[0]) === null ? `\`${name}' not found` : "",
         r.code > 0 ? r.code : 1,
       );
     }
@@ -310,7 +311,7 @@ export class QuickLinux {
     );
     const argv = [...impl, this.#iface];
     // wg-quick shows `wireguard-go IFACE`; ours is `gotatun IFACE`, not the `deno run …` line.
-    this.#s.runner.echo(`${this.#s.implementationName ?? impl.join(" ")} ${this.#iface}`);
+    this.#s.runner.echo(`${name} ${this.#iface}`);
     this.#checkInterrupted();
     const code = await this.#s.runner.runInherited(argv, IMPLEMENTATION_TIMEOUT_MS);
     if (code !== 0) throw new QuickFailure("", code > 0 ? code : 1);

@@ -141,7 +141,10 @@ export function rtTableNames(text: string): string[] {
 /** Runs `bash -n` on a script; resolves to bash's complaint, or null when it parses. */
 export type SyntaxChecker = (script: string) => Promise<string | null>;
 
-/** checkHooks() runs `check` on every hook (with `%i` replaced), all at once. */
+/** How many `bash -n` run at once. */
+const HOOK_CHECKS_AT_ONCE = 4;
+
+/** checkHooks() runs `check` on every hook (with `%i` replaced), a few at a time. */
 export async function checkHooks(cfg: QuickConfig, check: SyntaxChecker): Promise<ConfigProblem[]> {
   const names: Record<string, string> = {
     preup: "PreUp",
@@ -150,7 +153,15 @@ export async function checkHooks(cfg: QuickConfig, check: SyntaxChecker): Promis
     postdown: "PostDown",
   };
   const hooks = cfg.entries.filter((e) => e.key in names);
-  const results = await Promise.all(hooks.map((h) => check(h.value.replaceAll("%i", cfg.iface))));
+  const results: (string | null)[] = new Array(hooks.length).fill(null);
+  // A few at a time: a file may hold any number of hooks.
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < hooks.length; i = next++) {
+      results[i] = await check(hooks[i].value.replaceAll("%i", cfg.iface));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HOOK_CHECKS_AT_ONCE, hooks.length) }, worker));
   const problems: ConfigProblem[] = [];
   hooks.forEach((h, i) => {
     const why = results[i];
