@@ -145,7 +145,9 @@ Deno.test({
             env: {},
           });
           assert.deepEqual(built.problems, []);
-          await ops.addconf(iface, { text, device: built.device! });
+          // With nothing on PATH: no `wg` (nor anything else) can be started.
+          const noTools = wgOps(new Runner({ PATH: "/nonexistent" }, silent));
+          await noTools.addconf(iface, { text, device: built.device! });
           assert.match(
             (await runOk("wg", ["show", iface, "allowed-ips"])).stdout,
             /10\.9\.9\.9\/32/,
