@@ -79,6 +79,8 @@ export interface QuickSetup {
 export const FIRST_TABLE = 51820;
 /** How long the userspace implementation may take to create the interface. */
 const IMPLEMENTATION_TIMEOUT_MS = 60_000;
+/** The rule add_default adds beside `not fwmark T table T`, as `ip rule show` prints it. */
+const SUPPRESS_RULE = "from all lookup main suppress_prefixlength 0";
 /** wg-quick's marker comment on its iptables rules. */
 function iptablesMarker(iface: string): string {
   return `-m comment --comment "wg-quick(8) rule for ${iface}"`;
@@ -496,8 +498,7 @@ export class QuickLinux {
           for (let i = 0; i < 1000 && (await rules()).includes(`lookup ${table}`); i++) {
             await run(["ip", proto, "rule", "delete", "table", String(table)]);
           }
-          const suppress = "from all lookup main suppress_prefixlength 0";
-          for (let i = 0; i < 1000 && (await rules()).includes(suppress); i++) {
+          for (let i = 0; i < 1000 && (await rules()).includes(SUPPRESS_RULE); i++) {
             await run([
               "ip",
               proto,
@@ -575,16 +576,24 @@ export class QuickLinux {
    * name is removed whenever resolvconf is installed; there are no hooks and
    * nothing is saved.
    *
-   * Unlike wg-quick, the firewall is searched for this interface's rules only
-   * when the interface has a fwmark (or without a file): see below.
+   * Unlike wg-quick, the daemon is asked for the fwmark, and the firewall
+   * searched for this interface's rules, only when this namespace has rules
+   * of a full tunnel (or, for the firewall, without a file): see below.
    */
   async down(): Promise<void> {
     const cfg = this.#s.cfg;
     await this.#requireWireGuard();
     await this.#hooks(cfg.preDown);
     if (cfg.saveConfig) await this.#saveConfig();
-    // Read once, before the link goes: del_if needs it, and so does the firewall step.
-    this.#fwmark = await this.#s.wg.fwmark(this.#iface);
+    // del_if needs the fwmark only to find this interface's full-tunnel rules, and the
+    // firewall step only to know whether there was a full tunnel. When no rule in this
+    // namespace looks up a numbered table (or suppresses main's default), there is none and
+    // the daemon is not asked: it may be slow to answer while it carries traffic.
+    const rules = await Promise.all(
+      ["-4", "-6"].map((proto) => this.#capture(["ip", proto, "rule", "show"], true)),
+    );
+    const tunnelRules = rules.some((r) => r.includes(SUPPRESS_RULE) || /lookup [0-9]/.test(r));
+    this.#fwmark = tunnelRules ? await this.#s.wg.fwmark(this.#iface) : 0;
     await this.#delIf(true);
     if (this.#s.liveOnly && this.#s.runner.which("resolvconf") !== null) {
       await this.#try(["resolvconf", "-d", await this.#resolvconfName(), "-f"]);
@@ -592,8 +601,8 @@ export class QuickLinux {
       await this.#unsetDns();
     }
     // The firewall rules come with the full tunnel, which always leaves a fwmark on the
-    // interface (add_default sets one when the file has none): without a fwmark there is
-    // nothing of ours to find, and the nft/iptables listings are skipped.
+    // interface (add_default sets one when the file has none) and its rules: without them
+    // there is nothing of ours to find, and the nft/iptables listings are skipped.
     if (this.#s.liveOnly || this.#fwmark !== 0) await this.#removeFirewall();
     await this.#hooks(cfg.postDown);
   }
