@@ -69,8 +69,12 @@ export interface QuickSetup {
   readonly implementation: readonly string[];
   /** How the implementation is shown in its `[#]` line (default: the command itself). */
   readonly implementationName?: string;
-  /** The `addconf` request built from the file (see validate.ts); needed by `up`. */
-  readonly wgDevice?: WgDevice;
+  /**
+   * The `addconf` request built from the file (see validate.ts), needed by
+   * `up`; called at set_config time (after PreUp, which may be what makes
+   * endpoint names resolvable). Throws {@link QuickFailure}.
+   */
+  readonly wgDevice?: () => Promise<WgDevice>;
   /** `down` of a live interface without its configuration file (see {@link QuickLinux.down}). */
   readonly liveOnly?: boolean;
 }
@@ -322,8 +326,11 @@ export class QuickLinux {
   /** set_config: `wg addconf` with the stripped configuration. */
   async #setConfig(): Promise<void> {
     this.#checkInterrupted();
-    const device = this.#s.wgDevice;
-    if (device === undefined) throw new QuickFailure("internal error: no configuration to apply");
+    if (this.#s.wgDevice === undefined) {
+      throw new QuickFailure("internal error: no configuration to apply");
+    }
+    const device = await this.#s.wgDevice();
+    this.#checkInterrupted();
     // wg-quick's line (`<(echo "$WG_CONFIG")` is /dev/fd/63 in bash); the request is sent
     // over UAPI from this process.
     this.#s.runner.echo(`wg addconf ${this.#iface} /dev/fd/63`);

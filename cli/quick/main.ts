@@ -35,6 +35,7 @@ import {
   checkHooks,
   checkQuickKeys,
   checkWgLines,
+  type ConfigProblem,
   rtTableNames,
   type SyntaxChecker,
 } from "./validate.ts";
@@ -234,11 +235,14 @@ function bashSyntax(runner: Runner): SyntaxChecker {
 }
 
 /**
- * prepareUp() checks the whole configuration (validate.ts) and builds the
- * `addconf` request, before anything is created. Problems are printed as
- * `gotatun: FILE:LINE: message`, all of them, and end the command.
+ * prepareUp() checks the whole configuration (validate.ts) before anything
+ * is created, and returns what builds the `addconf` request. Problems are
+ * printed as `gotatun: FILE:LINE: message`, all of them, and end the
+ * command. Endpoint names are resolved here too, unless there are PreUp
+ * hooks: they run first (they may be what makes the names resolvable), so
+ * resolution waits for set_config then, as with wg-quick.
  */
-async function prepareUp(loaded: Loaded, runner: Runner): Promise<WgDevice> {
+async function prepareUp(loaded: Loaded, runner: Runner): Promise<() => Promise<WgDevice>> {
   const { cfg, path } = loaded;
   const output = runner.output;
   const resolver = defaultResolver();
@@ -248,20 +252,27 @@ async function prepareUp(loaded: Loaded, runner: Runner): Promise<WgDevice> {
     checkHooks(cfg, bashSyntax(runner)),
     checkWgLines(cfg.wgLines, { resolver, env: runner.env, notice }),
   ]);
-  let problems = [...quick, ...hooks, ...wg].sort((a, b) => a.line - b.line);
-  let device: WgDevice | null = null;
-  if (problems.length === 0) {
+  report([...quick, ...hooks, ...wg], path, output);
+  const build = async () => {
     // Warnings were shown by the check; only resolution retries are news here.
     const retries = (line: number, text: string) => {
       if (text.includes("Trying again")) notice(line, text);
     };
     const built = await buildWgDevice(cfg.wgLines, { resolver, env: runner.env, notice: retries });
-    problems = built.problems;
-    device = built.device;
-  }
+    report(built.problems, path, output);
+    return built.device!;
+  };
+  if (cfg.preUp.length > 0) return build;
+  const device = await build();
+  return () => Promise.resolve(device);
+}
+
+/** Prints the problems, if any, and then ends the command. */
+function report(problems: ConfigProblem[], path: string, output: QuickOutput): void {
+  if (problems.length === 0) return;
+  problems.sort((a, b) => a.line - b.line);
   for (const p of problems) output.err(`${PROGRAM}: ${path}:${p.line}: ${p.message}\n`);
-  if (problems.length > 0 || device === null) throw new QuickFailure("");
-  return device;
+  throw new QuickFailure("");
 }
 
 /** The `[#]` name of the implementation: GOTATUN_QUICK_IMPLEMENTATION as given, else ours. */

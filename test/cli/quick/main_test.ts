@@ -405,3 +405,46 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "quickMain() up resolves endpoint names after PreUp, which may be what makes them resolve",
+  ignore: SKIP_ROOT,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
+      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
+      defer(() => Deno.remove(dir, { recursive: true }));
+      // `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts: a hosts file of this
+      // namespace alone, which the PreUp hook fills.
+      const etc = `/etc/netns/${ns.name}`;
+      await Deno.mkdir(etc, { recursive: true });
+      defer(() => Deno.remove(etc, { recursive: true }));
+      await Deno.writeTextFile(`${etc}/hosts`, "127.0.0.1 localhost\n");
+      const name = iface();
+      const conf = `${dir}/${name}.conf`;
+      const host = `peer-${name}.test`;
+      await Deno.writeTextFile(
+        conf,
+        (await freshConfig("10.96.0.1/24", 43096)) + `Endpoint = ${host}:51820\n` +
+          `\n[Interface]\nPreUp = echo '192.0.2.77 ${host}' >> /etc/hosts\n`,
+        { mode: 0o600 },
+      );
+      const up = await quickIn(ns.name, { WG_ENDPOINT_RESOLUTION_RETRIES: "0" }, "up", conf);
+      assert.equal(up.code, 0, up.stderr);
+      const endpoints = await ns.execOk("wg", "show", name, "endpoints");
+      assert.match(endpoints.stdout, /\t192\.0\.2\.77:51820\n/);
+      const down = await quickIn(ns.name, {}, "down", conf);
+      assert.equal(down.code, 0, down.stderr);
+
+      // Without the hook the name does not resolve: reported by line, everything undone.
+      await Deno.writeTextFile(`${etc}/hosts`, "127.0.0.1 localhost\n");
+      const text = await Deno.readTextFile(conf);
+      await Deno.writeTextFile(conf, text.replace(/PreUp = .*\n/, "PreUp = true\n"));
+      const failed = await quickIn(ns.name, { WG_ENDPOINT_RESOLUTION_RETRIES: "0" }, "up", conf);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, new RegExp(`gotatun: ${conf}:9: .*\`${host}:51820'`));
+      assert.ok(!(await ns.hasLink(name)));
+    });
+  },
+});
