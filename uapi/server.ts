@@ -7,7 +7,9 @@
  *
  * - the directory is created 0755 and the socket 0700 (umask 077 around bind);
  * - a stale socket (nothing answers a connect) is removed and replaced, a live
- *   one is refused with "unix socket in use";
+ *   one is refused with "unix socket in use", naming the process that serves
+ *   it and telling that the directory is shared by all network namespaces
+ *   (see holder.ts);
  * - several operations per connection; `get=1\n` must be followed by exactly
  *   `\n`; any other operation line closes the connection without a reply;
  * - connections that send nothing (`wg`'s discovery probe) are fine;
@@ -48,6 +50,7 @@
 import type { Logger } from "../src/log.ts";
 import { silentLogger } from "../src/log.ts";
 import { libc } from "../src/sys/libc.ts";
+import { socketInUseMessage } from "./holder.ts";
 import { UapiConnection, type UapiHandler } from "./protocol.ts";
 import type { UapiSession } from "./remote.ts";
 
@@ -151,7 +154,7 @@ export class UapiServer {
 
   /**
    * Creates `<dir>/<iface>.sock` and starts serving. Throws
-   * `Error("unix socket in use")` when another process answers on that path.
+   * `Error("unix socket in use: …")` when another process answers on that path.
    */
   static async listen(opts: UapiServerOptions): Promise<UapiServer> {
     const dir = opts.dir ?? DEFAULT_SOCKET_DIR;
@@ -164,7 +167,7 @@ export class UapiServer {
     } catch (err) {
       if (!(err instanceof Deno.errors.AddrInUse)) throw err;
       // Something is at the path. If a process answers it is ours no more.
-      if (await canConnect(path)) throw new Error("unix socket in use");
+      if (await canConnect(path)) throw new Error(socketInUseMessage(path));
       Deno.removeSync(path);
       listener = listenUnix(path);
     }

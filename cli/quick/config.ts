@@ -51,13 +51,35 @@ export interface QuickConfig {
   readonly saveConfig: boolean;
   /** Everything else, one line each with `\n`: what `wg addconf` gets. */
   readonly wgConfig: string;
+  /** The lines of {@link wgConfig} with their line numbers in the file (from 1). */
+  readonly wgLines: readonly SourceLine[];
+  /** The wg-quick keys in file order, with their line numbers (for validation messages). */
+  readonly entries: readonly QuickEntry[];
+}
+
+/** A line of the file and its number (from 1). */
+export interface SourceLine {
+  readonly line: number;
+  readonly text: string;
+}
+
+/** One wg-quick key of `[Interface]`, as found on line `line`. */
+export interface QuickEntry {
+  readonly line: number;
+  /** The key in lower case: `address`, `dns`, `mtu`, `table`, `preup`, … */
+  readonly key: string;
+  /** The value cut at `#` (hooks: the raw value, `#` included). */
+  readonly value: string;
 }
 
 /** A configuration problem, reported as wg-quick's `die` would. */
 export class QuickConfigError extends Error {
-  constructor(message: string) {
+  /** The line of the file it is about (from 1), 0 when none. */
+  readonly line: number;
+  constructor(message: string, line = 0) {
     super(message);
     this.name = "QuickConfigError";
+    this.line = line;
   }
 }
 
@@ -107,7 +129,7 @@ function asciiLower(s: string): string {
 }
 
 /** Word splitting of `${value//,/ }` (commas and default IFS blanks separate). */
-function splitList(value: string): string[] {
+export function splitList(value: string): string[] {
   return value.split(/[, \t\n]+/).filter((w) => w !== "");
 }
 
@@ -137,8 +159,11 @@ function readBool(value: string): boolean {
   throw new QuickConfigError(`\`${value}' is neither true nor false`);
 }
 
+/** The hook keys, whose values keep their `#`. */
+export const HOOK_KEYS: ReadonlySet<string> = new Set(["preup", "postup", "predown", "postdown"]);
+
 /** A DNS entry that is a server address rather than a search domain. */
-function isDnsServer(v: string): boolean {
+export function isDnsServer(v: string): boolean {
   return /^[0-9.]+$/.test(v) || v.includes(":");
 }
 
@@ -158,9 +183,13 @@ export function parseQuickConfig(iface: string, text: string): QuickConfig {
   let table = "";
   let saveConfig = false;
   let wgConfig = "";
+  const wgLines: SourceLine[] = [];
+  const entries: QuickEntry[] = [];
   let inInterface = false;
+  let number = 0;
 
   for (const line of readLines(text)) {
+    number++;
     const hash = line.indexOf("#");
     const stripped = hash < 0 ? line : line.slice(0, hash);
     const eq = stripped.indexOf("=");
@@ -199,14 +228,22 @@ export function parseQuickConfig(iface: string, text: string): QuickConfig {
           postDown.push(rawValue);
           break;
         case "saveconfig":
-          saveConfig = readBool(value);
+          try {
+            saveConfig = readBool(value);
+          } catch (err) {
+            throw new QuickConfigError((err as Error).message, number);
+          }
           break;
         default:
           handled = false;
       }
-      if (handled) continue;
+      if (handled) {
+        entries.push({ line: number, key: lkey, value: HOOK_KEYS.has(lkey) ? rawValue : value });
+        continue;
+      }
     }
     wgConfig += line + "\n";
+    wgLines.push({ line: number, text: line });
   }
   return {
     iface,
@@ -221,6 +258,8 @@ export function parseQuickConfig(iface: string, text: string): QuickConfig {
     postDown,
     saveConfig,
     wgConfig,
+    wgLines,
+    entries,
   };
 }
 

@@ -32,7 +32,6 @@
  * is reported before anything is created; cleanup after a failed `up` keeps
  * going past a failing step instead of stopping; every tool has a deadline.
  */
-import { existsSync } from "node:fs";
 import {
   briefAddresses,
   nameserversOf,
@@ -43,6 +42,7 @@ import {
   tableIsAuto,
 } from "./config.ts";
 import type { Runner, ToolOptions, ToolResult } from "./runner.ts";
+import type { WgDevice } from "../wg/containers.ts";
 import type { WgOps } from "./wg.ts";
 
 /**
@@ -67,12 +67,24 @@ export interface QuickSetup {
   readonly wg: WgOps;
   /** The userspace implementation to run as `[...implementation, IFACE]`. */
   readonly implementation: readonly string[];
+  /** How the implementation is shown in its `[#]` line (default: the command itself). */
+  readonly implementationName?: string;
+  /**
+   * The `addconf` request built from the file (see validate.ts), needed by
+   * `up`; called at set_config time (after PreUp, which may be what makes
+   * endpoint names resolvable). Throws {@link QuickFailure}.
+   */
+  readonly wgDevice?: () => Promise<WgDevice>;
+  /** `down` of a live interface without its configuration file (see {@link QuickLinux.down}). */
+  readonly liveOnly?: boolean;
 }
 
 /** The first table wg-quick tries for the full tunnel (and its fwmark): 0xca6c. */
 export const FIRST_TABLE = 51820;
 /** How long the userspace implementation may take to create the interface. */
 const IMPLEMENTATION_TIMEOUT_MS = 60_000;
+/** The rule add_default adds beside `not fwmark T table T`, as `ip rule show` prints it. */
+const SUPPRESS_RULE = "from all lookup main suppress_prefixlength 0";
 /** wg-quick's marker comment on its iptables rules. */
 function iptablesMarker(iface: string): string {
   return `-m comment --comment "wg-quick(8) rule for ${iface}"`;
@@ -184,12 +196,24 @@ export function iptablesRemoveScript(iface: string, save: string): string | null
   return found ? s : null;
 }
 
+/** Whether a path exists (wg-quick's `[[ -e … ]]`). */
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** One wg-quick invocation's state (HAVE_SET_DNS, HAVE_SET_FIREWALL). */
 export class QuickLinux {
   readonly #s: QuickSetup;
   readonly #iface: string;
   #haveSetDns = false;
   #haveSetFirewall = false;
+  /** The interface's fwmark as `up` read (or set) it; undefined until read. */
+  #fwmark: number | null | undefined = undefined;
 
   constructor(setup: QuickSetup) {
     this.#s = setup;
@@ -281,9 +305,10 @@ export class QuickLinux {
     const r = await this.#try(["ip", "link", "add", "dev", this.#iface, "type", "wireguard"]);
     if (r.code === 0) return;
     const impl = this.#s.implementation;
-    if (existsSync("/sys/module/wireguard") || this.#s.runner.which(impl[0]) === null) {
+    const name = this.#s.implementationName ?? impl.join(" ");
+    if (exists("/sys/module/wireguard") || this.#s.runner.which(impl[0]) === null) {
       throw new QuickFailure(
-        this.#s.runner.which(impl[0]) === null ? `\`${impl[0]}' not found` : "",
+        this.#s.runner.which(impl[0]) === null ? `\`${name}' not found` : "",
         r.code > 0 ? r.code : 1,
       );
     }
@@ -291,7 +316,8 @@ export class QuickLinux {
       "[!] Missing WireGuard kernel module. Falling back to slow userspace implementation.\n",
     );
     const argv = [...impl, this.#iface];
-    this.#s.runner.echo(argv.join(" "));
+    // wg-quick shows `wireguard-go IFACE`; ours is `gotatun IFACE`, not the `deno run …` line.
+    this.#s.runner.echo(`${name} ${this.#iface}`);
     this.#checkInterrupted();
     const code = await this.#s.runner.runInherited(argv, IMPLEMENTATION_TIMEOUT_MS);
     if (code !== 0) throw new QuickFailure("", code > 0 ? code : 1);
@@ -300,9 +326,16 @@ export class QuickLinux {
   /** set_config: `wg addconf` with the stripped configuration. */
   async #setConfig(): Promise<void> {
     this.#checkInterrupted();
-    this.#s.runner.echo(`wg addconf ${this.#iface} /dev/stdin`);
+    if (this.#s.wgDevice === undefined) {
+      throw new QuickFailure("internal error: no configuration to apply");
+    }
+    const device = await this.#s.wgDevice();
+    this.#checkInterrupted();
+    // wg-quick's line (`<(echo "$WG_CONFIG")` is /dev/fd/63 in bash); the request is sent
+    // over UAPI from this process.
+    this.#s.runner.echo(`wg addconf ${this.#iface} /dev/fd/63`);
     try {
-      await this.#s.wg.addconf(this.#iface, this.#s.cfg.wgConfig + "\n");
+      await this.#s.wg.addconf(this.#iface, { text: this.#s.cfg.wgConfig + "\n", device });
     } catch (err) {
       throw new QuickFailure(err instanceof Error ? err.message : String(err));
     }
@@ -319,7 +352,7 @@ export class QuickLinux {
   }
 
   /** set_mtu_up: the explicit MTU, or the smallest path MTU minus 80; then link up. */
-  async #setMtuUp(): Promise<void> {
+  async #setMtuUp(endpoints: readonly string[]): Promise<void> {
     const iface = this.#iface;
     if (this.#s.cfg.mtu !== "") {
       await this.#cmd(["ip", "link", "set", "mtu", this.#s.cfg.mtu, "up", "dev", iface]);
@@ -327,7 +360,7 @@ export class QuickLinux {
     }
     const NONE = 2147483647;
     let mtu = NONE;
-    for (const endpoint of await this.#s.wg.endpoints(iface)) {
+    for (const endpoint of endpoints) {
       const host = endpointHost(endpoint);
       if (host === null) continue;
       const v = await this.#mtuOf(await this.#capture(["ip", "route", "get", host]));
@@ -379,7 +412,7 @@ export class QuickLinux {
 
   /** get_fwmark: the interface's fwmark, null when off or unreadable. */
   async #getFwmark(): Promise<number | null> {
-    const mark = await this.#s.wg.fwmark(this.#iface);
+    const mark = this.#fwmark !== undefined ? this.#fwmark : await this.#s.wg.fwmark(this.#iface);
     return mark === null || mark === 0 ? null : mark;
   }
 
@@ -399,6 +432,7 @@ export class QuickLinux {
       this.#s.runner.echo(`wg set ${iface} fwmark ${table}`);
       try {
         await this.#s.wg.setFwmark(iface, table);
+        this.#fwmark = table;
       } catch (err) {
         throw new QuickFailure(err instanceof Error ? err.message : String(err));
       }
@@ -433,21 +467,19 @@ export class QuickLinux {
   /** remove_firewall: this interface's nft tables and iptables rules (never fatal). */
   async #removeFirewall(): Promise<void> {
     const runner = this.#s.runner;
-    if (runner.which("nft") !== null) {
-      const script = nftRemoveScript(
-        this.#iface,
-        await this.#capture(["nft", "list", "tables"], true),
-      );
-      if (script !== "") await this.#try(["nft", "-f", "/dev/stdin"], { stdin: script });
-    }
-    if (runner.which("iptables") !== null) {
-      for (const ipt of ["iptables", "ip6tables"]) {
-        const script = iptablesRemoveScript(
-          this.#iface,
-          await this.#capture([`${ipt}-save`], true),
-        );
-        if (script !== null) await this.#try([`${ipt}-restore`, "-n"], { stdin: script });
-      }
+    const nft = runner.which("nft") !== null;
+    const ipt = runner.which("iptables") !== null;
+    // The three listings only read, so they run side by side.
+    const [tables, save4, save6] = await Promise.all([
+      nft ? this.#capture(["nft", "list", "tables"], true) : "",
+      ipt ? this.#capture(["iptables-save"], true) : "",
+      ipt ? this.#capture(["ip6tables-save"], true) : "",
+    ]);
+    const script = nftRemoveScript(this.#iface, tables);
+    if (script !== "") await this.#try(["nft", "-f", "/dev/stdin"], { stdin: script });
+    for (const [restore, save] of [["iptables-restore", save4], ["ip6tables-restore", save6]]) {
+      const s = ipt ? iptablesRemoveScript(this.#iface, save) : null;
+      if (s !== null) await this.#try([restore, "-n"], { stdin: s });
     }
   }
 
@@ -473,8 +505,7 @@ export class QuickLinux {
           for (let i = 0; i < 1000 && (await rules()).includes(`lookup ${table}`); i++) {
             await run(["ip", proto, "rule", "delete", "table", String(table)]);
           }
-          const suppress = "from all lookup main suppress_prefixlength 0";
-          for (let i = 0; i < 1000 && (await rules()).includes(suppress); i++) {
+          for (let i = 0; i < 1000 && (await rules()).includes(SUPPRESS_RULE); i++) {
             await run([
               "ip",
               proto,
@@ -510,12 +541,21 @@ export class QuickLinux {
       await this.#addIf();
       await this.#hooks(cfg.preUp);
       await this.#setConfig();
+      // Read now, before the link is up: nothing below changes them, and a daemon
+      // answers fastest before traffic starts.
+      const wg = this.#s.wg;
+      const [endpoints, allowedIps, fwmark] = await Promise.all([
+        wg.endpoints(this.#iface),
+        wg.allowedIps(this.#iface),
+        wg.fwmark(this.#iface),
+      ]);
+      this.#fwmark = fwmark;
       for (const addr of cfg.addresses) {
         await this.#cmd(["ip", this.#proto(addr), "address", "add", addr, "dev", this.#iface]);
       }
-      await this.#setMtuUp();
+      await this.#setMtuUp(endpoints);
       await this.#setDns();
-      for (const prefix of sortRoutes(await this.#s.wg.allowedIps(this.#iface))) {
+      for (const prefix of sortRoutes(allowedIps)) {
         await this.#addRoute(prefix);
       }
       await this.#hooks(cfg.postUp);
@@ -535,15 +575,42 @@ export class QuickLinux {
     }
   }
 
-  /** cmd_down. */
+  /**
+   * cmd_down. With {@link QuickSetup.liveOnly} (no configuration file), what
+   * the file would have told is inferred: the full-tunnel rules from the
+   * interface's fwmark and a /0 allowed IP (as always), the firewall rules by
+   * the interface's name (as always), and a DNS record under the interface's
+   * name is removed whenever resolvconf is installed; there are no hooks and
+   * nothing is saved.
+   *
+   * Unlike wg-quick, the daemon is asked for the fwmark, and the firewall
+   * searched for this interface's rules, only when this namespace has rules
+   * of a full tunnel (or, for the firewall, without a file): see below.
+   */
   async down(): Promise<void> {
     const cfg = this.#s.cfg;
     await this.#requireWireGuard();
     await this.#hooks(cfg.preDown);
     if (cfg.saveConfig) await this.#saveConfig();
+    // del_if needs the fwmark only to find this interface's full-tunnel rules, and the
+    // firewall step only to know whether there was a full tunnel. When no rule in this
+    // namespace looks up a numbered table (or suppresses main's default), there is none and
+    // the daemon is not asked: it may be slow to answer while it carries traffic.
+    const rules = await Promise.all(
+      ["-4", "-6"].map((proto) => this.#capture(["ip", proto, "rule", "show"], true)),
+    );
+    const tunnelRules = rules.some((r) => r.includes(SUPPRESS_RULE) || /lookup [0-9]/.test(r));
+    this.#fwmark = tunnelRules ? await this.#s.wg.fwmark(this.#iface) : 0;
     await this.#delIf(true);
-    await this.#unsetDns();
-    await this.#removeFirewall();
+    if (this.#s.liveOnly && this.#s.runner.which("resolvconf") !== null) {
+      await this.#try(["resolvconf", "-d", await this.#resolvconfName(), "-f"]);
+    } else {
+      await this.#unsetDns();
+    }
+    // The firewall rules come with the full tunnel, which always leaves a fwmark on the
+    // interface (add_default sets one when the file has none) and its rules: without them
+    // there is nothing of ours to find, and the nft/iptables listings are skipped.
+    if (this.#s.liveOnly || this.#fwmark !== 0) await this.#removeFirewall();
     await this.#hooks(cfg.postDown);
   }
 

@@ -10,8 +10,11 @@
  * running gotatun itself as the daemon (`gotatun IFACE`, which returns once
  * the TUN and the UAPI socket exist). `GOTATUN_QUICK_IMPLEMENTATION=PROGRAM`
  * runs another wireguard-go compatible program instead (wg-quick's
- * `WG_QUICK_USERSPACE_IMPLEMENTATION`). `GOTATUN_QUICK_WG` names the wg(8)
- * used for `addconf` (default `wg`).
+ * `WG_QUICK_USERSPACE_IMPLEMENTATION`). The `wg` steps are UAPI requests
+ * made from this process (see wg.ts); `GOTATUN_QUICK_WG` names a wg(8)
+ * program to run for `addconf` instead, and `wg` is run for a kernel
+ * interface. `up` checks the whole file first (validate.ts) and reports
+ * every mistake as `gotatun: FILE:LINE: message`.
  *
  * Runnable on its own for tests: `deno run -A cli/quick/main.ts up wg0`.
  */
@@ -26,13 +29,29 @@ import {
 } from "./config.ts";
 import { QuickFailure, QuickLinux } from "./linux.ts";
 import { type QuickOutput, Runner, stdOutput } from "./runner.ts";
+import {
+  buildWgDevice,
+  BUILTIN_TABLES,
+  checkHooks,
+  checkQuickKeys,
+  checkWgLines,
+  type ConfigProblem,
+  rtTableNames,
+  type SyntaxChecker,
+} from "./validate.ts";
 import { wgOps } from "./wg.ts";
+import type { WgDevice } from "../wg/containers.ts";
+import { defaultResolver } from "../wg/resolve.ts";
 
 /** The name in messages (wg-quick uses its own `$0`). */
 const PROGRAM = "gotatun";
 
 /** The subcommands handled here. */
 export const QUICK_COMMANDS: readonly string[] = ["up", "down", "save", "strip"];
+/** Alone, these print the help. */
+const HELP_WORDS: readonly string[] = ["--help", "-h", "help"];
+/** After a command, these print the help. */
+const HELP_FLAGS: readonly string[] = ["--help", "-h"];
 
 /** quickUsage() is the help text (wg-quick's `cmd_usage`, in our words). */
 export function quickUsage(program: string = PROGRAM): string {
@@ -104,18 +123,41 @@ async function asRoot(argv: readonly string[], runner: Runner): Promise<number> 
   ], null);
 }
 
-/** parse_options: the file, its interface name, and its contents. */
+/** What {@link loadConfig} found. */
+interface Loaded {
+  cfg: QuickConfig;
+  /** The file, symlinks resolved ("" when absent, see `liveOnly`). */
+  file: string;
+  /** The path as given or derived (for messages). */
+  path: string;
+  /** `down` of a live interface whose file is absent: nothing is known but its name. */
+  liveOnly: boolean;
+}
+
+/**
+ * parse_options: the file, its interface name, and its contents. For
+ * `down`, a missing file is no error when the interface is live (see
+ * {@link QuickLinux.down}): `liveFallback` says whether it is.
+ */
 async function loadConfig(
   arg: string,
   output: QuickOutput,
-): Promise<{ cfg: QuickConfig; file: string }> {
+  liveFallback: ((iface: string) => Promise<boolean>) | null,
+): Promise<Loaded> {
   const path = configPathFor(arg);
+  const iface = interfaceFromPath(path);
   try {
     await Deno.stat(path);
   } catch {
+    if (liveFallback !== null && iface !== null && await liveFallback(iface)) {
+      output.err(
+        `[!] \`${path}' does not exist: taking down the live interface ${iface} without its ` +
+          "configuration (no hooks, no SaveConfig)\n",
+      );
+      return { cfg: parseQuickConfig(iface, ""), file: "", path, liveOnly: true };
+    }
     throw new QuickFailure(`\`${path}' does not exist`);
   }
-  const iface = interfaceFromPath(path);
   if (iface === null) {
     throw new QuickFailure("The config file must be a valid interface name, followed by .conf");
   }
@@ -138,11 +180,105 @@ async function loadConfig(
     // wg-quick's stat would complain; the file was readable, so carry on
   }
   try {
-    return { cfg: parseQuickConfig(iface, text), file };
+    return { cfg: parseQuickConfig(iface, text), file, path, liveOnly: false };
   } catch (err) {
-    if (err instanceof QuickConfigError) throw new QuickFailure(err.message);
+    if (err instanceof QuickConfigError) {
+      throw new QuickFailure(err.line > 0 ? `${path}:${err.line}: ${err.message}` : err.message);
+    }
     throw err;
   }
+}
+
+/** The rt_tables files iproute2 reads for table names. */
+const RT_TABLES_FILES = ["/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables"];
+const RT_TABLES_DIRS = ["/etc/iproute2/rt_tables.d", "/usr/share/iproute2/rt_tables.d"];
+
+/** The routing table names iproute2 knows here (read only when a Table names one). */
+async function tableNames(cfg: QuickConfig): Promise<Set<string>> {
+  const names = new Set<string>();
+  const named = cfg.entries.some((e) =>
+    e.key === "table" && !/^(auto|off|[0-9]+)$/.test(e.value) && !BUILTIN_TABLES.includes(e.value)
+  );
+  if (!named) return names;
+  const files = [...RT_TABLES_FILES];
+  for (const dir of RT_TABLES_DIRS) {
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.name.endsWith(".conf")) files.push(`${dir}/${e.name}`);
+      }
+    } catch {
+      // no such directory
+    }
+  }
+  for (const f of files) {
+    try {
+      for (const n of rtTableNames(await Deno.readTextFile(f))) names.add(n);
+    } catch {
+      // absent
+    }
+  }
+  return names;
+}
+
+/** `bash -n` with the options hooks run with (linux.ts): bash's first complaint, or null. */
+function bashSyntax(runner: Runner): SyntaxChecker {
+  return async (script) => {
+    const r = await runner.run(["bash", "-n", "-O", "extglob", "-c", script], {
+      stderr: "capture",
+      timeoutMs: 10_000,
+    });
+    if (r.code === 0) return null;
+    if (r.code === 127) return "bash(1), which runs hooks, is not installed";
+    const first = r.stderr.split("\n")[0].replace(/^bash: (-c: )?/, "");
+    return `bash syntax error: ${first}`;
+  };
+}
+
+/**
+ * prepareUp() checks the whole configuration (validate.ts) before anything
+ * is created, and returns what builds the `addconf` request. Problems are
+ * printed as `gotatun: FILE:LINE: message`, all of them, and end the
+ * command. Endpoint names are resolved here too, unless there are PreUp
+ * hooks: they run first (they may be what makes the names resolvable), so
+ * resolution waits for set_config then, as with wg-quick.
+ */
+async function prepareUp(loaded: Loaded, runner: Runner): Promise<() => Promise<WgDevice>> {
+  const { cfg, path } = loaded;
+  const output = runner.output;
+  const resolver = defaultResolver();
+  const notice = (line: number, text: string) => output.err(`${path}:${line}: ${text}`);
+  const [quick, hooks, wg] = await Promise.all([
+    tableNames(cfg).then((names) => checkQuickKeys(cfg, names)),
+    checkHooks(cfg, bashSyntax(runner)),
+    checkWgLines(cfg.wgLines, { resolver, env: runner.env, notice }),
+  ]);
+  report([...quick, ...hooks, ...wg], path, output);
+  const build = async () => {
+    // Warnings were shown by the check; only resolution retries are news here.
+    const retries = (line: number, text: string) => {
+      if (text.includes("Trying again")) notice(line, text);
+    };
+    const built = await buildWgDevice(cfg.wgLines, { resolver, env: runner.env, notice: retries });
+    report(built.problems, path, output);
+    return built.device!;
+  };
+  if (cfg.preUp.length > 0) return build;
+  const device = await build();
+  return () => Promise.resolve(device);
+}
+
+/** Prints the problems, if any, and then ends the command. */
+function report(problems: ConfigProblem[], path: string, output: QuickOutput): void {
+  if (problems.length === 0) return;
+  problems.sort((a, b) => a.line - b.line);
+  for (const p of problems) output.err(`${PROGRAM}: ${path}:${p.line}: ${p.message}\n`);
+  throw new QuickFailure("");
+}
+
+/** The `[#]` name of the implementation: GOTATUN_QUICK_IMPLEMENTATION as given, else ours. */
+function implementationName(env: Readonly<Record<string, string | undefined>>): string {
+  const custom = env.GOTATUN_QUICK_IMPLEMENTATION;
+  return custom !== undefined && custom !== "" ? custom : PROGRAM;
 }
 
 /**
@@ -156,7 +292,12 @@ export async function quickMain(
   env: Record<string, string | undefined>,
   output: QuickOutput = stdOutput,
 ): Promise<number> {
-  if (argv.length === 1 && ["--help", "-h", "help"].includes(argv[0])) {
+  // `help`, and `COMMAND --help` / `-h` (not valid interface names for this purpose,
+  // though wg-quick would look for /etc/wireguard/--help.conf).
+  if (
+    (argv.length === 1 && HELP_WORDS.includes(argv[0])) ||
+    (argv.length === 2 && QUICK_COMMANDS.includes(argv[0]) && HELP_FLAGS.includes(argv[1]))
+  ) {
     output.err(quickUsage());
     return 0;
   }
@@ -168,7 +309,13 @@ export async function quickMain(
   const runner = new Runner(env, output);
   if (command !== "strip" && !isRoot()) return await asRoot(argv, runner);
   try {
-    const { cfg, file } = await loadConfig(arg, output);
+    const wg = wgOps(runner);
+    const loaded = await loadConfig(
+      arg,
+      output,
+      command === "down" ? (iface) => wg.isInterface(iface) : null,
+    );
+    const { cfg, file } = loaded;
     if (command === "strip") {
       output.out(stripText(cfg));
       return 0;
@@ -177,8 +324,11 @@ export async function quickMain(
       cfg,
       configFile: file,
       runner,
-      wg: wgOps(runner),
+      wg,
       implementation: implementationCommand(env),
+      implementationName: implementationName(env),
+      wgDevice: command === "up" ? await prepareUp(loaded, runner) : undefined,
+      liveOnly: loaded.liveOnly,
     });
     if (command === "up") await quick.up();
     else if (command === "down") await quick.down();

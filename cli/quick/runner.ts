@@ -68,14 +68,15 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
- * A Runner starts tools in a given environment. One command runs at a time;
- * {@link Runner.interrupt} kills it (used when SIGINT/SIGTERM arrives during `up`).
+ * A Runner starts tools in a given environment. {@link Runner.interrupt}
+ * kills the ones running (used when SIGINT/SIGTERM arrives during `up`);
+ * read-only listings may run side by side.
  */
 export class Runner {
   readonly #env: Record<string, string>;
   readonly #path: string;
   readonly #output: QuickOutput;
-  #current: Deno.ChildProcess | null = null;
+  readonly #running = new Set<Deno.ChildProcess>();
   #interrupted = false;
 
   constructor(env: Record<string, string | undefined>, output: QuickOutput) {
@@ -129,16 +130,18 @@ export class Runner {
   }
 
   /**
-   * interrupt() kills the running tool (SIGTERM, as a terminal's SIGINT
+   * interrupt() kills the running tools (SIGTERM, as a terminal's SIGINT
    * would reach a shell's foreground child) and sets {@link interrupted};
    * later commands still run, so cleanup can proceed.
    */
   interrupt(): void {
     this.#interrupted = true;
-    try {
-      this.#current?.kill("SIGTERM");
-    } catch {
-      // already exited
+    for (const child of this.#running) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited
+      }
     }
   }
 
@@ -176,7 +179,7 @@ export class Runner {
         timedOut: false,
       };
     }
-    this.#current = child;
+    this.#running.add(child);
     let fire!: () => void;
     const deadline = new Promise<void>((resolve) => (fire = resolve));
     const timer = setTimeout(fire, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -220,7 +223,7 @@ export class Runner {
       };
     } finally {
       clearTimeout(timer);
-      this.#current = null;
+      this.#running.delete(child);
     }
   }
 
@@ -249,7 +252,7 @@ export class Runner {
       this.#output.err(`${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`);
       return 126;
     }
-    this.#current = child;
+    this.#running.add(child);
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const status = await Promise.race([
@@ -271,7 +274,7 @@ export class Runner {
       return status.signal !== null ? -1 : status.code;
     } finally {
       clearTimeout(timer);
-      this.#current = null;
+      this.#running.delete(child);
     }
   }
 }

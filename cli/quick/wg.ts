@@ -2,33 +2,46 @@
 /**
  * @module
  * The `wg` operations wg-quick performs, behind one interface
- * ({@link WgOps}) so `up`/`down`/`save` do not care how they are done:
+ * ({@link WgOps}) so `up`/`down`/`save` do not care how they are done.
+ * Everything talks UAPI to `/var/run/wireguard/IFACE.sock` in this process
+ * when that socket exists, which is always the case for our daemon and
+ * wireguard-go: no `wg` is started.
  *
- * - `wg addconf IFACE FILE` (applying the stripped configuration) goes
- *   through the single function {@link applyConfig}. Parsing a wg(8)
- *   configuration into UAPI (keys, endpoints resolved with retries, the
- *   `addconf` field rules) is the job of gotatun's own `wg` (`gotatun wg
- *   addconf IFACE /dev/stdin`, or the command in `GOTATUN_QUICK_WG`); the
- *   system's `wg` is used only for a kernel interface.
+ * - `wg addconf IFACE FILE` (applying the stripped configuration) sends the
+ *   request {@link ./validate.ts} built from the file with wg's own parser
+ *   (cli/wg/); {@link applyConfig} is the one place that does it.
  * - Reads (`wg show IFACE endpoints|allowed-ips|fwmark`, `wg showconf`),
  *   `wg set IFACE fwmark N` and the interface check (`wg show interfaces`)
- *   talk UAPI directly to `/var/run/wireguard/IFACE.sock` when that socket
- *   exists, which is always the case for our daemon and wireguard-go. For a
- *   kernel interface (no socket: configured over netlink, which only `wg`
- *   speaks) they run `wg` instead.
+ *   are UAPI `get`/`set` requests.
+ *
+ * A kernel interface has no socket (it is configured over netlink, which
+ * only the system's `wg` speaks): for it the `wg` program is run, and so it
+ * is for `addconf` when `GOTATUN_QUICK_WG` names a wg(8) to use instead.
  *
  * `wg showconf` is reproduced from the UAPI `get` reply as wireguard-tools'
  * `showconf.c` prints it.
  */
 import { uapiGet, uapiSet } from "../../uapi/client.ts";
-import { selfCommand } from "../daemon.ts";
 import { DEFAULT_SOCKET_DIR } from "../../uapi/server.ts";
+import type { WgDevice } from "../wg/containers.ts";
+import { strerror } from "../wg/cstr.ts";
+import { setDevice } from "../wg/ipc.ts";
+import { defaultResolver } from "../wg/resolve.ts";
+import { WgExit } from "../wg/stdio.ts";
 import type { Runner } from "./runner.ts";
+
+/** The configuration `addconf` applies: the file's wg part, and the request it parses into. */
+export interface WgConfig {
+  /** The text given to a `wg` program (kernel interface, GOTATUN_QUICK_WG). */
+  readonly text: string;
+  /** The request sent over UAPI. */
+  readonly device: WgDevice;
+}
 
 /** The wg(8) operations wg-quick needs. Reads never throw; writes throw {@link WgError}. */
 export interface WgOps {
-  /** `wg addconf IFACE <file>` with `config` as the file. */
-  addconf(iface: string, config: string): Promise<void>;
+  /** `wg addconf IFACE <file>`. */
+  addconf(iface: string, config: WgConfig): Promise<void>;
   /** `wg show IFACE endpoints`, second column: `ip:port` / `[ip]:port`; [] on error. */
   endpoints(iface: string): Promise<string[]>;
   /** `wg show IFACE allowed-ips`: every prefix of every peer; [] on error. */
@@ -54,59 +67,61 @@ export class WgError extends Error {
 /** How long one UAPI request may take. */
 const UAPI_TIMEOUT_MS = 10_000;
 /**
- * `wg addconf` resolves endpoint host names itself and retries for about a
- * minute by default (WG_ENDPOINT_RESOLUTION_RETRIES, config.c), so it gets
- * more time than other tools.
+ * A `wg addconf` program resolves endpoint host names itself and retries
+ * for about a minute by default (WG_ENDPOINT_RESOLUTION_RETRIES, config.c),
+ * so it gets more time than other tools.
  */
 const ADDCONF_TIMEOUT_MS = 180_000;
 
-/**
- * The wg(8) command to run: `GOTATUN_QUICK_WG` split at blanks; else, for an
- * interface with a UAPI socket (our daemon, wireguard-go), gotatun's own wg
- * (`gotatun wg`, so no wireguard-tools are needed); else the system's `wg`
- * (a kernel interface, configured over netlink).
- */
-export function wgCommand(
-  env: Readonly<Record<string, string | undefined>>,
-  iface?: string,
-  socketDir = DEFAULT_SOCKET_DIR,
-): string[] {
+/** The wg(8) program for a kernel interface: `GOTATUN_QUICK_WG` split at blanks, else `wg`. */
+export function wgCommand(env: Readonly<Record<string, string | undefined>>): string[] {
   const custom = env.GOTATUN_QUICK_WG?.trim();
-  if (custom) return custom.split(/\s+/);
-  if (iface !== undefined) {
-    try {
-      if (Deno.statSync(`${socketDir}/${iface}.sock`).isSocket) {
-        const self = selfCommand();
-        return [self.cmd, ...self.args, "wg"];
-      }
-    } catch {
-      // no socket: a kernel interface
-    }
-  }
-  return ["wg"];
+  return custom ? custom.split(/\s+/) : ["wg"];
+}
+
+/** Whether `GOTATUN_QUICK_WG` names a wg(8) program for `addconf`. */
+function customWg(env: Readonly<Record<string, string | undefined>>): boolean {
+  return (env.GOTATUN_QUICK_WG?.trim() ?? "") !== "";
 }
 
 /**
- * applyConfig() is wg-quick's `set_config`: `wg addconf IFACE` with the
- * stripped configuration. This is the one place to switch to gotatun's own
- * wg once it exists (see the module doc).
+ * applyConfig() is wg-quick's `set_config`, `wg addconf IFACE` with the
+ * stripped configuration: over UAPI when `useUapi`, else through the wg
+ * program (given the text on stdin).
  */
 export async function applyConfig(
   runner: Runner,
   iface: string,
-  config: string,
+  config: WgConfig,
+  useUapi: boolean,
+  socketDir: string = DEFAULT_SOCKET_DIR,
 ): Promise<void> {
-  const wg = wgCommand(runner.env, iface);
+  if (useUapi) {
+    let ret: number;
+    try {
+      ret = await setDevice(
+        { socketDir, resolver: defaultResolver() },
+        { ...config.device, name: iface },
+      );
+    } catch (err) {
+      // A daemon that closed the socket mid-request (wg dies of SIGPIPE then).
+      if (!(err instanceof WgExit)) throw err;
+      ret = -32;
+    }
+    if (ret !== 0) throw new WgError(`Unable to modify interface: ${strerror(-ret)}`);
+    return;
+  }
+  const wg = wgCommand(runner.env);
   const r = await runner.run([...wg, "addconf", iface, "/dev/stdin"], {
-    stdin: config,
+    stdin: config.text,
     stdout: "forward",
     timeoutMs: ADDCONF_TIMEOUT_MS,
   });
   if (r.code !== 0) {
     throw new WgError(
       r.code === 127
-        ? `\`${wg[0]}' not found: wg(8) from wireguard-tools is needed to apply the configuration`
-        : `\`${wg.join(" ")} addconf ${iface}' failed`,
+        ? `\`${wg[0]}' not found: wg(8) from wireguard-tools is needed for a kernel interface`
+        : `\`wg addconf ${iface}' failed`,
     );
   }
 }
@@ -193,6 +208,7 @@ function errText(err: unknown): string {
 export function wgOps(runner: Runner, socketDir: string = DEFAULT_SOCKET_DIR): WgOps {
   const opts = { dir: socketDir, timeoutMs: UAPI_TIMEOUT_MS };
   const wg = wgCommand(runner.env);
+  const custom = customWg(runner.env);
 
   function hasSocket(iface: string): boolean {
     try {
@@ -220,7 +236,8 @@ export function wgOps(runner: Runner, socketDir: string = DEFAULT_SOCKET_DIR): W
   }
 
   return {
-    addconf: (iface, config) => applyConfig(runner, iface, config),
+    addconf: (iface, config) =>
+      applyConfig(runner, iface, config, !custom && hasSocket(iface), socketDir),
 
     async endpoints(iface) {
       if (!hasSocket(iface)) {

@@ -30,7 +30,8 @@ function collector(): QuickOutput & { stdout: string; stderr: string } {
 const ENV = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
 
 Deno.test("quickMain() prints usage: exit 0 for help, 1 for anything malformed", async () => {
-  for (const argv of [["help"], ["--help"], ["-h"]]) {
+  // `up --help` is help, not /etc/wireguard/--help.conf (and needs no root).
+  for (const argv of [["help"], ["--help"], ["-h"], ["up", "--help"], ["down", "-h"]]) {
     const out = collector();
     assert.equal(await quickMain(argv, ENV, out), 0);
     assert.equal(out.stderr, quickUsage());
@@ -89,7 +90,7 @@ Deno.test("quickMain() reports file problems as wg-quick does", async () => {
     });
     out = collector();
     assert.equal(await quickMain(["strip", `${dir}/gtq1.conf`], ENV, out), 1);
-    assert.equal(out.stderr, "gotatun: `maybe' is neither true nor false\n");
+    assert.equal(out.stderr, `gotatun: ${dir}/gtq1.conf:2: \`maybe' is neither true nor false\n`);
 
     // Readable by others, in a directory others can enter: warned, still used.
     await Deno.chmod(dir, 0o755);
@@ -223,7 +224,10 @@ Deno.test({
       const up = await quickIn(ns.name, {}, "up", conf);
       assert.equal(up.code, 0, up.stderr);
       assert.ok(!up.timedOut, "up left its output open");
-      assert.match(up.stderr, new RegExp(`\\[#\\] \\S*deno run .*/cli/main\\.ts ${name}\\n`));
+      // wg-quick's lines, not the command lines of the deno processes behind them.
+      assert.match(up.stderr, new RegExp(`^\\[#\\] gotatun ${name}$`, "m"));
+      assert.match(up.stderr, new RegExp(`^\\[#\\] wg addconf ${name} /dev/fd/63$`, "m"));
+      assert.ok(!up.stderr.includes("deno"), up.stderr);
       const show = await ns.execOk("wg", "show", name, "listen-port");
       assert.equal(show.stdout.trim(), "43091");
       const route = await ns.execOk("ip", "route", "show", "dev", name);
@@ -284,6 +288,168 @@ Deno.test({
       assert.ok(status !== null, "up did not finish after SIGTERM");
       assert.notEqual(status.code, 0);
       assert.ok(!(await ns.hasLink(name)), "the link survived the interrupted up");
+    });
+  },
+});
+
+/** A fresh `[Interface]` + one `[Peer]` configuration with new keys. */
+async function freshConfig(address: string, port: number): Promise<string> {
+  const key = (await runOk("wg", ["genkey"])).stdout.trim();
+  const peer = (await runOk("wg", ["pubkey"], { stdin: (await runOk("wg", ["genkey"])).stdout }))
+    .stdout.trim();
+  return `[Interface]\nPrivateKey = ${key}\nListenPort = ${port}\nAddress = ${address}\n\n` +
+    `[Peer]\nPublicKey = ${peer}\nAllowedIPs = 10.99.0.0/16\n`;
+}
+
+Deno.test({
+  name: "quickMain() up reports every mistake of the file by line, creates nothing, shows no key",
+  ignore: SKIP_ROOT,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
+      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
+      defer(() => Deno.remove(dir, { recursive: true }));
+      const name = iface();
+      const conf = `${dir}/${name}.conf`;
+      const key = (await runOk("wg", ["genkey"])).stdout.trim();
+      await Deno.writeTextFile(
+        conf,
+        `[Interface]\nPrivateKey = ${key.slice(0, 43)}\nAddress = 10.0.0.300/24\nMTU = 9\n` +
+          "Table = Main\nPostUp = echo (\n\n[Peer]\nAllowedIPs = 10.0.0.0/8\n",
+        { mode: 0o600 },
+      );
+      const r = await quickIn(ns.name, {}, "up", conf);
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.trimEnd().split("\n");
+      assert.deepEqual(lines.map((l) => l.slice(0, l.indexOf(": ", `gotatun: ${conf}`.length))), [
+        `gotatun: ${conf}:2`,
+        `gotatun: ${conf}:3`,
+        `gotatun: ${conf}:4`,
+        `gotatun: ${conf}:5`,
+        `gotatun: ${conf}:6`,
+        `gotatun: ${conf}:8`,
+      ]);
+      assert.equal(lines[1], `gotatun: ${conf}:3: Address: "10.0.0.300/24" is not an IP prefix`);
+      assert.match(lines[0], /: PrivateKey is not a valid key: it has 43 characters/);
+      assert.match(lines[4], /: PostUp: bash syntax error: /);
+      assert.equal(lines[5], `gotatun: ${conf}:8: [Peer] has no PublicKey`);
+      for (let i = 0; i + 8 <= key.length; i++) {
+        assert.ok(!r.stderr.includes(key.slice(i, i + 8)), "a piece of the private key is shown");
+      }
+      assert.ok(!r.stderr.includes("[#]"), r.stderr);
+      assert.ok(!(await ns.hasLink(name)));
+      assert.deepEqual(await ns.pids(), []);
+    });
+  },
+});
+
+Deno.test({
+  name: "quickMain() down INTERFACE takes a live interface down when its file is gone",
+  ignore: SKIP_ROOT,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
+      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
+      defer(() => Deno.remove(dir, { recursive: true }));
+      const name = iface();
+      const conf = `${dir}/${name}.conf`;
+      await Deno.writeTextFile(conf, await freshConfig("10.94.0.1/24", 43094), { mode: 0o600 });
+      const up = await quickIn(ns.name, {}, "up", conf);
+      assert.equal(up.code, 0, up.stderr);
+      await Deno.remove(conf);
+      // A bare name means /etc/wireguard/NAME.conf, which does not exist either.
+      assert.ok(!(await Deno.stat(`/etc/wireguard/${name}.conf`).then(() => true, () => false)));
+      const down = await quickIn(ns.name, {}, "down", name);
+      assert.equal(down.code, 0, down.stderr);
+      assert.match(down.stderr, /does not exist: taking down the live interface/);
+      assert.match(down.stderr, new RegExp(`^\\[#\\] ip link delete dev ${name}$`, "m"));
+      assert.ok(!(await ns.hasLink(name)));
+      assert.ok(await waitFor(async () => (await ns.pids()).length === 0, 10_000), "daemon left");
+      // Nothing live any more: now it is the usual error.
+      const again = await quickIn(ns.name, {}, "down", name);
+      assert.equal(again.code, 1);
+      assert.equal(again.stderr, `gotatun: \`/etc/wireguard/${name}.conf' does not exist\n`);
+    });
+  },
+});
+
+Deno.test({
+  name: "quickMain() up of a name served in another namespace names the daemon holding the socket",
+  ignore: SKIP_ROOT,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withNamespaces("gtq", 2, async ({ namespaces: [a, b], defer }) => {
+      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
+      defer(() => Deno.remove(dir, { recursive: true }));
+      const name = iface();
+      const conf = `${dir}/${name}.conf`;
+      await Deno.writeTextFile(conf, await freshConfig("10.95.0.1/24", 43095), { mode: 0o600 });
+      const first = await quickIn(a.name, {}, "up", conf);
+      assert.equal(first.code, 0, first.stderr);
+      const [holder] = await a.pids();
+      const second = await quickIn(b.name, {}, "up", conf);
+      assert.notEqual(second.code, 0);
+      const said = second.stdout + second.stderr;
+      assert.match(
+        said,
+        new RegExp(
+          `UAPI listen error: unix socket in use: /var/run/wireguard/${name}\\.sock is served by ` +
+            `process ${holder} \\(main\\.ts ${name}\\) in another network namespace; ` +
+            "/var/run/wireguard is shared by all network namespaces",
+        ),
+      );
+      // The failed up cleaned up after itself; the first interface is untouched.
+      assert.ok(!(await b.hasLink(name)));
+      assert.ok(await a.hasLink(name));
+      assert.equal((await a.execOk("wg", "show", name, "listen-port")).stdout.trim(), "43095");
+      const down = await quickIn(a.name, {}, "down", conf);
+      assert.equal(down.code, 0, down.stderr);
+    });
+  },
+});
+
+Deno.test({
+  name: "quickMain() up resolves endpoint names after PreUp, which may be what makes them resolve",
+  ignore: SKIP_ROOT,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
+      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
+      defer(() => Deno.remove(dir, { recursive: true }));
+      // `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts: a hosts file of this
+      // namespace alone, which the PreUp hook fills.
+      const etc = `/etc/netns/${ns.name}`;
+      await Deno.mkdir(etc, { recursive: true });
+      defer(() => Deno.remove(etc, { recursive: true }));
+      await Deno.writeTextFile(`${etc}/hosts`, "127.0.0.1 localhost\n");
+      const name = iface();
+      const conf = `${dir}/${name}.conf`;
+      const host = `peer-${name}.test`;
+      await Deno.writeTextFile(
+        conf,
+        (await freshConfig("10.96.0.1/24", 43096)) + `Endpoint = ${host}:51820\n` +
+          `\n[Interface]\nPreUp = echo '192.0.2.77 ${host}' >> /etc/hosts\n`,
+        { mode: 0o600 },
+      );
+      const up = await quickIn(ns.name, { WG_ENDPOINT_RESOLUTION_RETRIES: "0" }, "up", conf);
+      assert.equal(up.code, 0, up.stderr);
+      const endpoints = await ns.execOk("wg", "show", name, "endpoints");
+      assert.match(endpoints.stdout, /\t192\.0\.2\.77:51820\n/);
+      const down = await quickIn(ns.name, {}, "down", conf);
+      assert.equal(down.code, 0, down.stderr);
+
+      // Without the hook the name does not resolve: reported by line, everything undone.
+      await Deno.writeTextFile(`${etc}/hosts`, "127.0.0.1 localhost\n");
+      const text = await Deno.readTextFile(conf);
+      await Deno.writeTextFile(conf, text.replace(/PreUp = .*\n/, "PreUp = true\n"));
+      const failed = await quickIn(ns.name, { WG_ENDPOINT_RESOLUTION_RETRIES: "0" }, "up", conf);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, new RegExp(`gotatun: ${conf}:9: .*\`${host}:51820'`));
+      assert.ok(!(await ns.hasLink(name)));
     });
   },
 });

@@ -15,6 +15,9 @@ import {
   wgOps,
 } from "../../../cli/quick/wg.ts";
 import { type QuickOutput, Runner } from "../../../cli/quick/runner.ts";
+import { parseQuickConfig } from "../../../cli/quick/config.ts";
+import { buildWgDevice } from "../../../cli/quick/validate.ts";
+import { defaultResolver } from "../../../cli/wg/resolve.ts";
 import { hasTool, run, runOk, waitFor } from "../../_util/proc.ts";
 import { ignoreUnless } from "../../_util/needs.ts";
 import { withNamespaces } from "../../_util/netns.ts";
@@ -139,7 +142,16 @@ Deno.test({
           await ops.setFwmark(iface, 51821);
           assert.equal((await runOk("wg", ["show", iface, "fwmark"])).stdout.trim(), "0xca6d");
           assert.equal(await ops.fwmark(iface), 51821);
-          await ops.addconf(iface, `[Peer]\nPublicKey = ${keys[3].p}\nAllowedIPs = 10.9.9.9/32\n`);
+          // addconf goes over UAPI in this process, with the request wg's parser builds.
+          const text = `[Peer]\nPublicKey = ${keys[3].p}\nAllowedIPs = 10.9.9.9/32\n`;
+          const built = await buildWgDevice(parseQuickConfig(iface, text).wgLines, {
+            resolver: defaultResolver(),
+            env: {},
+          });
+          assert.deepEqual(built.problems, []);
+          // With nothing on PATH: no `wg` (nor anything else) can be started.
+          const noTools = wgOps(new Runner({ PATH: "/nonexistent" }, silent));
+          await noTools.addconf(iface, { text, device: built.device! });
           assert.match(
             (await runOk("wg", ["show", iface, "allowed-ips"])).stdout,
             /10\.9\.9\.9\/32/,
