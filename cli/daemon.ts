@@ -27,11 +27,17 @@
  * command substitution hang. We keep the useful part: with such a
  * `LOG_LEVEL`, if the caller's stdout/stderr is a terminal or a regular file
  * (never a pipe or socket), the child reopens that same path (O_APPEND,
- * O_NOCTTY) and keeps logging there; anything else gets /dev/null.
+ * O_NOCTTY) and keeps logging there; anything else gets /dev/null. The
+ * reopened file has an offset of its own, so a writer still using the
+ * caller's open file (the parent relaying, `gotatun up` printing its `[#]`
+ * lines, the shell) would write over the child's lines at its stale offset
+ * (`cmd > log`): the parent therefore switches that open file to O_APPEND
+ * too, so every writer appends, and relays the child's lines as they come.
  *
- * **The loop.** One {@link Poller} (epoll) over the TUN fd and the UDP
- * sockets, with synchronous drains; a 1 s tick follows the link's up/down
- * state and MTU (wireguard-go's netlink and "hack" listeners). It ends, with
+ * **The loop** runs in a data-plane Worker (cli/daemon_worker.ts,
+ * src/dataplane.ts): a synchronous epoll over the TUN fd and the UDP
+ * sockets; a 1 s timer follows the link's up/down state and MTU
+ * (wireguard-go's netlink and "hack" listeners). The daemon ends, with
  * exit code 0, on SIGINT/SIGTERM, when the link is deleted (`ip link del`,
  * what wg-quick down does on Linux), or when the socket file is removed
  * (what wg-quick down does on macOS/FreeBSD): the socket is unlinked and the
@@ -46,6 +52,8 @@ import {
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   errno,
+  F_GETFL,
+  F_SETFL,
   libc,
   O_CLOEXEC,
   O_RDWR,
@@ -149,6 +157,21 @@ function logTarget(fd: 1 | 2): string | null {
 }
 
 /**
+ * appendOnly() sets O_APPEND on the open file behind our `fd` (a regular
+ * file the caller redirected us to), for every process sharing it; see the
+ * module doc. Never fatal.
+ */
+function appendOnly(fd: 1 | 2): void {
+  try {
+    const c = libc();
+    const flags = c.fcntl(fd, F_GETFL, 0);
+    if (flags >= 0 && (flags & O_APPEND) === 0) c.fcntl(fd, F_SETFL, flags | O_APPEND);
+  } catch {
+    // Without FFI the child's lines may overwrite ours; nothing else breaks.
+  }
+}
+
+/**
  * daemonize() is the parent: starts the daemon child and waits until it
  * reports READY (returns 0) or fails (relays its output, returns 1).
  * `argv` is our own argument list, passed on unchanged as wireguard-go does.
@@ -164,6 +187,8 @@ export async function daemonize(
     const err = logTarget(2);
     if (out !== null) env[LOG_STDOUT_ENV] = out;
     if (err !== null) env[LOG_STDERR_ENV] = err;
+    if (out !== null) appendOnly(1);
+    if (err !== null) appendOnly(2);
   }
   const self = selfCommand();
   let child: Deno.ChildProcess;
@@ -181,11 +206,18 @@ export async function daemonize(
     return 1;
   }
 
-  let stderrText = "";
+  // What the child prints before READY is passed on as it comes (see the module doc).
+  let saidSomething = false;
   const stderrDone = (async () => {
     const dec = new TextDecoder();
     try {
-      for await (const chunk of child.stderr) stderrText += dec.decode(chunk, { stream: true });
+      for await (const chunk of child.stderr) {
+        const text = dec.decode(chunk, { stream: true });
+        if (text !== "") {
+          saidSomething = true;
+          writeStderr(text);
+        }
+      }
     } catch {
       // cancelled
     }
@@ -194,7 +226,6 @@ export async function daemonize(
   const reader = child.stdout.getReader();
   const dec = new TextDecoder();
   let pending = "";
-  let relay = "";
   let ready = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
@@ -218,7 +249,8 @@ export async function daemonize(
           ready = true;
           break outer;
         }
-        relay += line + "\n";
+        saidSomething = true;
+        writeStdout(line + "\n");
       }
     }
   } finally {
@@ -226,8 +258,6 @@ export async function daemonize(
   }
 
   if (ready) {
-    if (relay !== "") writeStdout(relay);
-    if (stderrText !== "") writeStderr(stderrText);
     child.unref();
     return 0;
   }
@@ -247,12 +277,13 @@ export async function daemonize(
   ]);
   clearTimeout(t2);
   await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 200))]);
-  relay += pending;
-  if (relay !== "") writeStdout(relay.endsWith("\n") ? relay : relay + "\n");
-  if (stderrText !== "") writeStderr(stderrText);
+  if (pending !== "") {
+    saidSomething = true;
+    writeStdout(pending + "\n");
+  }
   if (timedOut) {
     log.error(`Failed to daemonize: not ready after ${READY_TIMEOUT_MS / 1000} s`);
-  } else if (relay === "" && stderrText === "" && status !== null && status.code !== 1) {
+  } else if (!saidSomething && status !== null && status.code !== 1) {
     log.error(
       `Failed to daemonize: the daemon exited with code ${status.code} before it was ready`,
     );
