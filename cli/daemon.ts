@@ -29,9 +29,10 @@
  * (never a pipe or socket), the child reopens that same path (O_APPEND,
  * O_NOCTTY) and keeps logging there; anything else gets /dev/null.
  *
- * **The loop.** One {@link Poller} (epoll) over the TUN fd and the UDP
- * sockets, with synchronous drains; a 1 s tick follows the link's up/down
- * state and MTU (wireguard-go's netlink and "hack" listeners). It ends, with
+ * **The loop.** The data-plane Worker's {@link EventLoop} (a synchronous
+ * epoll) over the TUN fd and the UDP sockets, with synchronous drains; a 1 s
+ * tick follows the link's up/down state and MTU (wireguard-go's netlink and
+ * "hack" listeners). The daemon ends, with
  * exit code 0, on SIGINT/SIGTERM, when the link is deleted (`ip link del`,
  * what wg-quick down does on Linux), or when the socket file is removed
  * (what wg-quick down does on macOS/FreeBSD): the socket is unlinked and the
