@@ -160,12 +160,14 @@ export class EventLoop implements Clock {
 
   /**
    * Runs until {@link stop}: blocks this thread. Throws what a handler threw
-   * when no `onError` was given.
+   * when no `onError` was given. A stopped loop may be run again (its fds
+   * and timers stay), so a thread can also run it in slices.
    */
   run(): void {
     if (this.#running) throw new Error("EventLoop is already running");
     if (this.#epfd < 0) throw new Error("EventLoop is closed");
     this.#running = true;
+    this.#stopped = false;
     const c = this.#c, view = this.#eventsView, handlers = this.#handlers;
     try {
       while (!this.#stopped) {

@@ -7,7 +7,7 @@
  * `listenDatagram` has no fwmark, V6ONLY, buffer-size or batching options, and
  * FFI `recvmmsg`/`sendmmsg` is about twice as fast (deno-platform.md §2).
  *
- * Receiving: the owner waits for readability with a {@link Poller} on
+ * Receiving: the owner waits for readability with an {@link EventLoop} on
  * {@link LinuxBind.fds} and calls {@link LinuxBind.drain}, which reads
  * batches of 64 with `recvmmsg(MSG_DONTWAIT)` until EAGAIN and hands each
  * datagram to the `receive` callback with one reused scratch {@link Endpoint}
@@ -377,7 +377,7 @@ export class LinuxBind implements Bind {
     return this.#groSegments;
   }
 
-  /** The open socket fds, for the poller (IPv4 first). */
+  /** The open socket fds, for the event loop (IPv4 first). */
   fds(): number[] {
     const out: number[] = [];
     if (this.#v4 !== null && this.#v4.fd >= 0) out.push(this.#v4.fd);

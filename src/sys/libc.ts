@@ -3,7 +3,7 @@
  * @module
  * The one place that talks to glibc through Deno FFI (`Deno.dlopen("libc.so.6")`,
  * opened lazily on first use, so importing this module costs nothing and needs
- * no permission). The TUN, UDP and poller edges use these bindings; protocol
+ * no permission). The TUN, UDP and event-loop edges use these bindings; protocol
  * code never does.
  *
  * Pitfalls, measured on Deno 2.9.6 (see deno-platform.md §1):

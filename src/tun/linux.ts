@@ -3,10 +3,10 @@
  * @module
  * The Linux TUN edge: `/dev/net/tun` through FFI, as wireguard-go's
  * `tun/tun_linux.go`. The fd is non-blocking; the owner waits for readiness
- * with a {@link Poller} and then calls {@link LinuxTun.drain}, which reads
- * synchronously until EAGAIN (about 10× cheaper per packet than awaiting one
- * FFI read per packet, deno-platform.md §1). Writes are synchronous too: a TUN
- * write never blocks.
+ * with an {@link EventLoop} (epoll) and then calls {@link LinuxTun.drain}, which
+ * reads synchronously until EAGAIN (about 10× cheaper per packet than awaiting
+ * one FFI read per packet). Writes are synchronous too: a TUN write never
+ * blocks.
  *
  * The interface is not persistent (no TUNSETPERSIST): it disappears when the
  * last fd closes, and `ip link del` detaches our fd, after which reads fail
@@ -25,7 +25,7 @@
  * coalesces into TSO/USO frames (`./offload.ts`). Without the option nothing
  * of this runs and the fd is a plain IFF_TUN|IFF_NO_PI one.
  *
- * @see {@link Poller} in `../sys/poller.ts`.
+ * @see {@link EventLoop} in `../event_loop.ts`.
  */
 import type { Tun } from "./tun.ts";
 import {
@@ -248,7 +248,7 @@ export class LinuxTun implements Tun {
     return tun;
   }
 
-  /** The TUN fd (for the poller); −1 after {@link LinuxTun.close}. */
+  /** The TUN fd (for the event loop); −1 after {@link LinuxTun.close}. */
   get fd(): number {
     return this.#fd;
   }

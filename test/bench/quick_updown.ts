@@ -13,8 +13,7 @@
  * address, one peer with an endpoint and a /16 of allowed IPs, no DNS, no
  * hooks. `PROGRAM` defaults to dist/gotatun (`deno task build`). Also timed:
  * `PROGRAM IFACE` alone (the daemon start that `up` waits for), so that the
- * part of `up` spent in `up` itself can be told apart, and `up`/`down` with
- * the daemon's GOTATUN_HOLD_MS=0 (see below). Reported: median,
+ * part of `up` spent in `up` itself can be told apart. Reported: median,
  * minimum and maximum over the runs, in milliseconds. The namespace, the
  * daemons and the temporary directory are removed at the end.
  */
@@ -104,25 +103,10 @@ async function main(): Promise<number> {
       }
     };
     const add = (name: string, ms: number) => (series[name] ??= []).push(ms);
-    // The daemon's poller keeps the main thread for GOTATUN_HOLD_MS (default 1 s) after a
-    // packet, and a UAPI request waits meanwhile: `down` right after `up` (whose link-up
-    // sends a handshake) meets that wait, so it is also timed with the hold off.
-    const variants: [string, Record<string, string>][] = [
-      ["", env],
-      [", GOTATUN_HOLD_MS=0", { ...env, GOTATUN_HOLD_MS: "0" }],
-    ];
     for (let i = 0; i < runs; i++) {
-      for (const [suffix, venv] of variants) {
-        add(
-          `gotatun up${suffix}`,
-          check("up", await timed([...inNs, values.program, "up", conf], venv)),
-        );
-        add(
-          `gotatun down${suffix}`,
-          check("down", await timed([...inNs, values.program, "down", conf], venv)),
-        );
-        await settle();
-      }
+      add("gotatun up", check("up", await timed([...inNs, values.program, "up", conf], env)));
+      add("gotatun down", check("down", await timed([...inNs, values.program, "down", conf], env)));
+      await settle();
       const daemon = await timed([...inNs, values.program, iface], env);
       add("daemon start (PROGRAM IFACE)", check("daemon", daemon));
       await runOk("ip", ["-n", ns.name, "link", "delete", "dev", iface]);

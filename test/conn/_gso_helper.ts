@@ -21,7 +21,8 @@
  */
 import { LinuxBind } from "../../src/conn/udp.ts";
 import { Endpoint } from "../../src/conn/endpoint.ts";
-import { Poller } from "../../src/sys/poller.ts";
+import { EventLoop } from "../../src/event_loop.ts";
+import { runUntil } from "../_util/run_loop.ts";
 import { parseIPv4, parseIPv6 } from "../../src/ip.ts";
 import {
   AF_INET,
@@ -76,7 +77,7 @@ function print(obj: unknown): void {
   console.log(JSON.stringify(obj));
 }
 
-async function recv(gro: boolean, count: number, timeoutMs: number): Promise<void> {
+function recv(gro: boolean, count: number, timeoutMs: number): void {
   const bind = new LinuxBind({ gro });
   const streams: Record<number, StreamLog> = {};
   let got = 0, bad = 0;
@@ -93,18 +94,14 @@ async function recv(gro: boolean, count: number, timeoutMs: number): Promise<voi
     const f = from.toString().replace(/:\d+$/, "");
     if (!log.from.includes(f)) log.from.push(f);
   });
-  const poller = new Poller({ timeoutMs: 50 });
-  for (const fd of bind.fds()) poller.add(fd, () => bind.drain());
-  const running = poller.run();
+  const loop = new EventLoop();
+  for (const fd of bind.fds()) loop.add(fd, () => bind.drain());
   // deno-lint-ignore no-console
   console.log(`READY ${port} ${bind.groEnabled(4)} ${bind.groEnabled(6)}`);
-  const deadline = Date.now() + timeoutMs;
-  while (got < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  runUntil(loop, () => got >= count, timeoutMs);
   // A short grace period shows extra (duplicated) datagrams, if any.
-  await new Promise((r) => setTimeout(r, 50));
-  poller.stop();
-  await running;
-  poller.close();
+  runUntil(loop, () => false, 50);
+  loop.close();
   print({
     got,
     bad,
@@ -194,7 +191,7 @@ function ethtoolValue(ifname: string, cmd: number, data: number): number {
 const [scenario, ...args] = Deno.args;
 switch (scenario) {
   case "recv":
-    await recv(args[0] === "on", Number(args[1]), Number(args[2]));
+    recv(args[0] === "on", Number(args[1]), Number(args[2]));
     break;
   case "send":
     await send(args[0] === "on", JSON.parse(args[1]), JSON.parse(args[2] ?? "{}"));

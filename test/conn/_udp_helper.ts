@@ -8,7 +8,8 @@
 import { LinuxBind, socketMark } from "../../src/conn/udp.ts";
 import { BindError } from "../../src/conn/bind.ts";
 import { Endpoint } from "../../src/conn/endpoint.ts";
-import { Poller } from "../../src/sys/poller.ts";
+import { EventLoop } from "../../src/event_loop.ts";
+import { runUntil } from "../_util/run_loop.ts";
 import {
   getsockoptInt,
   IPPROTO_IPV6,
@@ -43,40 +44,37 @@ function bindErrorOf(f: () => unknown): { errno: number; message: string } | str
   }
 }
 
-/** A bind plus a running poller that queues what arrives as "<from> <text>". */
+/** A bind plus an event loop that queues what arrives as "<from> <text>". */
 class Peer {
   readonly bind = new LinuxBind();
   readonly got: { from: string; text: string }[] = [];
   readonly port: number;
-  #poller = new Poller({ timeoutMs: 100 });
-  #running: Promise<void>;
+  #loop = new EventLoop();
 
   constructor(port = 0) {
     this.port = this.bind.open(port, (data, from) => {
       this.got.push({ from: from.toString(), text: dec.decode(data) });
     });
-    for (const fd of this.bind.fds()) this.#poller.add(fd, () => this.bind.drain());
-    this.#running = this.#poller.run();
+    for (const fd of this.bind.fds()) this.#loop.add(fd, () => this.bind.drain());
   }
 
   send(text: string, to: string): void {
     if (!this.bind.send(enc.encode(text), Endpoint.parse(to))) throw new Error(`send ${to}`);
   }
 
-  /** Waits until `n` datagrams are queued (or times out), then takes them. */
-  async take(n: number, ms = 3000): Promise<{ from: string; text: string }[]> {
+  /**
+   * Flushes what was sent, runs the loop until `n` datagrams are queued (or
+   * for at most `ms`), then takes them. Datagrams that come while no loop
+   * runs wait in the socket.
+   */
+  take(n: number, ms = 3000): { from: string; text: string }[] {
     this.bind.flush();
-    const deadline = Date.now() + ms;
-    while (this.got.length < n && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    runUntil(this.#loop, () => this.got.length >= n, ms);
     return this.got.splice(0, this.got.length);
   }
 
-  async close(): Promise<void> {
-    this.#poller.stop();
-    await this.#running;
-    this.#poller.close();
+  close(): void {
+    this.#loop.close();
     this.bind.close();
   }
 }
@@ -141,7 +139,7 @@ switch (scenario) {
     for (const host of ["127.0.0.1", "[::1]", "[::ffff:127.0.0.1]"]) {
       for (let i = 0; i < 100; i++) a.send(`x:${i}`, `${host}:${b.port}`);
       a.bind.flush();
-      const got = await b.take(100);
+      const got = b.take(100);
       result[`count ${host}`] = got.length;
       result[`inorder ${host}`] = got.every((g, i) => g.text === `x:${i}`);
       result[`from ${host}`] = got[0]?.from;
@@ -152,44 +150,44 @@ switch (scenario) {
     const big = new Uint8Array(60000).fill(7);
     a.bind.send(big, Endpoint.parse(`127.0.0.1:${b.port}`));
     a.bind.flush();
-    result.bigLen = (await b.take(1))[0]?.text.length;
-    await a.close();
-    await b.close();
+    result.bigLen = b.take(1)[0]?.text.length;
+    a.close();
+    b.close();
     break;
   }
   case "client": {
     // Talks to _udp_server.ts in another namespace over a veth pair.
     const [v4a, v4b, v6a, v6b, port, peerNs, peerDev, linkLocal] = args;
     const c = new Peer();
-    const one = async (text: string, to: string) => {
+    const one = (text: string, to: string) => {
       c.send(text, to);
-      const got = await c.take(1);
+      const got = c.take(1);
       return got[0] ?? null;
     };
-    result.echo4a = await one("echo:1", `${v4a}:${port}`);
-    result.echo4b = await one("echo:2", `${v4b}:${port}`);
-    result.plain4a = await one("plain:1", `${v4a}:${port}`);
-    result.plain4b = await one("plain:2", `${v4b}:${port}`);
-    result.echo6a = await one("echo:3", `[${v6a}]:${port}`);
-    result.echo6b = await one("echo:4", `[${v6b}]:${port}`);
-    result.plain6a = await one("plain:3", `[${v6a}]:${port}`);
-    result.plain6b = await one("plain:4", `[${v6b}]:${port}`);
+    result.echo4a = one("echo:1", `${v4a}:${port}`);
+    result.echo4b = one("echo:2", `${v4b}:${port}`);
+    result.plain4a = one("plain:1", `${v4a}:${port}`);
+    result.plain4b = one("plain:2", `${v4b}:${port}`);
+    result.echo6a = one("echo:3", `[${v6a}]:${port}`);
+    result.echo6b = one("echo:4", `[${v6b}]:${port}`);
+    result.plain6a = one("plain:3", `[${v6a}]:${port}`);
+    result.plain6b = one("plain:4", `[${v6b}]:${port}`);
     // A link-local peer with the zone given by interface name.
-    result.echoLinkLocal = await one("echo:5", `[${linkLocal}]:${port}`);
+    result.echoLinkLocal = one("echo:5", `[${linkLocal}]:${port}`);
     for (let i = 0; i < 100; i++) c.send(`d:${i}`, `${v4a}:${port}`);
-    result.count = await one("count", `${v4a}:${port}`);
+    result.count = one("count", `${v4a}:${port}`);
     c.send("burst:100", `[${v6a}]:${port}`);
-    const burst = await c.take(100);
+    const burst = c.take(100);
     result.burstCount = burst.length;
     result.burstInOrder = burst.every((g, i) => g.text === `b:${i}`);
-    result.held = await one("hold", `${v4b}:${port}`);
+    result.held = one("hold", `${v4b}:${port}`);
     await run("ip", "-n", peerNs, "addr", "del", `${v4b}/24`, "dev", peerDev);
     c.send("replyheld", `${v4a}:${port}`);
-    result.replyHeld = await c.take(2);
+    result.replyHeld = c.take(2);
     result.sendErrors = c.bind.sendErrors;
     c.send("quit", `${v4a}:${port}`);
-    await c.take(0, 0);
-    await c.close();
+    c.take(0, 0);
+    c.close();
     break;
   }
   default:

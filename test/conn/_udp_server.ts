@@ -15,12 +15,12 @@
  */
 import { LinuxBind } from "../../src/conn/udp.ts";
 import type { Endpoint } from "../../src/conn/endpoint.ts";
-import { Poller } from "../../src/sys/poller.ts";
+import { EventLoop } from "../../src/event_loop.ts";
 import { formatIPv4, formatIPv6 } from "../../src/ip.ts";
 
 const enc = new TextEncoder(), dec = new TextDecoder();
 const bind = new LinuxBind();
-const poller = new Poller({ timeoutMs: 200 });
+const loop = new EventLoop();
 let count = 0, next = 0, inOrder = true;
 let held: Endpoint | null = null;
 
@@ -72,20 +72,21 @@ function onDatagram(data: Uint8Array, from: Endpoint): void {
       }
       break;
     case "quit":
-      poller.stop();
+      loop.stop();
       break;
   }
 }
 
 const port = bind.open(Number(Deno.args[0] ?? 0), onDatagram);
 for (const fd of bind.fds()) {
-  poller.add(fd, () => {
+  loop.add(fd, () => {
     bind.drain();
     bind.flush();
   });
 }
 // deno-lint-ignore no-console
 console.log(`READY ${port}`);
-await poller.run();
+// Nothing else runs here: the loop blocks this thread until "quit" (or a kill).
+loop.run();
+loop.close();
 bind.close();
-poller.close();

@@ -15,7 +15,8 @@
  */
 import { LinuxTun } from "../../src/tun/linux.ts";
 import { LinuxBind } from "../../src/conn/udp.ts";
-import { Poller } from "../../src/sys/poller.ts";
+import { EventLoop } from "../../src/event_loop.ts";
+import { runSlices, runUntil } from "../_util/run_loop.ts";
 import {
   addressOf,
   AF_INET,
@@ -65,13 +66,6 @@ function checksumsOk(p: Uint8Array): boolean {
   return sum(l4, pseudo) === 0xffff;
 }
 
-/** Waits (while a poller runs) until `done()` or the deadline; returns done(). */
-async function waitUntil(done: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  return done();
-}
-
 /** Counters kept by {@link reflector}. */
 interface ReflectStats {
   reflected: number;
@@ -80,7 +74,7 @@ interface ReflectStats {
 }
 
 /**
- * A poller handler that drains the TUN, checks every TCP/UDP packet's
+ * An event loop handler that drains the TUN, checks every TCP/UDP packet's
  * checksums, swaps its addresses and writes it back, then flushes.
  */
 function reflector(tun: LinuxTun, st: ReflectStats): () => void {
@@ -209,15 +203,16 @@ switch (scenario) {
     await ip("addr", "add", v6 ? `${a}/64` : `${a}/24`, "dev", ifname, ...(v6 ? ["nodad"] : []));
     await ip("link", "set", ifname, "up");
     const st: ReflectStats = { reflected: 0, badChecksums: 0, maxPacket: 0 };
-    const poller = new Poller({ timeoutMs: 50 });
-    poller.add(tun.fd, reflector(tun, st));
-    const running = poller.run();
+    const loop = new EventLoop();
+    loop.add(tun.fd, reflector(tun, st));
     const data = new Uint8Array(1 << 20);
     crypto.getRandomValues(data.subarray(0, 65536));
     for (let i = 65536; i < data.length; i += 65536) data.copyWithin(i, 0, 65536);
     data[data.length - 1] ^= 0x5a;
     const listener = Deno.listen({ hostname: a, port: 5201 });
-    try {
+    // Deno's sockets need Deno's event loop: the reflector runs in slices.
+    let settled = false;
+    const transfer = (async () => {
       const serve = (async () => {
         const conn = await listener.accept();
         const got = new Uint8Array(data.length + 1);
@@ -245,13 +240,16 @@ switch (scenario) {
       );
       const got = await withTimeout(serve, 30_000, "receive");
       client.close();
+      return got;
+    })().finally(() => settled = true);
+    try {
+      if (!await runSlices(loop, () => settled, 60_000)) throw new Error("timed out: transfer");
+      const got = await transfer;
       result.received = got.length;
       result.sameData = got.length === data.length && await sha(got.slice()) === await sha(data);
     } finally {
       listener.close();
-      poller.stop();
-      await running;
-      poller.close();
+      loop.close();
     }
     result.mtu = tun.mtu;
     result.maxPacket = st.maxPacket;
@@ -275,8 +273,8 @@ switch (scenario) {
     await ip("addr", "add", "fd77::1/64", "dev", ifname, "nodad");
     await ip("link", "set", ifname, "up");
     const st: ReflectStats = { reflected: 0, badChecksums: 0, maxPacket: 0 };
-    const poller = new Poller({ timeoutMs: 50 });
-    poller.add(tun.fd, reflector(tun, st));
+    const loop = new EventLoop();
+    loop.add(tun.fd, reflector(tun, st));
     const seen = new Set<string>();
     let bad = 0;
     const bind = new LinuxBind();
@@ -287,8 +285,7 @@ switch (scenario) {
       if (ok) seen.add(`${d[0]}/${d[1]}`);
       else bad++;
     });
-    for (const fd of bind.fds()) poller.add(fd, () => bind.drain());
-    const running = poller.run();
+    for (const fd of bind.fds()) loop.add(fd, () => bind.drain());
     const sends = 16, segs = 8;
     for (const fam of ["v4", "v6"]) {
       seen.clear();
@@ -309,7 +306,8 @@ switch (scenario) {
         sender.send(dst, port, buf);
       }
       sender.close();
-      await waitUntil(() => seen.size === sends * segs, 10_000);
+      // The datagrams wait in the TUN's queue until the loop reflects them.
+      runUntil(loop, () => seen.size === sends * segs, 10_000);
       result[fam] = {
         sent: sends * segs,
         received: seen.size,
@@ -317,10 +315,8 @@ switch (scenario) {
         badChecksums: st.badChecksums - before,
       };
     }
-    poller.stop();
-    await running;
+    loop.close();
     bind.close();
-    poller.close();
     result.uso = (tun.offloadFlags & 0x60) === 0x60;
     result.gsoFrames = tun.splitStats!.gsoFrames;
     result.gsoSegments = tun.splitStats!.gsoSegments;

@@ -7,7 +7,8 @@
  */
 import { LinuxTun } from "../../src/tun/linux.ts";
 import { LinuxBind } from "../../src/conn/udp.ts";
-import { Poller } from "../../src/sys/poller.ts";
+import { EventLoop } from "../../src/event_loop.ts";
+import { runUntil } from "../_util/run_loop.ts";
 import { F_DUPFD_CLOEXEC, libc } from "../../src/sys/libc.ts";
 
 const [scenario, ifname, other] = Deno.args;
@@ -60,16 +61,6 @@ function udp4(src: number[], dst: number[], sport: number, dport: number, payloa
   return p;
 }
 
-/** Runs the poller until `done()` or the deadline; returns whether done() became true. */
-async function pollUntil(poller: Poller, done: () => boolean, ms: number): Promise<boolean> {
-  const run = poller.run();
-  const deadline = Date.now() + ms;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  poller.stop();
-  await run;
-  return done();
-}
-
 const result: Record<string, unknown> = {};
 
 switch (scenario) {
@@ -120,10 +111,10 @@ switch (scenario) {
     await ip("addr", "add", "10.99.0.1/24", "dev", ifname);
     await ip("addr", "add", "fd99::1/64", "dev", ifname, "nodad");
     await ip("link", "set", ifname, "up");
-    const poller = new Poller({ timeoutMs: 100 });
+    const loop = new EventLoop();
     let echo4 = 0, echo6 = 0, drained = 0;
     // Answer ICMP echo requests for 10.99.0.2: swap addresses, type 8 → 0, fix checksum.
-    poller.add(tun.fd, () => {
+    loop.add(tun.fd, () => {
       tun.drain((pkt) => {
         drained++;
         if (pkt[0] >> 4 === 6 && pkt[6] === 58 && pkt[40] === 128) echo6++;
@@ -142,23 +133,23 @@ switch (scenario) {
         tun.write(reply);
       });
     });
+    // The pings run on their own; the loop (which blocks this thread) answers
+    // until both requests were read, then their exit is awaited.
     const ping = new Deno.Command("ping", {
       args: ["-c", "1", "-W", "3", "10.99.0.2"],
       stdout: "null",
       stderr: "null",
       signal: AbortSignal.timeout(8_000),
-    }).output();
+    }).spawn();
     const ping6 = new Deno.Command("ping", {
       args: ["-6", "-c", "1", "-W", "1", "fd99::2"],
       stdout: "null",
       stderr: "null",
       signal: AbortSignal.timeout(8_000),
-    }).output();
-    const running = poller.run();
-    result.pingOk = (await ping).success;
-    await ping6;
-    poller.stop();
-    await running;
+    }).spawn();
+    runUntil(loop, () => echo4 > 0 && echo6 > 0, 8_000);
+    result.pingOk = (await ping.status).success;
+    await ping6.status;
     result.echo4 = echo4;
     result.echo6 = echo6;
     result.drained = drained;
@@ -170,16 +161,14 @@ switch (scenario) {
       (data, from) => got.push(`${from} ${new TextDecoder().decode(data)}`),
     );
     tun.write(udp4([10, 99, 0, 2], [10, 99, 0, 1], 4321, port, new TextEncoder().encode("hi")));
-    const p2 = new Poller({ timeoutMs: 100 });
-    for (const fd of bind.fds()) p2.add(fd, () => bind.drain());
-    await pollUntil(p2, () => got.length > 0, 3000);
+    for (const fd of bind.fds()) loop.add(fd, () => bind.drain());
+    runUntil(loop, () => got.length > 0, 3000);
     result.udp = got;
     result.writeErrors = tun.writeErrors;
     tun.write(new Uint8Array([0x12, 0x34]));
     result.writeErrorsAfterJunk = tun.writeErrors;
+    loop.close();
     bind.close();
-    p2.close();
-    poller.close();
     tun.close();
     break;
   }
@@ -208,31 +197,34 @@ switch (scenario) {
   case "delete": {
     const tun = LinuxTun.create(ifname);
     await ip("link", "set", ifname, "up");
-    const poller = new Poller({ timeoutMs: 1000 });
+    const loop = new EventLoop();
     let drainResult = 0, calls = 0;
-    poller.add(tun.fd, () => {
+    loop.add(tun.fd, () => {
       calls++;
       drainResult = tun.drain(() => {});
       if (drainResult < 0) {
-        poller.remove(tun.fd);
-        poller.stop();
+        loop.remove(tun.fd);
+        loop.stop();
       }
     });
-    const running = poller.run();
+    // `ip link del` runs on its own while the loop blocks this thread.
     const t0 = Date.now();
-    await ip("link", "del", ifname);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([running, new Promise((r) => timer = setTimeout(r, 5000))]);
-    clearTimeout(timer);
+    const del = new Deno.Command("ip", {
+      args: ["link", "del", ifname],
+      stdout: "null",
+      stderr: "piped",
+      signal: AbortSignal.timeout(10_000),
+    }).spawn();
+    runUntil(loop, () => false, 5000);
     result.stoppedMs = Date.now() - t0;
+    const delOut = await del.output();
+    if (!delOut.success) throw new Error(`ip link del: ${new TextDecoder().decode(delOut.stderr)}`);
     result.drain = drainResult;
     result.calls = calls;
     result.state = tun.linkState();
     tun.write(new Uint8Array(20));
     result.writeErrors = tun.writeErrors;
-    poller.stop();
-    await running;
-    poller.close();
+    loop.close();
     tun.close();
     break;
   }

@@ -132,7 +132,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "LinuxTun.drain() returns -1 after `ip link del` and the poller wakes for it",
+  name: "LinuxTun.drain() returns -1 after `ip link del` and the event loop wakes for it",
   ignore,
   async fn() {
     const ns = await addNetns();
@@ -140,7 +140,7 @@ Deno.test({
       const r = await runHelper(ns, helper, ["delete", IF]);
       assert.equal(r.drain, -1);
       assert.ok(Number(r.calls) >= 1);
-      assert.ok(Number(r.stoppedMs) < 3000, `poller noticed the deletion in ${r.stoppedMs} ms`);
+      assert.ok(Number(r.stoppedMs) < 3000, `event loop noticed the deletion in ${r.stoppedMs} ms`);
       assert.equal(r.state, "gone");
       assert.equal(r.writeErrors, 1);
     } finally {
