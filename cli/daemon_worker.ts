@@ -106,6 +106,7 @@ export function runDataplaneWorker(init: DataplaneInit): void {
   post({ kind: "ready", iface: dp.name });
   const why = dp.run();
   dp.close();
+  control.close();
   post({ kind: "stopped", why });
 }
 

@@ -14,13 +14,15 @@
  * packets, as wireguard-go's device lock makes it.
  *
  * Layout: an Int32 header (request sequence, answer sequence, op, argument,
- * payload length, status, more-follows) and a data area. Answers larger than
+ * payload length, status, more-follows, closed) and a data area. Once the
+ * answering side has closed the channel (its loop ended), requests fail at
+ * once instead of waiting out their timeout. Answers larger than
  * the area are sent in pieces: the asking side fetches the rest with the
  * reserved op {@link OP_MORE}, so the area bounds memory, not answers.
  */
 import { libc } from "./sys/libc.ts";
 
-const REQ = 0, ACK = 1, OP = 2, ARG = 3, LEN = 4, STATUS = 5, MORE = 6;
+const REQ = 0, ACK = 1, OP = 2, ARG = 3, LEN = 4, STATUS = 5, MORE = 6, CLOSED = 7;
 const HEADER_BYTES = 64;
 /** Default size of the data area. */
 export const CONTROL_CAPACITY = 256 * 1024;
@@ -91,6 +93,7 @@ export class ControlClient {
     if (len > this.#data.length) {
       throw new RangeError(`control request of ${len} bytes exceeds ${this.#data.length}`);
     }
+    if (Atomics.load(h, CLOSED) !== 0) throw new Error("the data plane has stopped");
     if (payload !== undefined) this.#data.set(payload);
     h[OP] = op;
     h[ARG] = arg;
@@ -101,10 +104,15 @@ export class ControlClient {
       throw new Error("the data plane is gone (its wake-up fd is closed)");
     }
     const deadline = performance.now() + this.#timeoutMs;
-    while (Atomics.load(h, ACK) !== seq) {
+    for (;;) {
+      const ack = Atomics.load(h, ACK);
+      if (ack === seq) break;
+      // Checked after reading ACK: a server that closes changes ACK after
+      // setting CLOSED, so the wait below cannot miss it.
+      if (Atomics.load(h, CLOSED) !== 0) throw new Error("the data plane has stopped");
       const left = deadline - performance.now();
       if (left <= 0) throw new Error(`the data plane did not answer within ${this.#timeoutMs} ms`);
-      Atomics.wait(h, ACK, Atomics.load(h, ACK), left);
+      Atomics.wait(h, ACK, ack, left);
     }
     return {
       status: h[STATUS],
@@ -140,12 +148,29 @@ export class ControlServer {
   }
 
   /**
+   * Answers no more: a request in flight, and every later one, fails at once
+   * on the asking side instead of waiting for its timeout. Idempotent.
+   */
+  close(): void {
+    const h = this.#h;
+    Atomics.store(h, CLOSED, 1);
+    // A request sent but not answered: move ACK off the value its waiter
+    // holds, so the wait returns and sees CLOSED. (An asker that has not yet
+    // looked at CLOSED sees it before it waits.) An answered request keeps its ACK.
+    if (Atomics.load(h, REQ) !== Atomics.load(h, ACK)) {
+      Atomics.store(h, ACK, Atomics.load(h, ACK) ^ 0x40000000);
+      Atomics.notify(h, ACK);
+    }
+  }
+
+  /**
    * Answers the pending request, if any. The payload view is only valid
    * during the handler. A handler that throws answers status −1 with the
    * error's message.
    */
   poll(): void {
     const h = this.#h;
+    if (Atomics.load(h, CLOSED) !== 0) return;
     const seq = Atomics.load(h, REQ);
     if (seq === Atomics.load(h, ACK)) return;
     const op = h[OP];

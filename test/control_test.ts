@@ -25,6 +25,8 @@ const ignore = Deno.build.os !== "linux" || !ffi;
 /** A Worker answering on a channel of `capacity` bytes, and the client that asks it. */
 interface Served {
   client: ControlClient;
+  buffer: SharedArrayBuffer;
+  wakeFd: number;
   /** Stops the Worker's loop (through the channel) and ends the Worker. */
   stop(): Promise<void>;
 }
@@ -49,6 +51,8 @@ async function serve(capacity: number): Promise<Served> {
   const client = new ControlClient(buffer, wakeFd, 30_000);
   return {
     client,
+    buffer,
+    wakeFd,
     async stop() {
       const stopped = next();
       assert.equal(client.call(OP_STOP).status, 0);
@@ -158,4 +162,14 @@ test("ControlClient.call() throws after its timeout when nobody answers", () => 
     closeQuietly(efd);
   }
   return Promise.resolve();
+});
+
+test("after the server closed the channel, a call fails at once instead of timing out", async () => {
+  const s = await serve(64);
+  await s.stop();
+  // A 10-minute timeout: only the CLOSED flag can end this call.
+  assert.throws(
+    () => new ControlClient(s.buffer, s.wakeFd, 600_000).call(OP_ECHO),
+    /the data plane has stopped/,
+  );
 });

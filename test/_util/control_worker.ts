@@ -4,7 +4,7 @@
  * A Worker for test/control_test.ts: a {@link ControlServer} answered from an
  * {@link EventLoop} that blocks this thread, as the daemon's data plane does.
  * Started with `{ buffer }`, it posts `{ wakeFd }` and runs until op
- * {@link OP_STOP}; then it posts "stopped".
+ * {@link OP_STOP}; then it closes the channel and posts "stopped".
  *
  * Ops: {@link OP_ECHO} answers the payload with arg + 1 and status 7;
  * {@link OP_BIG} answers `arg` bytes of {@link bigByte} with status 3 and arg
@@ -58,6 +58,7 @@ function start(e: MessageEvent<{ buffer: SharedArrayBuffer }>): void {
   self.postMessage({ wakeFd: loop.wakeFd });
   loop.run();
   loop.close();
+  server.close();
   self.postMessage("stopped");
 }
 
