@@ -9,8 +9,9 @@
  * Pitfalls, measured on Deno 2.9.6 (see deno-platform.md §1):
  * - **errno is thread-local.** {@link errno} is only meaningful right after a
  *   *synchronous* call, with no other FFI call and no allocation-heavy work in
- *   between. `nonblocking: true` calls run on a Tokio pool thread, so their
- *   errno is unknowable; only use them to wait (`epoll_wait_nb`, `poll_nb`).
+ *   between. (`nonblocking: true` calls would run on a Tokio pool thread,
+ *   where errno is unknowable; none is declared here: the data path waits in
+ *   a synchronous `epoll_wait` on a thread of its own.)
  * - **64-bit integers are bigint.** `u64`/`usize`/`isize` results are bigint,
  *   and `deno check` requires bigint arguments for them. Precompute constant
  *   ones (buffer lengths, ioctl numbers) once; hot paths avoid creating them.
@@ -24,7 +25,7 @@
  *   `struct epoll_event`, which is packed (12 bytes) on x86_64 only.
  */
 
-/** The symbols we use. `*_nb` variants are `nonblocking: true` (awaitable). */
+/** The symbols we use, all synchronous. */
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
@@ -47,14 +48,6 @@ const SYMBOLS = {
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
-  epoll_wait_nb: {
-    name: "epoll_wait",
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-  poll_nb: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   umask: { parameters: ["u32"], result: "u32" },
@@ -218,11 +211,6 @@ export const SIZEOF_EPOLL_EVENT = Deno.build.arch === "x86_64" ? 12 : 16;
 export const EPOLL_EVENT_DATA_OFFSET = Deno.build.arch === "x86_64" ? 4 : 8;
 export const EFD_NONBLOCK = O_NONBLOCK;
 export const EFD_CLOEXEC = O_CLOEXEC;
-
-// poll(2).
-export const POLLIN = 0x001;
-export const POLLERR = 0x008;
-export const POLLHUP = 0x010;
 
 // Network device ioctls (linux/sockios.h, linux/if_tun.h). `struct ifreq` is 40 bytes:
 // ifr_name[16] then a union (flags i16, mtu i32, ifindex i32 all at offset 16).
