@@ -509,7 +509,7 @@ async function startDataplane(opts: DaemonOptions): Promise<DataplaneHandle | nu
     wakeFd,
     iface: opts.iface,
     tunFd: opts.tunFd,
-    // TUN offloads (TSO/USO in, GRO out) as wireguard-go ≥ 0.0.20230223 uses
+    // TUN offloads (TSO/USO in, GRO out) as wireguard-go ≥ 0.0.20231211 uses
     // them; GOTATUN_OFFLOAD=0 turns them off for kernels that misbehave.
     offload: envValue("GOTATUN_OFFLOAD") !== "0",
     logLevel: opts.logLevel,
