@@ -109,7 +109,7 @@ function challengeAck(c: TcpConn): void {
 function synchronized(c: TcpConn, s: TcpSegment): void {
   const st = c.host.stats;
   const f = s.flags;
-  let seq = s.seq;
+  const seq = s.seq;
   const segLen = s.dataLen + ((f & SYN) ? 1 : 0) + ((f & FIN) ? 1 : 0);
   const wnd = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt));
   // Step 1: acceptability (RFC 9293 §3.10.7.4, the four cases).
