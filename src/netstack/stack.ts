@@ -548,8 +548,12 @@ export class NetStack implements Tun, TcpHost, UdpHost {
     return l;
   }
 
-  /** Opens a connection to `address` (text or 4/16 bytes) and `port` from an ephemeral port. */
-  connect(address: string | Uint8Array, port: number): TcpConn {
+  /**
+   * Opens a connection to `address` (text or 4/16 bytes) and `port`, from
+   * `localPort` or else an ephemeral port. Throws on a bad address, a port
+   * in use, or the connection limit.
+   */
+  connect(address: string | Uint8Array, port: number, localPort = 0): TcpConn {
     const remote = typeof address === "string"
       ? parseIPv4(address) ?? parseIPv6(address)
       : address.slice();
@@ -561,9 +565,12 @@ export class NetStack implements Tun, TcpHost, UdpHost {
     const local = (family === 4 ? this.#v4 : this.#v6)[0];
     if (!local) throw new Error(`No IPv${family} address to connect from`);
     if (this.#connCount >= this.tcpConfig.maxConnections) throw new Error("Too many connections");
-    const lport = this.#freePort((p) =>
-      !this.#listeners.has(p) && !this.#lookup(family, remote, 0, local, 0, port, p)
-    );
+    const free = (p: number) =>
+      !this.#listeners.has(p) && !this.#lookup(family, remote, 0, local, 0, port, p);
+    if (localPort !== 0 && !(localPort > 0 && localPort < 65536 && free(localPort))) {
+      throw new Error(`TCP port ${localPort} unavailable`);
+    }
+    const lport = localPort || this.#freePort(free);
     const c = this.#newConn(family, local.slice(), lport, remote, port, false);
     c.allocateBuffers();
     c.state = TcpState.SynSent;

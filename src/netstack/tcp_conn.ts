@@ -156,6 +156,8 @@ export class TcpConn {
   rtTime = 0;
   /** Consecutive retransmission timeouts (or persist/keepalive probes unanswered). */
   retries = 0;
+  /** Zero-window probes sent since the window closed: their interval doubles each time. */
+  persistShift = 0;
   cwnd = 0;
   ssthresh = 0x7fffffff;
   dupAcks = 0;
@@ -430,7 +432,9 @@ export class TcpConn {
         // Zero-window probe: a segment below the window, which the peer must answer
         // with an ACK carrying its current window (RFC 9293 §3.8.6.1).
         sendProbe(this);
-        this.persistAt = now + this.#backedOffRto();
+        this.persistShift++;
+        this.persistAt = now +
+          Math.min(cfg.maxRtoMs, this.rto * 2 ** Math.min(this.persistShift, 16));
       }
     }
     if (this.state !== TcpState.Closed && this.keepaliveAt <= now) {

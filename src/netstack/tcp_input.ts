@@ -261,7 +261,10 @@ function processAck(c: TcpConn, s: TcpSegment): void {
     c.sndWl1 = s.seq;
     c.sndWl2 = ack;
     if (window > c.maxSndWnd) c.maxSndWnd = window;
-    if (window > 0) c.persistAt = Infinity;
+    if (window > 0) {
+      c.persistAt = Infinity;
+      c.persistShift = 0;
+    }
   }
   if (!c.finQueued || c.sndUna !== seqAdd(finSeq, 1)) return;
   // Our FIN is acknowledged.

@@ -276,7 +276,7 @@ export function tcpOutput(c: TcpConn, ackNow = false): void {
     c.sndWnd === 0 && seqDiff(c.sndMax, c.sndUna) === 0 && c.rtoAt === Infinity &&
     c.persistAt === Infinity && (sb.length > 0 || c.finQueued)
   ) {
-    c.persistAt = now + Math.min(cfg.maxRtoMs, c.rto * 2 ** Math.min(c.retries, 16));
+    c.persistAt = now + Math.min(cfg.maxRtoMs, c.rto * 2 ** Math.min(c.persistShift, 16));
   }
   if (!sent && ackNow) sendAck(c);
 }
