@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Retransmission timing and congestion control of a {@link TcpConn}:
+ * - RTT estimation and the RTO per RFC 6298 §2 (SRTT, RTTVAR, K = 4, clock
+ *   granularity 1 ms, a minimum and maximum from the config); samples come
+ *   from one timed segment at a time and never from retransmitted data
+ *   (Karn's rule, §3), and a new sample clears the back-off (§5.7);
+ * - slow start and congestion avoidance per RFC 5681 §3.1, with an initial
+ *   window of 10 segments (RFC 6928) and appropriate byte counting (L = 2
+ *   SMSS, RFC 3465);
+ * - fast retransmit and NewReno fast recovery per RFC 6582 §3.2.
+ */
+import type { TcpConn } from "./tcp_conn.ts";
+import { seqAdd, seqDiff, seqGt } from "./seq.ts";
+
+/** Clock granularity G of RFC 6298, ms. */
+const GRANULARITY_MS = 1;
+
+/** Initial congestion window: 10 segments (RFC 6928). */
+export function initCongestion(c: TcpConn): void {
+  c.cwnd = 10 * c.mss;
+  c.ssthresh = 0x7fffffff;
+}
+
+/** Feeds one RTT measurement `r` (ms) into SRTT/RTTVAR and recomputes the RTO. */
+export function rttSample(c: TcpConn, r: number): void {
+  const cfg = c.host.tcpConfig;
+  if (c.srtt === 0) {
+    c.srtt = r;
+    c.rttvar = r / 2;
+  } else {
+    c.rttvar = 0.75 * c.rttvar + 0.25 * Math.abs(c.srtt - r);
+    c.srtt = 0.875 * c.srtt + 0.125 * r;
+  }
+  const rto = c.srtt + Math.max(GRANULARITY_MS, 4 * c.rttvar);
+  c.rto = Math.min(cfg.maxRtoMs, Math.max(cfg.minRtoMs, rto));
+}
+
+/** Bytes sent and not yet acknowledged. */
+export function flightSize(c: TcpConn): number {
+  return seqDiff(c.sndMax, c.sndUna);
+}
+
+/** ssthresh after a loss: half the flight, at least two segments (RFC 5681 eq. 4). */
+function lossThreshold(c: TcpConn): number {
+  return Math.max(flightSize(c) >> 1, 2 * c.mss);
+}
+
+/**
+ * An ACK acknowledged `acked` new bytes (before sndUna moved). Returns true
+ * when it was a partial ACK in recovery, whose first unacknowledged segment
+ * must be retransmitted at once (RFC 6582 §3.2 step 5).
+ */
+export function onNewAck(c: TcpConn, ack: number, acked: number): boolean {
+  c.dupAcks = 0;
+  if (c.inRecovery) {
+    if (seqGt(ack, c.recover)) {
+      // Full acknowledgment: deflate the window (RFC 6582 §3.2 step 4, option 1).
+      c.inRecovery = false;
+      c.cwnd = Math.min(c.ssthresh, Math.max(seqDiff(c.sndMax, ack), c.mss) + c.mss);
+      return false;
+    }
+    // Partial acknowledgment: deflate by the amount acknowledged, add back one segment.
+    c.cwnd = Math.max(c.mss, c.cwnd - acked + (acked >= c.mss ? c.mss : 0));
+    return true;
+  }
+  if (c.cwnd < c.ssthresh) c.cwnd += Math.min(acked, 2 * c.mss);
+  else c.cwnd += Math.max(1, Math.floor(c.mss * c.mss / c.cwnd));
+  return false;
+}
+
+/**
+ * A duplicate ACK arrived. Returns true on the third one outside recovery,
+ * when the caller must retransmit the first unacknowledged segment (fast
+ * retransmit); further duplicates inflate the window (RFC 6582 §3.2 steps 2-3).
+ */
+export function onDupAck(c: TcpConn): boolean {
+  c.dupAcks++;
+  if (c.inRecovery) {
+    c.cwnd += c.mss;
+    return false;
+  }
+  // Step 2: only when the ACK covers more than `recover` (no recovery from old losses).
+  if (c.dupAcks !== 3 || !seqGt(c.sndUna, c.recover)) return false;
+  c.ssthresh = lossThreshold(c);
+  c.recover = seqAdd(c.sndMax, -1);
+  c.inRecovery = true;
+  c.cwnd = c.ssthresh + 3 * c.mss;
+  c.rtActive = false;
+  c.host.stats.tcpFastRetransmits++;
+  return true;
+}
+
+/** The retransmission timer expired: one segment of window, slow start again (RFC 5681 §3.1 eq. 4-5). */
+export function onRetransmitTimeout(c: TcpConn): void {
+  if (c.retries <= 1) c.ssthresh = lossThreshold(c);
+  c.cwnd = c.mss;
+  c.inRecovery = false;
+  c.dupAcks = 0;
+  // RFC 6582 §4: after a timeout, duplicate ACKs for data sent before it start no recovery.
+  c.recover = seqAdd(c.sndMax, -1);
+}

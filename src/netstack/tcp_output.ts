@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Sending for a {@link TcpConn}: {@link tcpOutput} sends what the send and
+ * congestion windows allow (with sender SWS avoidance and Nagle, RFC 9293
+ * §3.8.6.2.1 and §3.7.4), plus the single-segment senders for SYN, ACK,
+ * RST, retransmission and probes. Every segment is built in the stack's
+ * scratch buffer; data is copied straight from the send ring.
+ */
+import { type TcpConn, TcpState } from "./tcp_conn.ts";
+import {
+  ACK,
+  FIN,
+  finishTcpChecksum,
+  PSH,
+  RST,
+  SYN,
+  type TcpOptionsOut,
+  writeTcpHeader,
+} from "./tcp_header.ts";
+import { PROTO_TCP, writeIPv4, writeIPv6 } from "./ip_packet.ts";
+import { DEFAULT_TTL } from "./icmp.ts";
+import type { Ring } from "./ring.ts";
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqMax } from "./seq.ts";
+import { flightSize } from "./tcp_cc.ts";
+
+/** What a segment builder needs from the stack (a subset of TcpHost). */
+export interface SegmentSink {
+  readonly tx: Uint8Array;
+  nextIpId(): number;
+  transmit(len: number): void;
+}
+
+const NO_OPTIONS: TcpOptionsOut = {
+  mss: -1,
+  wscale: -1,
+  sackPermitted: false,
+  timestamp: false,
+  tsVal: 0,
+  tsEcr: 0,
+};
+
+/**
+ * Builds and sends one segment from `local`:`lport` to `remote`:`rport`,
+ * carrying `len` bytes of `data` from `at` bytes after its head.
+ */
+export function writeSegment(
+  sink: SegmentSink,
+  family: 4 | 6,
+  local: Uint8Array,
+  localOff: number,
+  remote: Uint8Array,
+  remoteOff: number,
+  lport: number,
+  rport: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  window: number,
+  opts: TcpOptionsOut | null,
+  data: Ring | null,
+  at: number,
+  len: number,
+): void {
+  const buf = sink.tx;
+  const hl = family === 4 ? 20 : 40;
+  const thl = writeTcpHeader(buf, hl, lport, rport, seq, ack, flags, window, opts ?? NO_OPTIONS);
+  if (len > 0 && data) data.peek(at, buf, hl + thl, len);
+  const l4 = thl + len;
+  if (family === 4) {
+    writeIPv4(buf, local, localOff, remote, remoteOff, PROTO_TCP, l4, sink.nextIpId(), DEFAULT_TTL);
+    finishTcpChecksum(buf, 20, l4, 12, 16, 4);
+  } else {
+    writeIPv6(buf, local, localOff, remote, remoteOff, PROTO_TCP, l4, DEFAULT_TTL);
+    finishTcpChecksum(buf, 40, l4, 8, 24, 16);
+  }
+  sink.transmit(hl + l4);
+}
+
+/** The receive window to advertise now, unscaled bytes; moves the advertised edge. */
+function advertiseWindow(c: TcpConn, syn: boolean): number {
+  const rb = c.recvBuf;
+  const free = rb ? rb.free : c.host.tcpConfig.receiveBuffer;
+  let win = free;
+  // Receiver SWS avoidance: do not offer a sliver (RFC 9293 §3.8.6.2.2).
+  if (win < Math.min(c.rcvMss, (rb?.capacity ?? free) >> 1)) win = 0;
+  // Never shrink the window already offered.
+  win = Math.max(win, seqDiff(c.rcvAdv, c.rcvNxt));
+  const shift = syn ? 0 : c.rcvWscale;
+  const field = Math.min(win >>> shift, 0xffff);
+  c.rcvAdv = seqMax(c.rcvAdv, seqAdd(c.rcvNxt, field << shift));
+  return field;
+}
+
+function fillTimestamp(c: TcpConn): TcpOptionsOut | null {
+  if (!c.tsOk) return null;
+  const o = c.opts;
+  o.mss = -1;
+  o.wscale = -1;
+  o.sackPermitted = false;
+  o.timestamp = true;
+  o.tsVal = Math.floor(c.host.clock.now()) >>> 0;
+  o.tsEcr = c.tsRecent;
+  return o;
+}
+
+/** Sends one segment of the connection with sequence number `seq`. */
+function send(c: TcpConn, seq: number, flags: number, at: number, len: number): void {
+  const window = advertiseWindow(c, false);
+  writeSegment(
+    c.host,
+    c.family,
+    c.local,
+    0,
+    c.remote,
+    0,
+    c.localPort,
+    c.remotePort,
+    seq,
+    c.rcvNxt,
+    flags | ACK,
+    window,
+    fillTimestamp(c),
+    c.sendBuf,
+    at,
+    len,
+  );
+  c.host.stats.tcpSegmentsOut++;
+  // Every segment carries the ACK: nothing is owed any more.
+  c.unacked = 0;
+  c.delackAt = Infinity;
+}
+
+/** Sends a bare ACK now. */
+export function sendAck(c: TcpConn): void {
+  send(c, c.sndNxt, 0, 0, 0);
+}
+
+/** A segment one below sndUna with no data: the peer answers with an ACK (keepalive, zero-window probe). */
+export function sendProbe(c: TcpConn): void {
+  send(c, seqAdd(c.sndUna, -1), 0, 0, 0);
+}
+
+/** Sends RST for the connection (abort). */
+export function sendReset(c: TcpConn): void {
+  resetSegment(c, c.sndNxt, RST | ACK);
+}
+
+/** Sends a bare RST with sequence number `seq` (reply to an ACK for nothing we sent). */
+export function sendResetSeq(c: TcpConn, seq: number): void {
+  resetSegment(c, seq, RST);
+}
+
+function resetSegment(c: TcpConn, seq: number, flags: number): void {
+  writeSegment(
+    c.host,
+    c.family,
+    c.local,
+    0,
+    c.remote,
+    0,
+    c.localPort,
+    c.remotePort,
+    seq,
+    flags & ACK ? c.rcvNxt : 0,
+    flags,
+    0,
+    null,
+    null,
+    0,
+    0,
+  );
+  c.host.stats.tcpResetsOut++;
+}
+
+/** Sends our SYN (SYN_SENT) or SYN-ACK (SYN_RECEIVED) with MSS, window scale and timestamp options. */
+export function sendSyn(c: TcpConn): void {
+  const cfg = c.host.tcpConfig;
+  const synAck = c.state === TcpState.SynReceived;
+  const o = c.opts;
+  o.mss = c.rcvMss;
+  // On a SYN-ACK only what the peer offered (RFC 7323 §2.2, §3.2).
+  o.wscale = (synAck ? c.wsOk : cfg.windowScaling) ? c.rcvWscale : -1;
+  o.sackPermitted = false;
+  o.timestamp = synAck ? c.tsOk : cfg.timestamps;
+  o.tsVal = Math.floor(c.host.clock.now()) >>> 0;
+  o.tsEcr = synAck ? c.tsRecent : 0;
+  if (c.retries === 0) c.rtTime = c.host.clock.now();
+  writeSegment(
+    c.host,
+    c.family,
+    c.local,
+    0,
+    c.remote,
+    0,
+    c.localPort,
+    c.remotePort,
+    c.iss,
+    synAck ? c.rcvNxt : 0,
+    synAck ? SYN | ACK : SYN,
+    advertiseWindow(c, true),
+    o,
+    null,
+    0,
+    0,
+  );
+  c.host.stats.tcpSegmentsOut++;
+  c.sndNxt = seqMax(c.sndNxt, seqAdd(c.iss, 1));
+  c.sndMax = seqMax(c.sndMax, c.sndNxt);
+  if (c.rtoAt === Infinity) c.rtoAt = c.host.clock.now() + c.rto * 2 ** c.retries;
+}
+
+/** Retransmits the first unacknowledged segment (fast retransmit, partial ACK). */
+export function retransmitFirst(c: TcpConn): void {
+  const sb = c.sendBuf;
+  if (!sb) return;
+  const len = Math.min(c.mss, sb.length);
+  const fin = c.finQueued && len === sb.length && seqGt(c.sndMax, c.finSeq);
+  if (len === 0 && !fin) return;
+  send(c, c.sndUna, fin ? FIN : 0, 0, len);
+  c.host.stats.tcpRetransmits++;
+}
+
+/** Sends what the windows allow; a bare ACK when nothing goes out but one is owed (`ackNow`). */
+export function tcpOutput(c: TcpConn, ackNow = false): void {
+  const st = c.state;
+  if (st === TcpState.SynSent || st === TcpState.SynReceived || st === TcpState.Closed) return;
+  if (st === TcpState.TimeWait || st === TcpState.FinWait2) {
+    if (ackNow) sendAck(c);
+    return;
+  }
+  const sb = c.sendBuf!;
+  const cfg = c.host.tcpConfig;
+  const now = c.host.clock.now();
+  let sent = false;
+  if (c.sndUna === c.iss) {
+    // Our SYN is not acknowledged yet (FIN_WAIT_1 straight from SYN_RECEIVED): nothing to send.
+    if (ackNow) sendAck(c);
+    return;
+  }
+  for (;;) {
+    const at = seqDiff(c.sndNxt, c.sndUna);
+    const avail = sb.length - at;
+    const wnd = Math.min(c.sndWnd, c.cwnd);
+    const usable = wnd - at;
+    let len = Math.min(avail, usable, c.mss);
+    if (len < 0) len = 0;
+    const finSeq = c.finSeq;
+    const fin = c.finQueued && at + len === sb.length && seqLe(c.sndNxt, finSeq) &&
+      // The FIN needs no window space, but the data before it must all be going out.
+      seqGe(seqAdd(c.sndNxt, len), finSeq);
+    if (len === 0 && !fin) break;
+    if (len < c.mss && len < avail) {
+      // Window-limited sliver: wait for more window unless it is half the largest offered.
+      if (len < (c.maxSndWnd >> 1) && flightSize(c) > 0) break;
+    } else if (len < c.mss && !cfg.noDelay && !fin && flightSize(c) > 0 && c.sndNxt === c.sndMax) {
+      break; // Nagle: one small segment outstanding at a time
+    }
+    const retransmit = seqGt(c.sndMax, c.sndNxt);
+    send(c, c.sndNxt, (fin ? FIN : 0) | (len > 0 && len === avail ? PSH : 0), at, len);
+    sent = true;
+    if (retransmit) c.host.stats.tcpRetransmits++;
+    else if (!c.rtActive && len > 0) {
+      c.rtActive = true;
+      c.rtSeq = seqAdd(c.sndNxt, len);
+      c.rtTime = now;
+    }
+    c.sndNxt = seqAdd(c.sndNxt, len + (fin ? 1 : 0));
+    c.sndMax = seqMax(c.sndMax, c.sndNxt);
+    if (c.rtoAt === Infinity) c.rtoAt = now + c.rto;
+    c.persistAt = Infinity;
+    if (fin) break;
+  }
+  // Data waits behind a zero window with nothing in flight: probe it (persist timer).
+  if (
+    c.sndWnd === 0 && seqDiff(c.sndMax, c.sndUna) === 0 && c.rtoAt === Infinity &&
+    c.persistAt === Infinity && (sb.length > 0 || c.finQueued)
+  ) {
+    c.persistAt = now + Math.min(cfg.maxRtoMs, c.rto * 2 ** Math.min(c.persistShift, 16));
+  }
+  if (!sent && ackNow) sendAck(c);
+}
