@@ -321,6 +321,7 @@ export const EPROTONOSUPPORT = 93;
 export const EOPNOTSUPP = 95;
 export const ENETUNREACH = 101;
 export const ECONNRESET = 104;
+export const ETIMEDOUT = 110;
 export const ECONNREFUSED = 111;
 
 const CODE_ERRNO: Record<string, number> = {
@@ -349,7 +350,7 @@ const CODE_ERRNO: Record<string, number> = {
   ECONNABORTED: 103,
   ECONNRESET,
   ENOTCONN: 107,
-  ETIMEDOUT: 110,
+  ETIMEDOUT,
   ECONNREFUSED,
 };
 
