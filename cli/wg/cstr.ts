@@ -306,6 +306,7 @@ export function strerror(code: number): string {
 }
 
 /** The errno values `wg` reports. */
+export const EPERM = 1;
 export const ENOENT = 2;
 export const EIO = 5;
 export const EBADF = 9;
@@ -325,7 +326,7 @@ export const ETIMEDOUT = 110;
 export const ECONNREFUSED = 111;
 
 const CODE_ERRNO: Record<string, number> = {
-  EPERM: 1,
+  EPERM,
   ENOENT,
   EIO,
   EBADF,
