@@ -24,6 +24,7 @@ import { strerror } from "./wg/cstr.ts";
 import { inetPton4 } from "./wg/inet.ts";
 import { userspaceSetDevice } from "./wg/ipc.ts";
 import { defaultResolver, numericEndpoint } from "./wg/resolve.ts";
+import { runCommand } from "./subprocess.ts";
 import { wgMain } from "./wg/main.ts";
 import { selfCommand, writeStderr, writeStdout } from "./daemon.ts";
 
@@ -34,23 +35,8 @@ async function sh(
   args: string[],
   timeoutMs = 20_000,
 ): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-  }, timeoutMs);
-  const out = await child.output();
-  clearTimeout(timer);
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { code: out.code, out: text };
+  const r = await runCommand(cmd, { args, timeoutMs });
+  return { code: r.status.code, out: r.stdout + r.stderr };
 }
 
 async function must(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
