@@ -2,7 +2,7 @@
 /**
  * @module
  * Builds `dist/gotatun`, the one file wg-quick runs as
- * `WG_QUICK_USERSPACE_IMPLEMENTATION` (deno-platform.md §7):
+ * `WG_QUICK_USERSPACE_IMPLEMENTATION`:
  *
  * 1. `deno compile` when it can produce a working binary (it downloads
  *    `denort`, or uses `DENORT_BIN`). The result is checked by running
@@ -17,6 +17,7 @@
  * `$DESTDIR` if set); `--bundle`
  * skips the compile attempt, `--compile` fails instead of falling back.
  */
+import { runCommand } from "./subprocess.ts";
 import { DENO_RUN_FLAGS, VERSION } from "./version.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -50,29 +51,14 @@ async function exec(
   args: string[],
   opts: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ ok: boolean; out: string }> {
-  const child = new Deno.Command(cmd, {
+  const r = await runCommand(cmd, {
     args,
     cwd: path(ROOT),
     // Plain text for the error messages we quote.
     env: { NO_COLOR: "1", ...opts.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // exited meanwhile
-    }
-  }, opts.timeoutMs ?? 300_000);
-  try {
-    const r = await child.output();
-    const dec = new TextDecoder();
-    return { ok: r.success, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
+    timeoutMs: opts.timeoutMs ?? 300_000,
+  });
+  return { ok: r.status.success, out: r.stdout + r.stderr };
 }
 
 /** Runs the built file with `--version` and checks it really is gotatun. */

@@ -10,8 +10,21 @@
  */
 import { generatePrivateKey, publicKey } from "../src/crypto.ts";
 import { systemRng } from "../src/clock.ts";
-import { keyToHex } from "../src/keys.ts";
-import { uapiSet } from "../uapi/client.ts";
+import { DEFAULT_SOCKET_DIR } from "../uapi/socket_dir.ts";
+import {
+  newDevice,
+  newPeer,
+  type WgDevice,
+  WGDEVICE_HAS_LISTEN_PORT,
+  WGDEVICE_HAS_PRIVATE_KEY,
+  WGPEER_HAS_PUBLIC_KEY,
+  WGPEER_REPLACE_ALLOWEDIPS,
+} from "./wg/containers.ts";
+import { strerror } from "./wg/cstr.ts";
+import { inetPton4 } from "./wg/inet.ts";
+import { userspaceSetDevice } from "./wg/ipc.ts";
+import { defaultResolver, numericEndpoint } from "./wg/resolve.ts";
+import { runCommand } from "./subprocess.ts";
 import { wgMain } from "./wg/main.ts";
 import { selfCommand, writeStderr, writeStdout } from "./daemon.ts";
 
@@ -22,23 +35,8 @@ async function sh(
   args: string[],
   timeoutMs = 20_000,
 ): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-  }, timeoutMs);
-  const out = await child.output();
-  clearTimeout(timer);
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { code: out.code, out: text };
+  const r = await runCommand(cmd, { args, timeoutMs });
+  return { code: r.status.code, out: r.stdout + r.stderr };
 }
 
 async function must(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
@@ -89,6 +87,39 @@ async function source(addr: string, port: number, bytes: number): Promise<number
   return received === bytes ? 0 : 1;
 }
 
+/**
+ * One end's configuration: its key and port 51820, and the other end as its
+ * only peer, at `endpoint` (port 51820) with `allowedIp`/32.
+ */
+function endConfig(
+  name: string,
+  privateKey: Uint8Array,
+  peerKey: Uint8Array,
+  endpoint: string,
+  allowedIp: string,
+): WgDevice {
+  const dev = newDevice();
+  dev.name = name;
+  dev.flags = WGDEVICE_HAS_PRIVATE_KEY | WGDEVICE_HAS_LISTEN_PORT;
+  dev.privateKey = privateKey;
+  dev.listenPort = 51820;
+  const peer = newPeer();
+  peer.flags = WGPEER_HAS_PUBLIC_KEY | WGPEER_REPLACE_ALLOWEDIPS;
+  peer.publicKey = peerKey;
+  const ep = numericEndpoint(endpoint, "51820");
+  peer.endpoint = ep?.ok ? ep.addr : null;
+  peer.allowedIps.push({ family: 4, addr: inetPton4(allowedIp)!, cidr: 32, remove: false });
+  dev.peers.push(peer);
+  return dev;
+}
+
+/** Configures one end over UAPI; throws when the daemon refuses. */
+async function configure(dev: WgDevice): Promise<void> {
+  const ctx = { socketDir: DEFAULT_SOCKET_DIR, resolver: defaultResolver(), timeoutMs: 10_000 };
+  const ret = await userspaceSetDevice(ctx, dev);
+  if (ret !== 0) throw new Error(`UAPI set on ${dev.name} failed: ${strerror(Math.abs(ret))}`);
+}
+
 /** Runs `gotatun demo [--keep]`; returns the exit code. */
 export async function runDemo(args: readonly string[]): Promise<number> {
   if (args[0] === "--sink") return await sink(args[1], Number(args[2]));
@@ -97,10 +128,7 @@ export async function runDemo(args: readonly string[]): Promise<number> {
     writeStderr("gotatun demo: needs root (it creates network namespaces and TUN devices)\n");
     return 1;
   }
-  const tag = Array.from(
-    crypto.getRandomValues(new Uint8Array(2)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+  const tag = crypto.getRandomValues(new Uint8Array(2)).toHex();
   const nsA = `gotatun-demo-${tag}-a`, nsB = `gotatun-demo-${tag}-b`;
   const ifA = `gtdemo${tag}a`, ifB = `gtdemo${tag}b`;
   const vethA = `gtveth${tag}a`, vethB = `gtveth${tag}b`;
@@ -125,7 +153,7 @@ export async function runDemo(args: readonly string[]): Promise<number> {
       await sh("ip", ["netns", "del", ns], 5000);
     }
     for (const dev of [ifA, ifB]) {
-      await Deno.remove(`/var/run/wireguard/${dev}.sock`).catch(() => {});
+      await Deno.remove(`${DEFAULT_SOCKET_DIR}/${dev}.sock`).catch(() => {});
     }
   };
   const onSignal = () => {
@@ -164,22 +192,8 @@ export async function runDemo(args: readonly string[]): Promise<number> {
     }
     step("configuring both ends over UAPI with fresh keys");
     const kA = generatePrivateKey(systemRng), kB = generatePrivateKey(systemRng);
-    await uapiSet(ifA, [
-      `private_key=${keyToHex(kA)}`,
-      "listen_port=51820",
-      `public_key=${keyToHex(publicKey(kB))}`,
-      "endpoint=192.168.241.2:51820",
-      "replace_allowed_ips=true",
-      "allowed_ip=10.66.0.2/32",
-    ]);
-    await uapiSet(ifB, [
-      `private_key=${keyToHex(kB)}`,
-      "listen_port=51820",
-      `public_key=${keyToHex(publicKey(kA))}`,
-      "endpoint=192.168.241.1:51820",
-      "replace_allowed_ips=true",
-      "allowed_ip=10.66.0.1/32",
-    ]);
+    await configure(endConfig(ifA, kA, publicKey(kB), "192.168.241.2", "10.66.0.2"));
+    await configure(endConfig(ifB, kB, publicKey(kA), "192.168.241.1", "10.66.0.1"));
     for (const [ns, dev, addr] of [[nsA, ifA, "10.66.0.1/24"], [nsB, ifB, "10.66.0.2/24"]]) {
       await must("ip", ["-n", ns, "addr", "add", addr, "dev", dev]);
       await must("ip", ["-n", ns, "link", "set", dev, "up"]);

@@ -26,14 +26,15 @@
  * terminal, unless `--watch`, which then prints a plain frame every second.
  * A reader that goes away (`top --watch | head -1`) ends it quietly, exit 0.
  *
- * The rendering ({@link renderFrame}, {@link sparkline}, {@link formatRate},
- * {@link formatAge}) and the rate bookkeeping ({@link TopHistory}) are pure
- * and tested with fixed inputs; {@link topMain} does the I/O.
+ * Reading the sockets is top_read.ts. The rendering ({@link renderFrame},
+ * {@link sparkline}, {@link formatRate}, {@link formatAge}) and the rate
+ * bookkeeping ({@link TopHistory}) are pure and tested with fixed inputs;
+ * {@link topMain} does the I/O.
  */
-import { keyToBase64 } from "../src/keys.ts";
-import { publicKey } from "../src/crypto.ts";
-import { uapiGet } from "../uapi/client.ts";
-import { DEFAULT_SOCKET_DIR } from "../uapi/server.ts";
+import { DEFAULT_SOCKET_DIR } from "../uapi/socket_dir.ts";
+import type { IpcContext } from "./wg/ipc.ts";
+import { defaultResolver } from "./wg/resolve.ts";
+import { type InterfaceSnapshot, listInterfaces, type PeerSnapshot, snapshot } from "./top_read.ts";
 import {
   abbreviateKey,
   cutEndpoint,
@@ -48,6 +49,7 @@ import {
 } from "./top_format.ts";
 
 export * from "./top_format.ts";
+export * from "./top_read.ts";
 
 /** Refresh period in watch mode. */
 const REFRESH_MS = 1000;
@@ -64,92 +66,6 @@ const COLOURS = { green: `${ESC}32m`, yellow: `${ESC}33m`, red: `${ESC}31m` } as
 const ENTER_SCREEN = `${ESC}?1049h${ESC}?25l${ESC}H`;
 /** Cursor shown, alternate screen off. */
 const LEAVE_SCREEN = `${ESC}?25h${ESC}?1049l`;
-
-// ---------------------------------------------------------------------------
-// What one `get=1` says.
-
-/** One peer as UAPI reports it. */
-export interface PeerSnapshot {
-  /** Base64, as wg prints it. */
-  publicKey: string;
-  endpoint: string | null;
-  /** Unix seconds of the last handshake; 0 = never. */
-  lastHandshake: number;
-  rxBytes: number;
-  txBytes: number;
-  /** Seconds; 0 = off. */
-  keepalive: number;
-  allowedIps: string[];
-}
-
-/** One interface as UAPI reports it. */
-export interface InterfaceSnapshot {
-  name: string;
-  /** Base64 public key, or null when no private key is set. */
-  publicKey: string | null;
-  listenPort: number;
-  fwmark: number;
-  peers: PeerSnapshot[];
-  /** Set when the interface could not be read; the rest is empty. */
-  error?: string;
-}
-
-function hexToBytes(hex: string): Uint8Array | null {
-  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) return null;
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-/**
- * parseUapiGet() turns the key=value lines of a `get=1` reply into a
- * snapshot. Unknown keys are ignored (daemons add their own); malformed
- * numbers read as 0. The private key is used only to derive the public key,
- * and the copy is wiped.
- */
-export function parseUapiGet(name: string, kv: readonly [string, string][]): InterfaceSnapshot {
-  const snap: InterfaceSnapshot = { name, publicKey: null, listenPort: 0, fwmark: 0, peers: [] };
-  let peer: PeerSnapshot | null = null;
-  for (const [k, v] of kv) {
-    if (k === "public_key") {
-      const key = hexToBytes(v);
-      peer = {
-        publicKey: key && key.length === 32 ? keyToBase64(key) : v,
-        endpoint: null,
-        lastHandshake: 0,
-        rxBytes: 0,
-        txBytes: 0,
-        keepalive: 0,
-        allowedIps: [],
-      };
-      snap.peers.push(peer);
-      continue;
-    }
-    if (peer === null) {
-      if (k === "private_key") {
-        const key = hexToBytes(v);
-        if (key && key.length === 32 && key.some((b) => b !== 0)) {
-          snap.publicKey = keyToBase64(publicKey(key));
-        }
-        key?.fill(0);
-      } else if (k === "listen_port") snap.listenPort = toNumber(v);
-      else if (k === "fwmark") snap.fwmark = toNumber(v);
-      continue;
-    }
-    if (k === "endpoint") peer.endpoint = v;
-    else if (k === "last_handshake_time_sec") peer.lastHandshake = toNumber(v);
-    else if (k === "rx_bytes") peer.rxBytes = toNumber(v);
-    else if (k === "tx_bytes") peer.txBytes = toNumber(v);
-    else if (k === "persistent_keepalive_interval") peer.keepalive = toNumber(v);
-    else if (k === "allowed_ip") peer.allowedIps.push(v);
-  }
-  return snap;
-}
-
-function toNumber(v: string): number {
-  const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : 0;
-}
 
 // ---------------------------------------------------------------------------
 // Rates over time.
@@ -484,33 +400,6 @@ Colour follows WG_COLOR_MODE (always, never, auto) and NO_COLOR.
 `;
 }
 
-/** Interface names with a socket in `dir`, sorted. */
-async function listInterfaces(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (e.name.endsWith(".sock") && e.name.length > 5) names.push(e.name.slice(0, -5));
-    }
-  } catch {
-    // no directory: no interfaces
-  }
-  return names.sort();
-}
-
-async function snapshot(name: string, dir: string, timeoutMs: number): Promise<InterfaceSnapshot> {
-  const start = performance.now();
-  try {
-    return parseUapiGet(name, await uapiGet(name, { dir, timeoutMs }));
-  } catch (err) {
-    let why = err instanceof Error ? err.message : String(err);
-    if (err instanceof Deno.errors.NotFound) why = "no such interface: no UAPI socket";
-    else if (err instanceof Deno.errors.ConnectionRefused) why = "daemon not running";
-    else if (err instanceof Deno.errors.PermissionDenied) why = "permission denied (root?)";
-    else if (performance.now() - start >= timeoutMs) why = `no answer within ${timeoutMs} ms`;
-    return { name, publicKey: null, listenPort: 0, fwmark: 0, peers: [], error: why };
-  }
-}
-
 const encoder = new TextEncoder();
 
 function writeAll(text: string): void {
@@ -585,9 +474,12 @@ async function top(
   const dir = DEFAULT_SOCKET_DIR;
   const tty = isTerminal(Deno.stdout);
   const history = new TopHistory();
+  const resolver = defaultResolver();
   async function sample(timeoutMs: number): Promise<InterfaceView[]> {
     const names = opts.iface !== null ? [opts.iface] : await listInterfaces(dir);
-    const snaps = await Promise.all(names.map((n) => snapshot(n, dir, timeoutMs)));
+    // A stale socket stays, shown as "daemon not running" (`wg` would unlink it).
+    const ctx: IpcContext = { socketDir: dir, resolver, timeoutMs, keepStale: true };
+    const snaps = await Promise.all(names.map((n) => snapshot(n, ctx)));
     history.forgetOthers(names);
     const now = performance.now();
     return snaps.map((s) => history.update(s, now));

@@ -39,24 +39,10 @@ import xchachaVectors from "../testdata/crypto/xchacha20poly1305.json" with { ty
 import x25519Vectors from "../testdata/crypto/x25519.json" with { type: "json" };
 import lowOrder from "../testdata/crypto/low_order_points.json" with { type: "json" };
 
-function hex(s: string): Uint8Array {
-  assert.equal(s.length % 2, 0, `odd-length hex ${s}`);
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    const byte = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-    assert.ok(!Number.isNaN(byte), `bad hex ${s}`);
-    out[i] = byte;
-  }
-  return out;
-}
+const hex = (s: string): Uint8Array => Uint8Array.fromHex(s);
+const toHex = (b: Uint8Array): string => b.toHex();
 
-function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function base64(s: string): Uint8Array {
-  return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-}
+const base64 = (s: string): Uint8Array => Uint8Array.fromBase64(s);
 
 /** RFC 7693 Appendix E `selftest_seq`: a Fibonacci byte sequence seeded with `seed`. */
 function selftestSeq(len: number, seed: number): Uint8Array {

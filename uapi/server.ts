@@ -51,10 +51,12 @@ import type { Logger } from "../src/log.ts";
 import { silentLogger } from "../src/log.ts";
 import { libc } from "../src/sys/libc.ts";
 import { socketInUseMessage } from "./holder.ts";
+import { checkSocketDir, DEFAULT_SOCKET_DIR } from "./socket_dir.ts";
 import { UapiConnection, type UapiHandler } from "./protocol.ts";
 import type { UapiSession } from "./remote.ts";
 
 export type { UapiHandler, UapiSetSession } from "./protocol.ts";
+export { checkSocketDir, DEFAULT_SOCKET_DIR } from "./socket_dir.ts";
 
 /** Options for {@link UapiServer.listen} and {@link UapiServer.fromFd}. */
 export interface UapiServerOptions {
@@ -80,8 +82,6 @@ export interface UapiServerOptions {
   maxRequestBytes?: number;
 }
 
-/** The socket directory `wg` scans (`RUNSTATEDIR "/wireguard/"`). */
-export const DEFAULT_SOCKET_DIR = "/var/run/wireguard";
 const DEFAULT_MAX_CONNECTIONS = 64;
 
 const INTERNAL = Symbol("UapiServer.internal");
@@ -383,36 +383,6 @@ async function writeText(stream: Stream, text: string, scratch: Uint8Array): Pro
     // The stream may keep the buffer until the write settles; it is awaited.
     await stream.write(scratch.subarray(0, written));
     off = end;
-  }
-}
-
-/** Our effective uid, or null when it cannot be read (then only root may own the directory). */
-function ownUid(): number | null {
-  try {
-    return Deno.uid();
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Throws unless `dir` (symlinks followed) is a directory owned by root or by
- * us, and not writable by group or others (see the module doc).
- */
-export function checkSocketDir(dir: string): void {
-  const st = Deno.statSync(dir);
-  if (!st.isDirectory) throw new Error(`Cannot use socket directory ${dir}: not a directory`);
-  const uid = st.uid ?? -1;
-  if (uid !== 0 && uid !== ownUid()) {
-    throw new Error(`Cannot use socket directory ${dir}: owned by uid ${uid}, not root`);
-  }
-  const mode = (st.mode ?? 0) & 0o7777;
-  if ((mode & 0o022) !== 0) {
-    throw new Error(
-      `Cannot use socket directory ${dir}: writable by group or others (mode ${
-        mode.toString(8).padStart(4, "0")
-      })`,
-    );
   }
 }
 

@@ -5,14 +5,16 @@
  * `sysctl`, `resolvconf`, hooks through `bash`), the way its `cmd` helper
  * does: the command line is echoed to stderr as `[#] …` first, and the
  * tool's own messages reach the user. Unlike a shell script, every tool gets
- * a deadline: a hung `ip` or `nft` is killed (SIGKILL) and reported, and its
- * pipes are abandoned rather than waited for.
+ * a deadline: a hung `ip` or `nft` is killed (SIGKILL, with its descendants)
+ * and reported, and its pipes are abandoned rather than waited for
+ * (cli/subprocess.ts).
  *
  * Programs are looked up on `PATH` from the environment given to
  * `quickMain` (wg-quick's `type -p`), and started with that environment
  * plus `LC_ALL=C`, which wg-quick exports so that tool output parses the
  * same everywhere.
  */
+import { runCommand } from "../subprocess.ts";
 
 /** Where messages go: wg-quick writes `[#]` lines and errors to stderr. */
 export interface QuickOutput {
@@ -76,7 +78,8 @@ export class Runner {
   readonly #env: Record<string, string>;
   readonly #path: string;
   readonly #output: QuickOutput;
-  readonly #running = new Set<Deno.ChildProcess>();
+  /** Aborted by {@link interrupt} (Deno then sends SIGTERM to the tools it started). */
+  #interrupt = new AbortController();
   #interrupted = false;
 
   constructor(env: Record<string, string | undefined>, output: QuickOutput) {
@@ -136,13 +139,8 @@ export class Runner {
    */
   interrupt(): void {
     this.#interrupted = true;
-    for (const child of this.#running) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-    }
+    this.#interrupt.abort();
+    this.#interrupt = new AbortController();
   }
 
   /** run() runs `argv` with a deadline; never throws for a failing or missing tool. */
@@ -160,15 +158,17 @@ export class Runner {
         timedOut: false,
       };
     }
-    let child: Deno.ChildProcess;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    let r;
     try {
-      child = new Deno.Command(program, {
+      r = await runCommand(program, {
         args: argv.slice(1),
         env: this.#env,
-        stdin: opts.stdin === undefined ? "null" : "piped",
-        stdout: "piped",
+        input: opts.stdin,
         stderr: stderrMode === "discard" ? "null" : "piped",
-      }).spawn();
+        timeoutMs,
+        signal: this.#interrupt.signal,
+      });
     } catch (err) {
       const msg = `${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`;
       if (stderrMode === "forward") this.#output.err(msg);
@@ -179,52 +179,16 @@ export class Runner {
         timedOut: false,
       };
     }
-    this.#running.add(child);
-    let fire!: () => void;
-    const deadline = new Promise<void>((resolve) => (fire = resolve));
-    const timer = setTimeout(fire, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    try {
-      if (opts.stdin !== undefined) {
-        const writer = child.stdin.getWriter();
-        await Promise.race([
-          writer.write(new TextEncoder().encode(opts.stdin)).then(() => writer.close()),
-          deadline,
-        ]).catch(() => {});
-        writer.releaseLock();
-      }
-      const out = readAll(child.stdout, deadline);
-      const err = stderrMode === "discard" ? Promise.resolve("") : readAll(child.stderr, deadline);
-      let status = await Promise.race([child.status, deadline.then(() => null)]);
-      let timedOut = false;
-      if (status === null) {
-        timedOut = true;
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // exited meanwhile
-        }
-        status = await child.status;
-      }
-      const [stdout, stderr] = await Promise.all([out, err]);
-      if (opts.stdin !== undefined) await child.stdin.close().catch(() => {});
-      if ((opts.stdout ?? "capture") === "forward" && stdout !== "") this.#output.out(stdout);
-      if (stderrMode === "forward" && stderr !== "") this.#output.err(stderr);
-      if (timedOut) {
-        this.#output.err(
-          `${argv[0]}: killed after ${(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s\n`,
-        );
-      }
-      const code = timedOut || status.signal !== null ? -1 : status.code;
-      return {
-        code,
-        stdout: (opts.stdout ?? "capture") === "capture" ? stdout : "",
-        stderr: stderrMode === "capture" ? stderr : "",
-        timedOut,
-      };
-    } finally {
-      clearTimeout(timer);
-      this.#running.delete(child);
-    }
+    const { status, stdout, stderr, timedOut } = r;
+    if ((opts.stdout ?? "capture") === "forward" && stdout !== "") this.#output.out(stdout);
+    if (stderrMode === "forward" && stderr !== "") this.#output.err(stderr);
+    if (timedOut) this.#output.err(`${argv[0]}: killed after ${timeoutMs / 1000} s\n`);
+    return {
+      code: timedOut || status.signal !== null ? -1 : status.code,
+      stdout: (opts.stdout ?? "capture") === "capture" ? stdout : "",
+      stderr: stderrMode === "capture" ? stderr : "",
+      timedOut,
+    };
   }
 
   /**
@@ -239,43 +203,26 @@ export class Runner {
       this.#output.err(`${argv[0]}: command not found\n`);
       return 127;
     }
-    let child: Deno.ChildProcess;
+    let r;
     try {
-      child = new Deno.Command(program, {
+      r = await runCommand(program, {
         args: argv.slice(1),
         env: this.#env,
         stdin: "inherit",
         stdout: "inherit",
         stderr: "inherit",
-      }).spawn();
+        timeoutMs,
+        signal: this.#interrupt.signal,
+      });
     } catch (err) {
       this.#output.err(`${argv[0]}: ${err instanceof Error ? err.message : String(err)}\n`);
       return 126;
     }
-    this.#running.add(child);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const status = await Promise.race([
-        child.status,
-        new Promise<null>((resolve) => {
-          if (timeoutMs !== null) timer = setTimeout(() => resolve(null), timeoutMs);
-        }),
-      ]);
-      if (status === null) {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // exited meanwhile
-        }
-        await child.status;
-        this.#output.err(`${argv[0]}: killed after ${(timeoutMs ?? 0) / 1000} s\n`);
-        return -1;
-      }
-      return status.signal !== null ? -1 : status.code;
-    } finally {
-      clearTimeout(timer);
-      this.#running.delete(child);
+    if (r.timedOut) {
+      this.#output.err(`${argv[0]}: killed after ${(timeoutMs ?? 0) / 1000} s\n`);
+      return -1;
     }
+    return r.status.signal !== null ? -1 : r.status.code;
   }
 }
 
@@ -285,30 +232,5 @@ function isExecutable(path: string): boolean {
     return st.isFile && st.mode !== null && (st.mode & 0o111) !== 0;
   } catch {
     return false;
-  }
-}
-
-/** Reads a stream to the end, or until `stop` (then returns what it has). */
-async function readAll(stream: ReadableStream<Uint8Array>, stop: Promise<void>): Promise<string> {
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const stopped = stop.then(() => null);
-  try {
-    for (;;) {
-      const r = await Promise.race([reader.read(), stopped]);
-      if (r === null) {
-        await reader.cancel().catch(() => {});
-        return text + decoder.decode();
-      }
-      if (r.done) return text + decoder.decode();
-      text += decoder.decode(r.value, { stream: true });
-    }
-  } finally {
-    try {
-      reader.releaseLock();
-    } catch {
-      // cancelled
-    }
   }
 }

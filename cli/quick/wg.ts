@@ -18,15 +18,16 @@
  * only the system's `wg` speaks): for it the `wg` program is run, and so it
  * is for `addconf` when `GOTATUN_QUICK_WG` names a wg(8) to use instead.
  *
- * `wg showconf` is reproduced from the UAPI `get` reply as wireguard-tools'
- * `showconf.c` prints it.
+ * The requests, and the text of `wg show` fields and `wg showconf`, are
+ * those of our wg(8) (cli/wg/ipc.ts, show.ts, showconf.ts).
  */
-import { uapiGet, uapiSet } from "../../uapi/client.ts";
-import { DEFAULT_SOCKET_DIR } from "../../uapi/server.ts";
-import type { WgDevice } from "../wg/containers.ts";
-import { strerror } from "../wg/cstr.ts";
-import { setDevice } from "../wg/ipc.ts";
-import { defaultResolver } from "../wg/resolve.ts";
+import { DEFAULT_SOCKET_DIR, probeSocket } from "../../uapi/socket_dir.ts";
+import { newDevice, type WgDevice, WGDEVICE_HAS_FWMARK } from "../wg/containers.ts";
+import { EPIPE, strerror } from "../wg/cstr.ts";
+import { inetNtop } from "../wg/inet.ts";
+import { type IpcContext, setDevice, userspaceGetDevice, userspaceSetDevice } from "../wg/ipc.ts";
+import { defaultResolver, formatSockAddr } from "../wg/resolve.ts";
+import { formatConfig } from "../wg/showconf.ts";
 import { WgExit } from "../wg/stdio.ts";
 import type { Runner } from "./runner.ts";
 
@@ -97,18 +98,8 @@ export async function applyConfig(
   socketDir: string = DEFAULT_SOCKET_DIR,
 ): Promise<void> {
   if (useUapi) {
-    let ret: number;
-    try {
-      ret = await setDevice(
-        { socketDir, resolver: defaultResolver() },
-        { ...config.device, name: iface },
-      );
-    } catch (err) {
-      // A daemon that closed the socket mid-request (wg dies of SIGPIPE then).
-      if (!(err instanceof WgExit)) throw err;
-      ret = -32;
-    }
-    if (ret !== 0) throw new WgError(`Unable to modify interface: ${strerror(-ret)}`);
+    const ctx = { socketDir, resolver: defaultResolver() };
+    await set(() => setDevice(ctx, { ...config.device, name: iface }));
     return;
   }
   const wg = wgCommand(runner.env);
@@ -126,79 +117,17 @@ export async function applyConfig(
   }
 }
 
-/** Standard base64 of a 64-character hex key, as wg prints keys. */
-export function hexToBase64(hex: string): string {
-  let bin = "";
-  for (let i = 0; i + 1 < hex.length; i += 2) {
-    bin += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
+/** Runs a UAPI set; throws {@link WgError} with wg's message when it fails. */
+async function set(request: () => Promise<number>): Promise<void> {
+  let ret: number;
+  try {
+    ret = await request();
+  } catch (err) {
+    // A daemon that closed the socket mid-request (wg dies of SIGPIPE then).
+    if (!(err instanceof WgExit)) throw err;
+    ret = -EPIPE;
   }
-  return btoa(bin);
-}
-
-/** One peer of a UAPI `get` reply. */
-interface UapiPeer {
-  publicKey: string;
-  presharedKey: string | null;
-  endpoint: string | null;
-  keepalive: number;
-  allowedIps: string[];
-}
-
-/** The parts of a UAPI `get` reply wg-quick looks at. */
-export interface UapiDevice {
-  privateKey: string | null;
-  listenPort: number;
-  fwmark: number;
-  peers: UapiPeer[];
-}
-
-const ZERO_KEY = "0".repeat(64);
-
-/** parseUapiGet() reads the `key=value` pairs of a `get` reply (as wg's ipc-uapi.h). */
-export function parseUapiGet(kv: readonly (readonly [string, string])[]): UapiDevice {
-  const dev: UapiDevice = { privateKey: null, listenPort: 0, fwmark: 0, peers: [] };
-  let peer: UapiPeer | null = null;
-  for (const [key, value] of kv) {
-    if (key === "public_key") {
-      peer = { publicKey: value, presharedKey: null, endpoint: null, keepalive: 0, allowedIps: [] };
-      dev.peers.push(peer);
-    } else if (peer === null) {
-      if (key === "private_key") dev.privateKey = value;
-      else if (key === "listen_port") dev.listenPort = Number(value) || 0;
-      else if (key === "fwmark") dev.fwmark = Number(value) || 0;
-    } else if (key === "preshared_key") {
-      peer.presharedKey = value.toLowerCase() === ZERO_KEY ? null : value;
-    } else if (key === "endpoint") {
-      peer.endpoint = value === "" ? null : value;
-    } else if (key === "persistent_keepalive_interval") {
-      peer.keepalive = Number(value) || 0;
-    } else if (key === "allowed_ip") {
-      peer.allowedIps.push(value);
-    }
-  }
-  return dev;
-}
-
-/** formatShowconf() prints a device as `wg showconf` (wireguard-tools showconf.c). */
-export function formatShowconf(dev: UapiDevice): string {
-  let s = "[Interface]\n";
-  if (dev.listenPort) s += `ListenPort = ${dev.listenPort}\n`;
-  if (dev.fwmark) s += `FwMark = 0x${dev.fwmark.toString(16)}\n`;
-  if (dev.privateKey !== null) s += `PrivateKey = ${hexToBase64(dev.privateKey)}\n`;
-  s += "\n";
-  dev.peers.forEach((p, i) => {
-    s += `[Peer]\nPublicKey = ${hexToBase64(p.publicKey)}\n`;
-    if (p.presharedKey !== null) s += `PresharedKey = ${hexToBase64(p.presharedKey)}\n`;
-    if (p.allowedIps.length > 0) s += `AllowedIPs = ${p.allowedIps.join(", ")}\n`;
-    if (p.endpoint !== null) s += `Endpoint = ${p.endpoint}\n`;
-    if (p.keepalive) s += `PersistentKeepalive = ${p.keepalive}\n`;
-    if (i + 1 < dev.peers.length) s += "\n";
-  });
-  return s;
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (ret !== 0) throw new WgError(`Unable to modify interface: ${strerror(-ret)}`);
 }
 
 /**
@@ -206,7 +135,9 @@ function errText(err: unknown): string {
  * `DIR/IFACE.sock` exists and the `wg` program otherwise.
  */
 export function wgOps(runner: Runner, socketDir: string = DEFAULT_SOCKET_DIR): WgOps {
-  const opts = { dir: socketDir, timeoutMs: UAPI_TIMEOUT_MS };
+  const resolver = defaultResolver();
+  // A stale socket is left for the next daemon on that name to replace (uapi/server.ts).
+  const ctx: IpcContext = { socketDir, resolver, timeoutMs: UAPI_TIMEOUT_MS, keepStale: true };
   const wg = wgCommand(runner.env);
   const custom = customWg(runner.env);
 
@@ -219,13 +150,10 @@ export function wgOps(runner: Runner, socketDir: string = DEFAULT_SOCKET_DIR): W
   }
 
   /** A UAPI get, with wg's complaint on stderr when it fails. */
-  async function get(iface: string): Promise<UapiDevice | null> {
-    try {
-      return parseUapiGet(await uapiGet(iface, opts));
-    } catch (err) {
-      runner.output.err(`Unable to access interface: ${errText(err)}\n`);
-      return null;
-    }
+  async function get(iface: string): Promise<WgDevice | null> {
+    const { ret, device } = await userspaceGetDevice(ctx, iface);
+    if (device === null) runner.output.err(`Unable to access interface: ${strerror(-ret)}\n`);
+    return device;
   }
 
   /** `wg show IFACE FIELD` lines (tab-separated), [] when wg fails. */
@@ -247,7 +175,7 @@ export function wgOps(runner: Runner, socketDir: string = DEFAULT_SOCKET_DIR): W
       }
       const dev = await get(iface);
       if (dev === null) return [];
-      return dev.peers.flatMap((p) => (p.endpoint === null ? [] : [p.endpoint]));
+      return dev.peers.flatMap((p) => p.endpoint ? [formatSockAddr(p.endpoint, resolver)] : []);
     },
 
     async allowedIps(iface) {
@@ -258,7 +186,7 @@ export function wgOps(runner: Runner, socketDir: string = DEFAULT_SOCKET_DIR): W
       }
       const dev = await get(iface);
       if (dev === null) return [];
-      return dev.peers.flatMap((p) => p.allowedIps);
+      return dev.peers.flatMap((p) => p.allowedIps.map((ip) => `${inetNtop(ip.addr)}/${ip.cidr}`));
     },
 
     async fwmark(iface) {
@@ -282,11 +210,11 @@ export function wgOps(runner: Runner, socketDir: string = DEFAULT_SOCKET_DIR): W
         if (r.code !== 0) throw new WgError(`\`wg set ${iface} fwmark ${mark}' failed`);
         return;
       }
-      try {
-        await uapiSet(iface, [`fwmark=${mark}`], opts);
-      } catch (err) {
-        throw new WgError(`Unable to modify interface: ${errText(err)}`);
-      }
+      const dev = newDevice();
+      dev.name = iface;
+      dev.fwmark = mark;
+      dev.flags = WGDEVICE_HAS_FWMARK;
+      await set(() => userspaceSetDevice(ctx, dev));
     },
 
     async showconf(iface) {
@@ -297,23 +225,12 @@ export function wgOps(runner: Runner, socketDir: string = DEFAULT_SOCKET_DIR): W
       }
       const dev = await get(iface);
       if (dev === null) throw new WgError(`Unable to access interface ${iface}`);
-      return formatShowconf(dev);
+      return formatConfig(dev, resolver);
     },
 
     async isInterface(iface) {
-      if (hasSocket(iface)) {
-        // wg lists a socket only when a connect() succeeds (ipc-uapi-unix.h).
-        try {
-          const conn = await Deno.connect({
-            transport: "unix",
-            path: `${socketDir}/${iface}.sock`,
-          });
-          conn.close();
-          return true;
-        } catch {
-          // stale socket: fall through to the kernel check
-        }
-      }
+      // A served socket; a stale one falls through to the kernel check.
+      if ((await probeSocket(`${socketDir}/${iface}.sock`)) === "live") return true;
       // A kernel interface: `ip link show type wireguard` lists exactly those.
       const r = await runner.run(["ip", "-o", "link", "show", "type", "wireguard"], {
         stderr: "discard",

@@ -306,6 +306,7 @@ export function strerror(code: number): string {
 }
 
 /** The errno values `wg` reports. */
+export const EPERM = 1;
 export const ENOENT = 2;
 export const EIO = 5;
 export const EBADF = 9;
@@ -321,10 +322,11 @@ export const EPROTONOSUPPORT = 93;
 export const EOPNOTSUPP = 95;
 export const ENETUNREACH = 101;
 export const ECONNRESET = 104;
+export const ETIMEDOUT = 110;
 export const ECONNREFUSED = 111;
 
 const CODE_ERRNO: Record<string, number> = {
-  EPERM: 1,
+  EPERM,
   ENOENT,
   EIO,
   EBADF,
@@ -349,7 +351,7 @@ const CODE_ERRNO: Record<string, number> = {
   ECONNABORTED: 103,
   ECONNRESET,
   ENOTCONN: 107,
-  ETIMEDOUT: 110,
+  ETIMEDOUT,
   ECONNREFUSED,
 };
 

@@ -4,11 +4,18 @@
  * Key encodings exactly as wireguard-tools `encoding.c` accepts and prints
  * them: base64 of 44 characters whose last is `=` and whose digit before it
  * carries no stray low bits (so every key has exactly one spelling), and
- * 64-digit hex in either case (the UAPI form). The base64 decoder computes each
- * character's value without branching on it, as the C does to resist side
- * channels; the hex decoder (daemon replies only) is plain.
+ * 64-digit hex in either case (the UAPI form).
+ *
+ * Encoding, and decoding hex (which only daemon replies carry), is the
+ * platform's, through src/keys.ts. The base64 decoder is written out here
+ * because `wg` reads base64 keys from users (config files, `wg set`, `wg
+ * pubkey`) and decodes them in constant time: each character's value is
+ * computed without branching on it, so the time taken does not depend on the
+ * secret. `Uint8Array.fromBase64` makes no such promise, and it also takes
+ * input that `key_from_base64` refuses (a missing `=`, whitespace), which
+ * `wg` must reject with its own message.
  */
-import { keyToBase64, keyToHex } from "../../src/keys.ts";
+import { isZeroKey, keyFromHex, keyToBase64, keyToHex } from "../../src/keys.ts";
 
 /** Key length in bytes. */
 export const WG_KEY_LEN = 32;
@@ -62,30 +69,8 @@ export function keyFromBase64(s: string): Uint8Array | null {
 /** keyToHex() is the lowercase hex of a 32-byte key (src/keys.ts). */
 export { keyToHex };
 
-/** keyFromHex() decodes 64 hex digits (either case), or returns null. */
-export function keyFromHex(s: string): Uint8Array | null {
-  if (s.length !== WG_KEY_LEN_HEX) return null;
-  const key = new Uint8Array(WG_KEY_LEN);
-  let bad = 0;
-  for (let i = 0; i < WG_KEY_LEN_HEX; i += 2) {
-    const hi = hexValue(s.charCodeAt(i));
-    const lo = hexValue(s.charCodeAt(i + 1));
-    bad |= (hi | lo) >>> 31;
-    key[i / 2] = ((hi & 15) << 4) | (lo & 15);
-  }
-  return bad === 0 ? key : null;
-}
-
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  const l = c | 32;
-  if (l >= 97 && l <= 102) return l - 87;
-  return -1;
-}
+/** keyFromHex() decodes 64 hex digits (either case), or returns null (src/keys.ts). */
+export { keyFromHex };
 
 /** keyIsZero() tells whether all 32 bytes are zero (an absent key in UAPI). */
-export function keyIsZero(key: Uint8Array): boolean {
-  let acc = 0;
-  for (let i = 0; i < key.length; i++) acc |= key[i];
-  return acc === 0;
-}
+export { isZeroKey as keyIsZero };

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * @module
- * `wg`'s side of the UAPI (wireguard-tools `ipc.c`, `ipc-uapi.h`,
- * `ipc-uapi-unix.h`), for any daemon serving `/var/run/wireguard/<iface>.sock`
- * (gotatun, wireguard-go, boringtun):
+ * The UAPI client: `wg`'s side of the UAPI (wireguard-tools `ipc.c`,
+ * `ipc-uapi.h`, `ipc-uapi-unix.h`), for any daemon serving
+ * `/var/run/wireguard/<iface>.sock` (gotatun, wireguard-go, boringtun). It is
+ * the one client in the repository: `wg` (this directory), `up`/`down`
+ * (cli/quick/wg.ts), `top` and `demo` read and change devices through it, as
+ * the typed {@link WgDevice} of containers.ts.
  *
  * - **Discovery** lists the socket directory, keeps names ending in `.sock`
  *   whose file is a socket that accepts a connection, and unlinks a socket
@@ -16,6 +19,12 @@
  *   returns the daemon's `errno=` value as is (wireguard-go sends it
  *   negative, so `perror` prints "Invalid argument"; a positive one prints
  *   "Unknown error -N", exactly as with `wg`).
+ * - {@link getDevice}/{@link setDevice} are `ipc_get_device`/`ipc_set_device`
+ *   (the kernel path when no socket answers); {@link userspaceGetDevice} and
+ *   {@link userspaceSetDevice} talk to the socket only. `wg` waits for a
+ *   daemon as long as it takes; the other commands give an
+ *   {@link IpcContext.timeoutMs} and get ETIMEDOUT, and may leave stale
+ *   sockets in place ({@link IpcContext.keepStale}).
  *
  * Kernel WireGuard is reached over generic netlink, which Deno cannot open.
  * Where `wg` would fall back to the kernel, this module reproduces the errors
@@ -56,12 +65,15 @@ import {
   ENODEV,
   ENOENT,
   EOPNOTSUPP,
+  EPIPE,
   EPROTO,
   EPROTONOSUPPORT,
   errnoOf,
+  ETIMEDOUT,
   strtoul,
 } from "./cstr.ts";
 import { keyFromHex, keyIsZero, keyToHex } from "./encoding.ts";
+import { probeSocket, socketNames } from "../../uapi/socket_dir.ts";
 import { inetNtop, inetPton4, inetPton6 } from "./inet.ts";
 import { formatSockAddr, numericEndpoint, resolveHost, type Resolver } from "./resolve.ts";
 import { WgExit } from "./stdio.ts";
@@ -71,6 +83,10 @@ export interface IpcContext {
   /** The socket directory, `/var/run/wireguard` for `wg`. */
   socketDir: string;
   resolver: Resolver;
+  /** Give up on a request after this long (ETIMEDOUT); none by default, as `wg`. */
+  timeoutMs?: number;
+  /** Leave a socket whose connect is refused in place (`wg` unlinks it). */
+  keepStale?: boolean;
 }
 
 /** `sizeof(sun_path) - 1`: longer socket paths are cut, as snprintf cuts them. */
@@ -161,7 +177,7 @@ async function openInterface(ctx: IpcContext, iface: string): Promise<Deno.Conn 
     return await Deno.connect({ transport: "unix", path });
   } catch (e) {
     const errno = errnoOf(e);
-    if (errno === ECONNREFUSED) await Deno.remove(path).catch(() => {});
+    if (errno === ECONNREFUSED && !ctx.keepStale) await Deno.remove(path).catch(() => {});
     return errno;
   }
 }
@@ -173,20 +189,9 @@ async function openInterface(ctx: IpcContext, iface: string): Promise<Deno.Conn 
 export async function hasUserspaceInterface(ctx: IpcContext, iface: string): Promise<boolean> {
   if (iface.includes("/")) return false;
   const path = socketPath(ctx, iface);
-  try {
-    if (!(await Deno.stat(path)).isSocket) return false;
-  } catch {
-    return false;
-  }
-  try {
-    const conn = await Deno.connect({ transport: "unix", path });
-    conn.close();
-    return true;
-  } catch (e) {
-    if (errnoOf(e) !== ECONNREFUSED) return true;
-    await Deno.remove(path).catch(() => {});
-    return false;
-  }
+  const state = await probeSocket(path);
+  if (state === "refused" && !ctx.keepStale) await Deno.remove(path).catch(() => {});
+  return state === "live" || state === "failed";
 }
 
 function kernelModuleLoaded(): boolean {
@@ -241,18 +246,15 @@ function kernelInterfaces(): string[] {
  */
 export async function listDevices(ctx: IpcContext): Promise<string[] | number> {
   const names = kernelInterfaces();
-  const entries: string[] = [];
+  let entries: string[];
   try {
-    for await (const e of Deno.readDir(ctx.socketDir)) entries.push(bstr(e.name));
+    entries = (await socketNames(ctx.socketDir)).map(bstr);
   } catch (e) {
     const errno = errnoOf(e);
     if (errno === ENOENT) return names;
     return errno;
   }
-  for (const entry of entries) {
-    if (entry.length <= 5 || !entry.endsWith(".sock")) continue;
-    const iface = entry.slice(0, -5);
-    if (iface === "") continue;
+  for (const iface of entries) {
     if (await hasUserspaceInterface(ctx, iface)) names.push(iface);
   }
   return names;
@@ -443,35 +445,69 @@ export async function getDevice(ctx: IpcContext, iface: string): Promise<GetResu
     if (iface.length >= 16) return { ret: -ENAMETOOLONG, device: null };
     return { ret: -kernelError(iface), device: null };
   }
-  const conn = await openInterface(ctx, iface);
-  if (typeof conn === "number") return { ret: -conn, device: null };
-  try {
-    try {
-      await writeAll(conn, "get=1\n\n");
-    } catch (e) {
-      return { ret: -errnoOf(e), device: null };
-    }
-    const parser = new GetParser(iface, ctx.resolver);
-    const reader = new LineReader(conn);
+  return await userspaceGetDevice(ctx, iface);
+}
+
+/** userspace_get_device(): a `get` over the interface's socket. */
+export async function userspaceGetDevice(ctx: IpcContext, iface: string): Promise<GetResult> {
+  const parser = new GetParser(iface, ctx.resolver);
+  const ret = await exchange(ctx, iface, "get=1\n\n", false, async (reader) => {
     for (;;) {
       let line = reader.next();
       if (line === undefined) line = await reader.line();
-      if (line === null) {
-        parser.end();
-        break;
-      }
+      if (line === null) return parser.end();
       let r = parser.line(line);
       if (r instanceof Promise) r = await r;
-      if (r !== null) break;
+      if (r !== null) return r;
     }
-    const ret = parser.result ?? -EPROTO;
-    return { ret, device: ret === 0 ? parser.device : null };
-  } finally {
+  });
+  return { ret, device: ret === 0 ? parser.device : null };
+}
+
+/**
+ * exchange() writes `request` on a new connection to `iface`'s socket and
+ * returns what `reply` makes of the answer; a negative errno when the socket
+ * cannot be opened or written to, -ETIMEDOUT when {@link IpcContext.timeoutMs}
+ * passes first. With `sigpipe`, a daemon that hangs up while the request is
+ * still being written kills `wg` as SIGPIPE would, with status 141
+ * ({@link WgExit}), as it does for a set.
+ */
+async function exchange(
+  ctx: IpcContext,
+  iface: string,
+  request: string,
+  sigpipe: boolean,
+  reply: (reader: LineReader) => Promise<number>,
+): Promise<number> {
+  const conn = await openInterface(ctx, iface);
+  if (typeof conn === "number") return -conn;
+  let timedOut = false;
+  const timer = ctx.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    close(conn);
+  }, ctx.timeoutMs);
+  try {
     try {
-      conn.close();
-    } catch {
-      // already closed
+      await writeAll(conn, request);
+    } catch (e) {
+      if (timedOut) return -ETIMEDOUT;
+      const errno = errnoOf(e);
+      if (sigpipe && errno === EPIPE) throw new WgExit(128 + 13);
+      return -errno;
     }
+    const ret = await reply(new LineReader(conn));
+    return timedOut ? -ETIMEDOUT : ret;
+  } finally {
+    clearTimeout(timer);
+    close(conn);
+  }
+}
+
+function close(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
   }
 }
 
@@ -521,23 +557,17 @@ function parseSetErrno(value: string): number | null {
 /**
  * ipc_set_device(): sends the set and returns `ret` as `wg` gets it: the
  * daemon's errno value (0 for success), -EPROTO when the reply has no blank
- * line, or a negative errno when the socket failed. A daemon that hangs up
- * while `wg` is still writing would kill `wg` with SIGPIPE; that ends the
- * command with status 141 ({@link WgExit}).
+ * line, or a negative errno when the socket failed (the kernel path's error
+ * when no socket answers).
  */
 export async function setDevice(ctx: IpcContext, dev: WgDevice): Promise<number> {
   if (!(await hasUserspaceInterface(ctx, dev.name))) return -kernelError(dev.name);
-  const conn = await openInterface(ctx, dev.name);
-  if (typeof conn === "number") return -conn;
-  try {
-    try {
-      await writeAll(conn, formatSet(dev, ctx.resolver));
-    } catch (e) {
-      const errno = errnoOf(e);
-      if (errno === 32 /* EPIPE */) throw new WgExit(128 + 13);
-      return -errno;
-    }
-    const reader = new LineReader(conn);
+  return await userspaceSetDevice(ctx, dev);
+}
+
+/** userspace_set_device(): a `set` over the interface's socket ({@link setDevice}). */
+export async function userspaceSetDevice(ctx: IpcContext, dev: WgDevice): Promise<number> {
+  return await exchange(ctx, dev.name, formatSet(dev, ctx.resolver), true, async (reader) => {
     let setErrno = -EPROTO;
     for (;;) {
       const line = await reader.line();
@@ -552,11 +582,5 @@ export async function setDevice(ctx: IpcContext, dev: WgDevice): Promise<number>
       }
     }
     return reader.error ? -reader.error : -EPROTO;
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  }
+  });
 }

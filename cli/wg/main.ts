@@ -14,6 +14,7 @@
  * Where it cannot match `wg`: kernel WireGuard interfaces (generic netlink)
  * are not reachable from Deno; see ipc.ts for the errors reported instead.
  */
+import { DEFAULT_SOCKET_DIR } from "../../uapi/socket_dir.ts";
 import { bstr } from "./cstr.ts";
 import { genkeyMain, pubkeyMain } from "./keys.ts";
 import type { IpcContext } from "./ipc.ts";
@@ -28,9 +29,6 @@ export type { WgReader, WgWriter } from "./stdio.ts";
 /** The wireguard-tools release whose behaviour this reproduces. */
 export const WG_TOOLS_VERSION = "1.0.20260223";
 
-/** The socket directory `wg` scans (`RUNSTATEDIR "/wireguard/"`). */
-export const WG_SOCKET_DIR = "/var/run/wireguard";
-
 /** Where {@link wgMain} reads and writes, and what it may be told for tests. */
 export interface WgIo {
   /** Default `Deno.stdout`. Colour and line buffering follow its `isTerminal()`. */
@@ -41,7 +39,7 @@ export interface WgIo {
   stdin?: WgReader;
   /** The program name in messages (`PROG_NAME`, argv[0]); default "wg". */
   progName?: string;
-  /** Socket directory; default {@link WG_SOCKET_DIR}. */
+  /** Socket directory; default {@link DEFAULT_SOCKET_DIR}. */
   socketDir?: string;
   /** Name resolution; default glibc through FFI when allowed, else pure TypeScript. */
   resolver?: Resolver;
@@ -105,7 +103,7 @@ export async function wgMain(
   }
   const progName = bstr(io.progName ?? "wg");
   const resolver = io.resolver ?? defaultResolver();
-  const ipc: IpcContext = { socketDir: io.socketDir ?? WG_SOCKET_DIR, resolver };
+  const ipc: IpcContext = { socketDir: io.socketDir ?? DEFAULT_SOCKET_DIR, resolver };
   const now = io.now ?? (() => Math.floor(Date.now() / 1000));
   const ctx: SetContext = {
     stdio,

@@ -128,9 +128,7 @@ async function socketServed(path: string): Promise<boolean> {
 
 /** toBase64() of a key, as `wg` prints it. */
 export function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
+  return bytes.toBase64();
 }
 
 /** A Curve25519 key pair, both halves also in base64. */

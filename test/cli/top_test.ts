@@ -22,9 +22,9 @@ import {
   type InterfaceSnapshot,
   type InterfaceView,
   parseTopArgs,
-  parseUapiGet,
   type PeerSnapshot,
   renderFrame,
+  snapshotOf,
   sparkline,
   sparkScale,
   TopHistory,
@@ -32,8 +32,10 @@ import {
 } from "../../cli/top.ts";
 import { DENO_RUN_FLAGS } from "../../cli/version.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
-import { keyToHex } from "../../src/keys.ts";
-import { keyToBase64 } from "../../src/keys.ts";
+import { isZeroKey, keyToBase64, keyToHex } from "../../src/keys.ts";
+import { GetParser } from "../../cli/wg/ipc.ts";
+import { newDevice } from "../../cli/wg/containers.ts";
+import { fallbackResolver } from "../../cli/wg/resolve.ts";
 import { seededRng } from "../_util/fake_clock.ts";
 import { type Netns, withNamespaces } from "../_util/netns.ts";
 import { pidAlive, randomSuffix, run, sleep, waitFor } from "../_util/proc.ts";
@@ -146,7 +148,7 @@ function keys(seed: number) {
   return { priv, pub: publicKey(priv) };
 }
 
-Deno.test("parseUapiGet() reads a get=1 reply: identity, peers, counters; ignores the rest", () => {
+Deno.test("snapshotOf() shows a get=1 reply: identity, peers, counters; ignores the rest", async () => {
   const me = keys(1), a = keys(2), b = keys(3);
   const kv: [string, string][] = [
     ["private_key", keyToHex(me.priv)],
@@ -165,9 +167,14 @@ Deno.test("parseUapiGet() reads a get=1 reply: identity, peers, counters; ignore
     ["allowed_ip", "fd00::2/128"],
     ["some_future_key", "x"],
     ["public_key", keyToHex(b.pub)],
-    ["tx_bytes", "garbage"],
   ];
-  const s = parseUapiGet("wg0", kv);
+  const parser = new GetParser("wg0", fallbackResolver());
+  for (const [k, v] of [...kv, ["errno", "0"]]) {
+    assert.equal(await parser.line(`${k}=${v}\n`), null);
+  }
+  assert.equal(await parser.line("\n"), 0);
+  const s = snapshotOf("wg0", parser.device, fallbackResolver());
+  assert.ok(isZeroKey(parser.device.privateKey), "the private key is wiped");
   assert.equal(s.name, "wg0");
   assert.equal(s.publicKey, keyToBase64(me.pub));
   assert.equal(s.listenPort, 51820);
@@ -194,7 +201,7 @@ Deno.test("parseUapiGet() reads a get=1 reply: identity, peers, counters; ignore
     },
   ]);
   // No private key (a fresh wireguard-go): no public key.
-  const bare = parseUapiGet("wg1", [["listen_port", "0"]]);
+  const bare = snapshotOf("wg1", newDevice(), fallbackResolver());
   assert.equal(bare.publicKey, null);
   assert.deepEqual(bare.peers, []);
 });

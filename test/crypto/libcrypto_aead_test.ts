@@ -41,9 +41,7 @@ function source(seed: number) {
   };
 }
 
-function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
+const toHex = (b: Uint8Array): string => b.toHex();
 
 /**
  * 3,000 seals and opens in random order over a pool of keys: more keys than

@@ -34,17 +34,8 @@ const ignore = ignoreUnless("test/crypto/libcrypto_test.ts", {
 // Only dereferenced inside tests that are ignored when it is null.
 const native = loaded as CryptoBackend;
 
-function hex(s: string): Uint8Array {
-  assert.equal(s.length % 2, 0, `odd-length hex ${s}`);
-  return Uint8Array.from(
-    { length: s.length / 2 },
-    (_, i) => parseInt(s.slice(2 * i, 2 * i + 2), 16),
-  );
-}
-
-function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
+const hex = (s: string): Uint8Array => Uint8Array.fromHex(s);
+const toHex = (b: Uint8Array): string => b.toHex();
 
 /** A seeded source of random bytes and integers. */
 function source(seed: number) {
@@ -140,7 +131,7 @@ Deno.test({
       native.x25519(out, hex(dh.alicePrivate), hex(dh.bobPublic));
       assert.equal(toHex(out), dh.shared);
       for (const p of lowOrder.points) {
-        const point = Uint8Array.from(atob(p), (c) => c.charCodeAt(0));
+        const point = Uint8Array.fromBase64(p);
         out.fill(0xa5);
         native.x25519(out, hex(dh.alicePrivate), point);
         assert.equal(toHex(out), "00".repeat(32), p);

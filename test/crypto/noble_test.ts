@@ -24,20 +24,8 @@ import lowOrder from "../../testdata/crypto/low_order_points.json" with { type: 
 const libcrypto = loadLibcryptoBackend();
 const BACKENDS: readonly CryptoBackend[] = libcrypto ? [nobleBackend, libcrypto] : [nobleBackend];
 
-function hex(s: string): Uint8Array {
-  assert.equal(s.length % 2, 0, `odd-length hex ${s}`);
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    const byte = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-    assert.ok(!Number.isNaN(byte), `bad hex ${s}`);
-    out[i] = byte;
-  }
-  return out;
-}
-
-function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
+const hex = (s: string): Uint8Array => Uint8Array.fromHex(s);
+const toHex = (b: Uint8Array): string => b.toHex();
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
@@ -209,7 +197,7 @@ for (const b of BACKENDS) {
   Deno.test(`${b.name}.x25519() writes zeros, without throwing, for the kernel's low-order points`, () => {
     const scalar = hex(x25519Vectors.diffieHellman.alicePrivate);
     for (const p of lowOrder.points) {
-      const point = Uint8Array.from(atob(p), (c) => c.charCodeAt(0));
+      const point = Uint8Array.fromBase64(p);
       assert.equal(point.length, 32, p);
       const out = new Uint8Array(32).fill(0xa5);
       b.x25519(out, scalar, point);

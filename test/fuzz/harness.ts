@@ -135,9 +135,7 @@ function describeInput(input: Uint8Array | string | undefined): string | undefin
 
 /** Lowercase hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += bytes[i].toString(16).padStart(2, "0");
-  return s;
+  return bytes.toHex();
 }
 
 /** True once `options.deadline` has passed. */

@@ -130,7 +130,7 @@ export function fuzzQuickConfig(
           "",
         ]);
       default:
-        return btoa(String.fromCharCode(...m.bytes(32)));
+        return m.bytes(32).toBase64();
     }
   }
 

@@ -75,9 +75,7 @@ const RX_COUNTERS = [
 ] as const;
 
 /** Public keys whose X25519 result is all zeros (kernel netns.sh); DH with them must fail. */
-const LOW_ORDER = (lowOrder.points as string[]).map((b) =>
-  Uint8Array.from(atob(b), (c) => c.charCodeAt(0))
-);
+const LOW_ORDER = (lowOrder.points as string[]).map((b) => Uint8Array.fromBase64(b));
 
 /** Sizes random datagrams are drawn around. */
 const SIZES = [0, 1, 3, 4, 15, 16, 31, 32, 33, 47, 48, 63, 64, 65, 91, 92, 93, 147, 148, 149];

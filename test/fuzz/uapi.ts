@@ -70,9 +70,7 @@ function golden(): string[] {
 }
 
 /** Public keys whose X25519 result is all zeros (kernel netns.sh). */
-const LOW_ORDER = (lowOrder.points as string[]).map((b) =>
-  Uint8Array.from(atob(b), (c) => c.charCodeAt(0))
-);
+const LOW_ORDER = (lowOrder.points as string[]).map((b) => Uint8Array.fromBase64(b));
 
 const JUNK_CHARS = [
   ..."0123456789abcdefABCDEF:./[]%-=+ \t",
@@ -156,7 +154,7 @@ export function fuzzUapi(rng: Rng, iterations: number, options: FuzzOptions = {}
       case 1:
         return k + "0".repeat(m.range(1, 4));
       case 2:
-        return btoa(String.fromCharCode(...m.bytes(32)));
+        return m.bytes(32).toBase64();
       case 3:
         return ` ${k}`;
       case 4: {

@@ -398,13 +398,11 @@ export async function runFlood(opts: FloodOptions): Promise<FloodResult> {
 /** Parses a public key given as base64 (as `wg` prints it) or 64 hex digits. */
 export function parseKey(text: string): Uint8Array {
   if (/^[0-9a-fA-F]{64}$/.test(text)) {
-    const out = new Uint8Array(32);
-    for (let i = 0; i < 32; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-    return out;
+    return Uint8Array.fromHex(text);
   }
-  const bin = atob(text);
-  if (bin.length !== 32) throw new TypeError("A key is 32 bytes");
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  const key = Uint8Array.fromBase64(text);
+  if (key.length !== 32) throw new TypeError("A key is 32 bytes");
+  return key;
 }
 
 const USAGE = `Usage:

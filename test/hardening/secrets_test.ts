@@ -53,7 +53,7 @@ const HEX_RUN = /[0-9a-fA-F]{64}/;
 const B64_RUN = /[A-Za-z0-9+/]{43}=/;
 
 function b64ToHex(b64: string): string {
-  return Array.from(atob(b64), (c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+  return Uint8Array.fromBase64(b64).toHex();
 }
 
 // ---- without root ----
@@ -61,7 +61,7 @@ function b64ToHex(b64: string): string {
 Deno.test("redactKeys() hides hex and base64 keys; UapiError.toString() uses it", () => {
   const key = generatePrivateKey(seededRng(3));
   const hex = formatKeyHex(key);
-  const b64 = btoa(String.fromCharCode(...key));
+  const b64 = key.toBase64();
   const text = `failed to parse line "private_key${hex}" and ${b64} and ${hex.toUpperCase()}`;
   const out = redactKeys(text);
   assert.ok(!out.includes(hex) && !out.includes(b64) && !out.includes(hex.toUpperCase()), out);

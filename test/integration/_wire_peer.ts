@@ -27,9 +27,7 @@ interface Config {
   timeoutMs: number;
 }
 
-function fromHex(h: string): Uint8Array {
-  return Uint8Array.from(h.match(/../g)!.map((x) => parseInt(x, 16)));
-}
+const fromHex = (h: string): Uint8Array => Uint8Array.fromHex(h);
 
 /** A minimal Bind over Deno's UDP API, for this test only. */
 class DenoUdpBind implements Bind {

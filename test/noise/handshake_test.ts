@@ -59,18 +59,9 @@ import { FakeClock, seededRng } from "../_util/fake_clock.ts";
 // ---------------------------------------------------------------------------
 // Helpers
 
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function unhex(s: string): Uint8Array {
-  assert.equal(s.length % 2, 0);
-  return new Uint8Array(s.match(/../g)?.map((b) => parseInt(b, 16)) ?? []);
-}
-
-function base64ToBytes(s: string): Uint8Array {
-  return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-}
+const hex = (b: Uint8Array): string => b.toHex();
+const unhex = (s: string): Uint8Array => Uint8Array.fromHex(s);
+const base64ToBytes = (s: string): Uint8Array => Uint8Array.fromBase64(s);
 
 const WALL = Date.UTC(2024, 0, 1);
 const INDEX_I = 0x11223344;

@@ -7,9 +7,7 @@
 import assert from "node:assert/strict";
 import { tai64n, TAI64N_SIZE, tai64nAfter } from "../../src/noise/tai64n.ts";
 
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
+const hex = (b: Uint8Array): string => b.toHex();
 
 /** Reference encoding with BigInt: base + floor(secs), ns & ~(2^24 − 1). */
 function reference(secs: bigint, ns: number): string {

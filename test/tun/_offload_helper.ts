@@ -103,7 +103,7 @@ function reflector(tun: LinuxTun, st: ReflectStats): () => void {
 /** SHA-256 hex of `b`. */
 async function sha(b: Uint8Array<ArrayBuffer>): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b));
-  return Array.from(d, (x) => x.toString(16).padStart(2, "0")).join("");
+  return d.toHex();
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -1,19 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * @module
- * The wg layer of gotatun's wg-quick (cli/quick/wg.ts): `wg showconf`
- * reproduced from a UAPI `get`, and — as root, against a live wireguard-go
- * (and gotatun's dist/gotatun when it works) in a namespace of our own —
- * every read compared with what stock `wg` prints for the same interface.
+ * The wg layer of gotatun's wg-quick (cli/quick/wg.ts): its reads and
+ * writes against a scripted daemon in a directory of our own, and — as root,
+ * against a live wireguard-go (and gotatun's dist/gotatun when it works) in a
+ * namespace of our own — every read compared with what stock `wg` prints for
+ * the same interface.
  */
 import assert from "node:assert/strict";
-import {
-  formatShowconf,
-  hexToBase64,
-  parseUapiGet,
-  wgCommand,
-  wgOps,
-} from "../../../cli/quick/wg.ts";
+import { wgCommand, wgOps } from "../../../cli/quick/wg.ts";
 import { type QuickOutput, Runner } from "../../../cli/quick/runner.ts";
 import { parseQuickConfig } from "../../../cli/quick/config.ts";
 import { buildWgDevice } from "../../../cli/quick/validate.ts";
@@ -21,13 +16,9 @@ import { defaultResolver } from "../../../cli/wg/resolve.ts";
 import { hasTool, run, runOk, waitFor } from "../../_util/proc.ts";
 import { ignoreUnless } from "../../_util/needs.ts";
 import { withNamespaces } from "../../_util/netns.ts";
+import { FakeDaemon, staticDaemon } from "../wg/_fake_daemon.ts";
 
 const silent: QuickOutput = { out() {}, err() {} };
-
-Deno.test("hexToBase64() encodes keys as wg prints them", () => {
-  assert.equal(hexToBase64("00".repeat(32)), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-  assert.equal(hexToBase64("ff".repeat(32)), "//////////////////////////////////////////8=");
-});
 
 Deno.test("wgCommand() is `wg` unless GOTATUN_QUICK_WG names another", () => {
   assert.deepEqual(wgCommand({}), ["wg"]);
@@ -35,36 +26,55 @@ Deno.test("wgCommand() is `wg` unless GOTATUN_QUICK_WG names another", () => {
   assert.deepEqual(wgCommand({ GOTATUN_QUICK_WG: "" }), ["wg"]);
 });
 
-Deno.test("formatShowconf() prints a UAPI get as wireguard-tools showconf.c", () => {
+Deno.test("wgOps() reads and sets over UAPI as wg would, without starting wg", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gtq-wg-" });
   const a = "11".repeat(32);
   const b = "22".repeat(32);
-  const kv: [string, string][] = [
-    ["private_key", a],
-    ["listen_port", "51820"],
-    ["fwmark", "51820"],
-    ["public_key", b],
-    ["preshared_key", "00".repeat(32)],
-    ["protocol_version", "1"],
-    ["endpoint", "[fd00::2]:51821"],
-    ["last_handshake_time_sec", "0"],
-    ["persistent_keepalive_interval", "25"],
-    ["allowed_ip", "10.0.0.2/32"],
-    ["allowed_ip", "fd00::/64"],
-    ["public_key", a],
-    ["preshared_key", b],
-    ["persistent_keepalive_interval", "0"],
-  ];
-  const dev = parseUapiGet(kv);
-  assert.equal(dev.fwmark, 51820);
-  assert.deepEqual(dev.peers.map((p) => p.endpoint), ["[fd00::2]:51821", null]);
-  assert.equal(
-    formatShowconf(dev),
-    `[Interface]\nListenPort = 51820\nFwMark = 0xca6c\nPrivateKey = ${hexToBase64(a)}\n\n` +
-      `[Peer]\nPublicKey = ${hexToBase64(b)}\nAllowedIPs = 10.0.0.2/32, fd00::/64\n` +
-      `Endpoint = [fd00::2]:51821\nPersistentKeepalive = 25\n\n` +
-      `[Peer]\nPublicKey = ${hexToBase64(a)}\nPresharedKey = ${hexToBase64(b)}\n`,
+  const daemon = new FakeDaemon(
+    dir,
+    "gtq0",
+    staticDaemon(
+      `private_key=${a}\nlisten_port=51820\nfwmark=51820\npublic_key=${b}\n` +
+        `preshared_key=${"00".repeat(32)}\nprotocol_version=1\nendpoint=[fd00::2]:51821\n` +
+        `last_handshake_time_sec=0\npersistent_keepalive_interval=25\n` +
+        `allowed_ip=10.0.0.2/32\nallowed_ip=fd00::/64\npublic_key=${a}\npreshared_key=${b}\n` +
+        `persistent_keepalive_interval=0\n`,
+    ),
   );
-  assert.equal(formatShowconf(parseUapiGet([])), "[Interface]\n\n");
+  const err: string[] = [];
+  try {
+    // With nothing on PATH: no `wg` (nor anything else) can be started.
+    const ops = wgOps(
+      new Runner({ PATH: "/nonexistent" }, { out() {}, err: (t) => err.push(t) }),
+      dir,
+    );
+    const key = (hex: string) => Uint8Array.fromHex(hex).toBase64();
+    assert.equal(
+      await ops.showconf("gtq0"),
+      `[Interface]\nListenPort = 51820\nFwMark = 0xca6c\nPrivateKey = ${key(a)}\n\n` +
+        `[Peer]\nPublicKey = ${key(b)}\nAllowedIPs = 10.0.0.2/32, fd00::/64\n` +
+        `Endpoint = [fd00::2]:51821\nPersistentKeepalive = 25\n\n` +
+        `[Peer]\nPublicKey = ${key(a)}\nPresharedKey = ${key(b)}\n`,
+    );
+    assert.deepEqual(await ops.endpoints("gtq0"), ["[fd00::2]:51821"]);
+    assert.deepEqual(await ops.allowedIps("gtq0"), ["10.0.0.2/32", "fd00::/64"]);
+    assert.equal(await ops.fwmark("gtq0"), 51820);
+    assert.equal(await ops.isInterface("gtq0"), true);
+    daemon.take();
+    await ops.setFwmark("gtq0", 7);
+    assert.deepEqual(daemon.take(), ["set=1\nfwmark=7\n\n"]);
+    daemon.script = staticDaemon("", -22);
+    await assert.rejects(
+      ops.setFwmark("gtq0", 7),
+      /^WgError: Unable to modify interface: Invalid argument$/,
+    );
+    daemon.script = () => "errno=5\n\n";
+    assert.equal(await ops.fwmark("gtq0"), null);
+    assert.deepEqual(err, ["Unable to access interface: Input/output error\n"]);
+  } finally {
+    await daemon.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 /** Userspace implementations to check the layer against. */

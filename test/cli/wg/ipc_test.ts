@@ -14,6 +14,8 @@ import {
   listDevices,
   setDevice,
   splitEndpoint,
+  userspaceGetDevice,
+  userspaceSetDevice,
 } from "../../../cli/wg/ipc.ts";
 import {
   newDevice,
@@ -158,6 +160,37 @@ Deno.test("getDevice() reports the kernel path's errors when no socket answers",
     assert.equal(r.ret, moduleLoaded ? -19 : -93);
     assert.equal(r.device, null);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("userspaceGetDevice()/userspaceSetDevice(): ETIMEDOUT after timeoutMs; keepStale keeps a refused socket", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gtwg-" });
+  const ctx: IpcContext = { socketDir: dir, resolver: fallbackResolver(), timeoutMs: 100 };
+  // Accepts and reads, never answers.
+  const mute = Deno.listen({ transport: "unix", path: `${dir}/mute.sock` });
+  const held: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of mute) held.push(conn);
+  })();
+  try {
+    assert.deepEqual(await userspaceGetDevice(ctx, "mute"), { ret: -110, device: null });
+    const dev = newDevice();
+    dev.name = "mute";
+    assert.equal(await userspaceSetDevice(ctx, dev), -110);
+    const stale = Deno.listen({ transport: "unix", path: `${dir}/stale.sock` });
+    await Deno.link(`${dir}/stale.sock`, `${dir}/keep`);
+    stale.close();
+    await Deno.rename(`${dir}/keep`, `${dir}/stale.sock`);
+    assert.equal((await userspaceGetDevice({ ...ctx, keepStale: true }, "stale")).ret, -111);
+    assert.ok((await Deno.stat(`${dir}/stale.sock`)).isSocket);
+    assert.equal((await userspaceGetDevice(ctx, "stale")).ret, -111);
+    await assert.rejects(Deno.stat(`${dir}/stale.sock`), Deno.errors.NotFound);
+    assert.equal((await userspaceGetDevice(ctx, "missing")).ret, -2);
+  } finally {
+    mute.close();
+    await serving.catch(() => {});
+    for (const c of held) c.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -122,7 +122,7 @@ Deno.test({
         assert.equal(r.code, 0);
         assert.equal(r.stderr, "");
         assert.match(r.stdout, /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\n$/);
-        const bytes = Uint8Array.from(atob(r.stdout.trim()), (c) => c.charCodeAt(0));
+        const bytes = Uint8Array.fromBase64(r.stdout.trim());
         if (cmd === "genkey") {
           assert.equal(bytes[0] & 7, 0);
           assert.equal(bytes[31] & 0xc0, 0x40);
