@@ -2,7 +2,7 @@
 /**
  * @module
  * Builds `dist/gotatun`, the one file wg-quick runs as
- * `WG_QUICK_USERSPACE_IMPLEMENTATION` (deno-platform.md §7):
+ * `WG_QUICK_USERSPACE_IMPLEMENTATION`:
  *
  * 1. `deno compile` when it can produce a working binary (it downloads
  *    `denort`, or uses `DENORT_BIN`). The result is checked by running

@@ -6,7 +6,7 @@
  * which runs on a Tokio pool thread, so Deno's own event loop (timers, the
  * UAPI server, signals) keeps running meanwhile; then it calls the handlers of
  * the ready fds synchronously on the main thread, and they drain their fd with
- * synchronous FFI calls until EAGAIN (deno-platform.md §1: about 1 µs per
+ * synchronous FFI calls until EAGAIN (measured on Deno 2.9.6: about 1 µs per
  * packet against 8 µs for one awaited read per packet).
  *
  * Level-triggered: a handler that stops early (a batch limit) is simply called

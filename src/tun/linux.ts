@@ -5,7 +5,7 @@
  * `tun/tun_linux.go`. The fd is non-blocking; the owner waits for readiness
  * with a {@link Poller} and then calls {@link LinuxTun.drain}, which reads
  * synchronously until EAGAIN (about 10× cheaper per packet than awaiting one
- * FFI read per packet, deno-platform.md §1). Writes are synchronous too: a TUN
+ * FFI read per packet, measured on Deno 2.9.6). Writes are synchronous too: a TUN
  * write never blocks.
  *
  * The interface is not persistent (no TUNSETPERSIST): it disappears when the
