@@ -92,6 +92,17 @@ export class Netns {
     return runOk("ip", ["-n", this.name, ...args], { timeoutMs: 10_000 });
   }
 
+  /**
+   * addrUp() adds addresses (with prefix; IPv6 ones without DAD, so they are
+   * usable at once) to link `dev` and sets it up.
+   */
+  async addrUp(dev: string, ...cidrs: string[]): Promise<void> {
+    for (const addr of cidrs) {
+      await this.ip("address", "add", addr, "dev", dev, ...(addr.includes(":") ? ["nodad"] : []));
+    }
+    await this.ip("link", "set", dev, "up");
+  }
+
   /** sysctl() writes `key=value` inside the namespace; throws unless it worked. */
   async sysctl(key: string, value: string): Promise<void> {
     await runOk("ip", ["netns", "exec", this.name, "sysctl", "-qw", `${key}=${value}`], {
@@ -267,14 +278,11 @@ export async function vethPair(a: Netns, b: Netns, opts: VethOptions = {}): Prom
   ]);
   for (const [ns, dev, addrs] of [[a, nameA, opts.addrA], [b, nameB, opts.addrB]] as const) {
     await ns.exec("sysctl", "-qw", `net.ipv6.conf.${dev}.accept_dad=0`);
-    if (opts.mtu !== undefined) {
-      await runOk("ip", ["-n", ns.name, "link", "set", dev, "mtu", String(opts.mtu)]);
-    }
-    for (const addr of addrs === undefined ? [] : typeof addrs === "string" ? [addrs] : addrs) {
-      const extra = addr.includes(":") ? ["nodad"] : [];
-      await runOk("ip", ["-n", ns.name, "address", "add", addr, "dev", dev, ...extra]);
-    }
-    await runOk("ip", ["-n", ns.name, "link", "set", dev, "up"]);
+    if (opts.mtu !== undefined) await ns.ip("link", "set", dev, "mtu", String(opts.mtu));
+    await ns.addrUp(
+      dev,
+      ...(addrs === undefined ? [] : typeof addrs === "string" ? [addrs] : addrs),
+    );
   }
 }
 

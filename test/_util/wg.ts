@@ -151,6 +151,12 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** A command that execs the program, e.g. `taskset -c 0`. */
   wrapper?: readonly string[];
+  /**
+   * The socket must accept a connection the moment the launcher returns
+   * (gotatun's promise; wireguard-go's launcher makes none), instead of the
+   * daemon being given time to answer `wg show`.
+   */
+  immediate?: boolean;
 }
 
 /**
@@ -161,15 +167,15 @@ export interface LaunchOptions {
  * exits before its forked daemon has adopted the TUN; moving the link to
  * another namespace in that window breaks the daemon, so tests that move links
  * need this last wait (wg-quick gets the same effect from its immediate
- * `wg setconf`).
+ * `wg setconf`). `prog` is a path or a whole command (`deno run … main.ts`).
  */
 export async function launchDaemon(
   ns: Netns,
-  prog: string,
+  prog: string | readonly string[],
   ifname: string,
   opts: LaunchOptions = {},
 ): Promise<void> {
-  const argv = [...(opts.wrapper ?? []), prog, ifname];
+  const argv = [...(opts.wrapper ?? []), ...(typeof prog === "string" ? [prog] : prog), ifname];
   const r = await ns.execWith({ timeoutMs: 30_000, env: opts.env }, argv[0], ...argv.slice(1));
   const said = `${r.stdout}${r.stderr}`.trim().slice(-2000);
   if (r.code !== 0) throw new Error(`${prog} ${ifname} exited ${r.code}\n${said}`);
@@ -179,6 +185,12 @@ export async function launchDaemon(
   if (!(await ns.hasLink(ifname))) throw new Error(`${prog} returned but ${ifname} does not exist`);
   if (!existsSync(uapiSocket(ifname))) {
     throw new Error(`${prog} returned but ${uapiSocket(ifname)} does not exist`);
+  }
+  if (opts.immediate) {
+    if (!(await socketAnswers(uapiSocket(ifname)))) {
+      throw new Error(`${prog} ${ifname}: socket not connectable right after return`);
+    }
+    return;
   }
   await wg(["show", ifname], { timeoutMs: 20_000 });
 }

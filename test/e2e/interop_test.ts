@@ -161,9 +161,7 @@ async function setUp(
       args.push("endpoint", ep);
     }
     await wg(args);
-    await self.ns.ip("addr", "add", `${self.inner4}/24`, "dev", self.ifname);
-    await self.ns.ip("addr", "add", `${self.inner6}/64`, "dev", self.ifname, "nodad");
-    await self.ns.ip("link", "set", self.ifname, "up");
+    await self.ns.addrUp(self.ifname, `${self.inner4}/24`, `${self.inner6}/64`);
   }
   for (const s of [p, r]) {
     assert.ok(

@@ -36,10 +36,8 @@ Deno.test({
       // deno-fmt-ignore
       await wg(["set", b.ifname, "private-key", kb.privateFile, "listen-port", "52002",
         "peer", ka.publicKey, "allowed-ips", "10.96.0.1/32"]);
-      await na.ip("addr", "add", "10.96.0.1/24", "dev", a.ifname);
-      await na.ip("link", "set", a.ifname, "up");
-      await nb.ip("addr", "add", "10.96.0.2/24", "dev", b.ifname);
-      await nb.ip("link", "set", b.ifname, "up");
+      await a.ns.addrUp(a.ifname, "10.96.0.1/24");
+      await b.ns.addrUp(b.ifname, "10.96.0.2/24");
       assert.notEqual(await pingUntil(na, "10.96.0.2", { timeoutMs: 10_000 }), null);
       const tx = async () =>
         Number((await wg(["show", a.ifname, "transfer"])).stdout.split("\t")[2]);

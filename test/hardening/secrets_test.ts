@@ -245,10 +245,8 @@ Deno.test({
       // deno-fmt-ignore
       await wg(["set", d2.ifname, "private-key", k2.privateFile, "listen-port", "51002", "peer", k1.publicKey,
         "preshared-key", psk.file, "allowed-ips", "10.94.0.1/32", "persistent-keepalive", "1"]);
-      await n1.ip("addr", "add", "10.94.0.1/24", "dev", d1.ifname);
-      await n2.ip("addr", "add", "10.94.0.2/24", "dev", d2.ifname);
-      await n1.ip("link", "set", d1.ifname, "up");
-      await n2.ip("link", "set", d2.ifname, "up");
+      await d1.ns.addrUp(d1.ifname, "10.94.0.1/24");
+      await d2.ns.addrUp(d2.ifname, "10.94.0.2/24");
       assert.notEqual(
         await pingUntil(n1, "10.94.0.2", { timeoutMs: 10_000 }),
         null,
