@@ -248,8 +248,8 @@ export function formatMetrics(device: Device, extra: MetricsExtra): string {
 /**
  * processStats() samples this process: RSS from `Deno.memoryUsage()`, CPU
  * time from `process.cpuUsage()` (getrusage(RUSAGE_SELF), every thread,
- * crypto Workers included; reading /proc/self/stat would need --allow-all,
- * deno-platform.md §1), and the start time from `performance.timeOrigin`.
+ * crypto Workers included; reading /proc/self/stat would need --allow-all),
+ * and the start time from `performance.timeOrigin`.
  */
 export function processStats(): ProcessStats {
   const cpu = process.cpuUsage();

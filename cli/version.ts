@@ -14,7 +14,7 @@ export const VERSION: string = denoJson.version;
 /**
  * The permissions gotatun runs with. It needs unscoped FFI (TUN, sockets,
  * umask, dup2, OpenSSL), and unscoped FFI can do anything the process can,
- * so Deno's finer flags would protect nothing (deno-platform.md §9). The
+ * so Deno's finer flags would protect nothing. The
  * toolkit also reads device files and /sys (wg's `/dev/stdin` and
  * `/dev/fd/N` config files, interface indices), which Deno grants only with
  * --allow-all. Hence `--allow-all`, plus `--no-prompt` (a prompt would hang

@@ -323,10 +323,11 @@ export class Device implements PeerHost {
     if (!this.#queue.committing && this.handshakeQueueLength > 0) {
       this.#receivePath.runHandshakes();
     }
-    this.#flushOutput();
+    this.#drain();
   }
 
-  #flushOutput(): void {
+  /** Commits the queued crypto batch, then flushes both edges (no handshake turn). */
+  #drain(): void {
     this.#queue.drain();
     this.bind.flush?.();
     this.tun.flush?.();
@@ -377,7 +378,7 @@ export class Device implements PeerHost {
    */
   processHandshakes(): void {
     this.#receivePath.runHandshakes();
-    this.#flushOutput();
+    this.#drain();
   }
 }
 

@@ -44,7 +44,7 @@ export interface PeerSend {
   /** Sends or stages an IP packet read from the TUN. */
   sendPacket(peer: Peer, packet: Uint8Array): void;
   /** Sends staged packets if a session allows, else starts a handshake (no flush). */
-  sendStaged(peer: Peer): void;
+  sendStagedPackets(peer: Peer): void;
   /** Queues a keepalive unless packets are staged, then sends staged packets (no flush). */
   sendKeepalive(peer: Peer): void;
   /** Starts a handshake, at most one per REKEY_TIMEOUT. */
@@ -52,7 +52,7 @@ export interface PeerSend {
   /** Answers a consumed initiation and derives the responder's session. */
   sendHandshakeResponse(peer: Peer): void;
   /** Sends one datagram to the peer's endpoint and counts it; false when it could not. */
-  sendBuffer(peer: Peer, data: Uint8Array): boolean;
+  sendDatagram(peer: Peer, data: Uint8Array): boolean;
 }
 
 /** What a peer needs from its device. */
@@ -210,11 +210,11 @@ export class Peer implements TimerHost {
     this.#running = false;
     this.verbose("Stopping");
     this.timers.stop();
-    this.zeroAndFlushAll();
+    this.zeroAndDropAll();
   }
 
   /** Deletes every keypair and the handshake in progress, and drops staged packets. */
-  zeroAndFlushAll(): void {
+  zeroAndDropAll(): void {
     const kps = this.keypairs;
     this.host.deleteKeypair(kps.previous);
     this.host.deleteKeypair(kps.current);
@@ -222,12 +222,12 @@ export class Peer implements TimerHost {
     kps.previous = kps.current = kps.next = null;
     this.host.indexTable.delete(this.handshake.localIndex);
     this.handshake.clear();
-    this.flushStagedPackets();
+    this.dropStagedPackets();
   }
 
   /** Wipes everything secret the peer holds; used when it is removed. */
   wipe(): void {
-    this.zeroAndFlushAll();
+    this.zeroAndDropAll();
     this.handshake.wipe();
     this.cookieGenerator.wipe();
   }
@@ -246,8 +246,8 @@ export class Peer implements TimerHost {
     this.counters.handshakeGiveUps++;
   }
 
-  /** Drops all staged packets. */
-  flushStagedPackets(): void {
+  /** Drops all staged packets (the kernel's wg_packet_purge_staged_packets). */
+  dropStagedPackets(): void {
     this.staged.length = 0;
   }
 
@@ -292,8 +292,8 @@ export class Peer implements TimerHost {
   }
 
   /** Sends one datagram to the endpoint; counts it; false when there is none or it failed. */
-  sendBuffer(data: Uint8Array): boolean {
-    return this.host.sender.sendBuffer(this, data);
+  sendDatagram(data: Uint8Array): boolean {
+    return this.host.sender.sendDatagram(this, data);
   }
 
   /**
@@ -307,7 +307,7 @@ export class Peer implements TimerHost {
 
   /** Sends queued packets if a session allows, else starts a handshake (wireguard-go SendStagedPackets). */
   sendStagedPackets(): void {
-    this.host.sender.sendStaged(this);
+    this.host.sender.sendStagedPackets(this);
     this.host.flush();
   }
 

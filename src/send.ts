@@ -110,7 +110,7 @@ export class Send implements PeerSend {
       }
     }
     this.#stage(peer, packet.slice());
-    this.sendStaged(peer);
+    this.sendStagedPackets(peer);
   }
 
   #stage(peer: Peer, packet: Uint8Array): void {
@@ -129,7 +129,7 @@ export class Send implements PeerSend {
   }
 
   /** Sends staged packets if a session allows, else starts a handshake (wireguard-go SendStagedPackets). */
-  sendStaged(peer: Peer): void {
+  sendStagedPackets(peer: Peer): void {
     const staged = peer.staged;
     if (staged.length === 0 || !this.#host.isUp) return;
     const kp = this.#usableKeypair(peer);
@@ -156,7 +156,7 @@ export class Send implements PeerSend {
       peer.verbose("Sending keepalive packet");
       this.#stage(peer, EMPTY);
     }
-    this.sendStaged(peer);
+    this.sendStagedPackets(peer);
   }
 
   #encryptAndSend(peer: Peer, kp: Keypair, packet: Uint8Array): void {
@@ -181,7 +181,7 @@ export class Send implements PeerSend {
       const out = this.#scratch.subarray(0, total);
       writeTransport(out, 0, kp, packet, plainLength);
       sealNow(out, kp);
-      this.#sendSealed(peer, out);
+      this.#sendTransport(peer, out);
       return;
     }
     const batch = this.#queue.batch;
@@ -191,17 +191,18 @@ export class Send implements PeerSend {
   /** Committer: job `i` of `batch` is a sealed message for `peer`. */
   sealed(peer: Peer, batch: JobBatch, i: number): void {
     const off = batch.offsetOf(i);
-    this.#sendSealed(peer, batch.view(i, V_MESSAGE, off, off + batch.lengthOf(i)));
+    this.#sendTransport(peer, batch.view(i, V_MESSAGE, off, off + batch.lengthOf(i)));
   }
 
-  #sendSealed(peer: Peer, msg: Uint8Array): void {
-    if (!this.sendBuffer(peer, msg) && !peer.endpoint) {
+  /** Sends a sealed transport message; logs when the peer has no endpoint. */
+  #sendTransport(peer: Peer, msg: Uint8Array): void {
+    if (!this.sendDatagram(peer, msg) && !peer.endpoint) {
       this.#host.log.error(`${peer} - Failed to send data packets: no known endpoint for peer`);
     }
   }
 
   /** Sends one datagram to the peer's endpoint; counts it; false when there is none or it failed. */
-  sendBuffer(peer: Peer, data: Uint8Array): boolean {
+  sendDatagram(peer: Peer, data: Uint8Array): boolean {
     const ep = peer.endpoint;
     if (!ep) return false;
     if (!this.#host.bind.send(data, ep, peer)) {
@@ -263,7 +264,7 @@ export class Send implements PeerSend {
     peer.cookieGenerator.addMacs(msg);
     peer.timers.anyAuthenticatedPacketTraversal();
     peer.timers.anyAuthenticatedPacketSent();
-    if (!this.sendBuffer(peer, msg)) {
+    if (!this.sendDatagram(peer, msg)) {
       host.log.error(
         `${peer} - Failed to send handshake initiation: ${
           peer.endpoint ? "send failed" : "no known endpoint for peer"
@@ -293,7 +294,7 @@ export class Send implements PeerSend {
     peer.timers.sessionDerived();
     peer.timers.anyAuthenticatedPacketTraversal();
     peer.timers.anyAuthenticatedPacketSent();
-    if (!this.sendBuffer(peer, msg)) {
+    if (!this.sendDatagram(peer, msg)) {
       host.log.error(`${peer} - Failed to send handshake response`);
     }
   }

@@ -117,8 +117,8 @@ export interface TimerHost {
   persistentKeepaliveInterval: number;
   sendKeepalive(): void;
   sendHandshakeInitiation(isRetry: boolean): void;
-  flushStagedPackets(): void;
-  zeroAndFlushAll(): void;
+  dropStagedPackets(): void;
+  zeroAndDropAll(): void;
   /** Told when retransmission gives up (for counters). Optional. */
   handshakeGaveUp?(): void;
   /** Forget the sticky source address so the next packet finds a route anew. */
@@ -205,7 +205,7 @@ export class PeerTimers {
       );
       host.handshakeGaveUp?.();
       if (host.timersActive()) this.sendKeepalive.del();
-      host.flushStagedPackets();
+      host.dropStagedPackets();
       // Wipe keys eventually even if no session was ever derived.
       if (host.timersActive() && !this.zeroKeyMaterial.isPending) {
         this.zeroKeyMaterial.mod(ZERO_KEY_MATERIAL_AFTER);
@@ -246,7 +246,7 @@ export class PeerTimers {
         ZERO_KEY_MATERIAL_AFTER / 1000
       } seconds`,
     );
-    this.#host.zeroAndFlushAll();
+    this.#host.zeroAndDropAll();
   }
 
   #expiredPersistentKeepalive(): void {

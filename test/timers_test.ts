@@ -195,11 +195,11 @@ class FakeHost implements TimerHost {
     this.timers.anyAuthenticatedPacketSent();
     this.timers.handshakeInitiated();
   }
-  flushStagedPackets(): void {
-    this.#record("flushStaged");
+  dropStagedPackets(): void {
+    this.#record("dropStaged");
   }
-  zeroAndFlushAll(): void {
-    this.#record("zeroAndFlushAll");
+  zeroAndDropAll(): void {
+    this.#record("zeroAndDropAll");
   }
   clearEndpointSrc(): void {
     this.#record("clearSrc");
@@ -306,28 +306,28 @@ Deno.test("PeerTimers gives up after MAX_TIMER_HANDSHAKES + 2 initiations and ar
   assert.equal(host.count("initiation"), 1);
   assert.equal(host.count("initiation(retry)"), 19);
   assert.equal(timers.handshakeAttempts, MAX_TIMER_HANDSHAKES + 1);
-  assert.equal(host.count("flushStaged"), 0);
+  assert.equal(host.count("dropStaged"), 0);
   assert.equal(timers.zeroKeyMaterial.isPending, false);
   // A keepalive armed now must be cancelled when we give up.
   timers.dataReceived();
   assert.equal(timers.sendKeepalive.isPending, true);
   clock.advance(period); // the 20th retransmit timeout: give up
   assert.equal(host.count("initiation(retry)"), 19, "no 21st initiation");
-  assert.equal(host.count("flushStaged"), 1);
+  assert.equal(host.count("dropStaged"), 1);
   assert.equal(timers.retransmitHandshake.isPending, false);
   assert.equal(timers.sendKeepalive.isPending, false);
   assert.equal(timers.zeroKeyMaterial.isPending, true);
   const gaveUp = clock.now();
   clock.advance(ZERO_KEY_MATERIAL_AFTER - 1);
-  assert.equal(host.count("zeroAndFlushAll"), 0);
+  assert.equal(host.count("zeroAndDropAll"), 0);
   clock.advance(1);
-  assert.deepEqual(host.calls.filter((c) => c.what === "zeroAndFlushAll").map((c) => c.at), [
+  assert.deepEqual(host.calls.filter((c) => c.what === "zeroAndDropAll").map((c) => c.at), [
     gaveUp + ZERO_KEY_MATERIAL_AFTER,
   ]);
   assert.equal(host.count("keepalive"), 0);
   clock.advance(10 * ZERO_KEY_MATERIAL_AFTER);
   assert.equal(host.count("initiation(retry)"), 19);
-  assert.equal(host.count("zeroAndFlushAll"), 1);
+  assert.equal(host.count("zeroAndDropAll"), 1);
 });
 
 Deno.test("PeerTimers giving up keeps an already pending zeroKeyMaterial deadline", () => {
@@ -336,11 +336,11 @@ Deno.test("PeerTimers giving up keeps an already pending zeroKeyMaterial deadlin
   timers.sessionDerived(); // due at 540 s
   host.sendHandshakeInitiation(false);
   clock.advance(period * (MAX_TIMER_HANDSHAKES + 2)); // gave up at 100 s
-  assert.equal(host.count("flushStaged"), 1);
+  assert.equal(host.count("dropStaged"), 1);
   clock.advance(ZERO_KEY_MATERIAL_AFTER - clock.now() - 1);
-  assert.equal(host.count("zeroAndFlushAll"), 0);
+  assert.equal(host.count("zeroAndDropAll"), 0);
   clock.advance(1);
-  assert.equal(host.count("zeroAndFlushAll"), 1, "fires at 540 s, not 100 s + 540 s");
+  assert.equal(host.count("zeroAndDropAll"), 1, "fires at 540 s, not 100 s + 540 s");
 });
 
 Deno.test("PeerTimers.handshakeComplete() stops retransmission and resets attempts", () => {
@@ -366,9 +366,9 @@ Deno.test("PeerTimers: a new (non-retry) initiation restarts the attempt count",
   assert.equal(timers.handshakeAttempts, 0);
   clock.advance(19 * REKEY_TIMEOUT);
   assert.equal(host.count("initiation(retry)"), 10 + 19);
-  assert.equal(host.count("flushStaged"), 0);
+  assert.equal(host.count("dropStaged"), 0);
   clock.advance(REKEY_TIMEOUT);
-  assert.equal(host.count("flushStaged"), 1);
+  assert.equal(host.count("dropStaged"), 1);
 });
 
 Deno.test("PeerTimers.dataReceived() sends a keepalive after KEEPALIVE_TIMEOUT", () => {
@@ -448,9 +448,9 @@ Deno.test("PeerTimers.sessionDerived() wipes keys after 3 × REJECT_AFTER_TIME, 
   clock.advance(100_000);
   timers.sessionDerived(); // due at 640 s
   clock.advance(ZERO_KEY_MATERIAL_AFTER - 1);
-  assert.equal(host.count("zeroAndFlushAll"), 0);
+  assert.equal(host.count("zeroAndDropAll"), 0);
   clock.advance(1);
-  assert.deepEqual(host.actions(), [{ at: 640_000, what: "zeroAndFlushAll" }]);
+  assert.deepEqual(host.actions(), [{ at: 640_000, what: "zeroAndDropAll" }]);
 });
 
 Deno.test("PeerTimers persistent keepalive is re-armed by every traversal", () => {

@@ -5,7 +5,7 @@
  * port, as wireguard-go's `conn/bind_std.go` with its Linux sticky-socket and
  * batching parts (`sticky_linux.go`, `controlfns_linux.go`). Deno's own
  * `listenDatagram` has no fwmark, V6ONLY, buffer-size or batching options, and
- * FFI `recvmmsg`/`sendmmsg` is about twice as fast (deno-platform.md §2).
+ * FFI `recvmmsg`/`sendmmsg` is about twice as fast (measured on Deno 2.9.6).
  *
  * Receiving: the owner waits for readability with an {@link EventLoop} on
  * {@link LinuxBind.fds} and calls {@link LinuxBind.drain}, which reads
@@ -42,8 +42,8 @@
  * with `getsockopt(SOL_UDP, UDP_SEGMENT)` as wireguard-go does.
  *
  * UDP GRO on receive (`UDP_GRO`): turned on at open when the kernel accepts
- * it and is at least 5.12 (wireguard-go leaves it off before that; see
- * wireguard-contract.md §4, UDP batching). The kernel may then hand us several
+ * it and is at least 5.12 (wireguard-go leaves it off before that). The
+ * kernel may then hand us several
  * datagrams of one flow as a single message, with a `UDP_GRO` cmsg giving the
  * segment size; {@link LinuxBind.drain} cuts the payload back into datagrams
  * and calls `receive` once per datagram with a view into the slot (no copy).
@@ -62,7 +62,7 @@
  * sockaddr, cmsg, packet data) is carved from one long-lived ArrayBuffer per
  * direction and socket, kept referenced by the socket object, because V8 may
  * free a buffer whose address we only stored in another struct
- * (deno-platform.md §1 pitfalls). Each arena holds 64 slots of 64 KiB, so a
+ * (the FFI pitfalls listed in src/sys/libc.ts). Each arena holds 64 slots of 64 KiB, so a
  * socket costs about 2 × 4 MiB and an open bind (IPv4 + IPv6) about 16 MiB,
  * allocated once at the first open and reused by later ones.
  */

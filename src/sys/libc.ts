@@ -6,7 +6,7 @@
  * no permission). The TUN, UDP and event-loop edges use these bindings; protocol
  * code never does.
  *
- * Pitfalls, measured on Deno 2.9.6 (see deno-platform.md §1):
+ * Pitfalls, measured on Deno 2.9.6:
  * - **errno is thread-local.** {@link errno} is only meaningful right after a
  *   *synchronous* call, with no other FFI call and no allocation-heavy work in
  *   between. (`nonblocking: true` calls would run on a Tokio pool thread,

@@ -7,6 +7,8 @@
  * are never touched. {@link withNamespaces} always cleans up: it kills the
  * processes it started and every process still living in its namespaces
  * (daemons that detached from us included), then deletes the namespaces.
+ * Plus what tests do inside them: `ip`, sysctl, link counters, listening
+ * sockets and ping. The WireGuard daemons and `wg` are in test/_util/wg.ts.
  */
 import {
   type Background,
@@ -19,6 +21,7 @@ import {
   sleep,
   spawnBackground,
   type SpawnOptions,
+  waitFor,
 } from "./proc.ts";
 
 export { hasTool, isRoot, run, sleep, spawnBackground, waitFor } from "./proc.ts";
@@ -84,6 +87,57 @@ export class Netns {
     return r.code === 0;
   }
 
+  /** ip() runs `ip -n NAME args…` (10 s timeout) and throws unless it exited 0. */
+  ip(...args: string[]): Promise<RunResult> {
+    return runOk("ip", ["-n", this.name, ...args], { timeoutMs: 10_000 });
+  }
+
+  /**
+   * addrUp() adds addresses (with prefix; IPv6 ones without DAD, so they are
+   * usable at once) to link `dev` and sets it up.
+   */
+  async addrUp(dev: string, ...cidrs: string[]): Promise<void> {
+    for (const addr of cidrs) {
+      await this.ip("address", "add", addr, "dev", dev, ...(addr.includes(":") ? ["nodad"] : []));
+    }
+    await this.ip("link", "set", dev, "up");
+  }
+
+  /** sysctl() writes `key=value` inside the namespace; throws unless it worked. */
+  async sysctl(key: string, value: string): Promise<void> {
+    await runOk("ip", ["netns", "exec", this.name, "sysctl", "-qw", `${key}=${value}`], {
+      timeoutMs: 10_000,
+    });
+  }
+
+  /** mtu() is the MTU of link `dev`. */
+  async mtu(dev: string): Promise<number> {
+    const r = await this.ip("-o", "link", "show", "dev", dev);
+    const m = / mtu (\d+) /.exec(r.stdout);
+    if (!m) throw new Error(`no mtu in: ${r.stdout}`);
+    return Number(m[1]);
+  }
+
+  /** linkStats() is the byte and packet counters of link `dev` (`ip -s -j`). */
+  async linkStats(dev: string): Promise<LinkStats> {
+    const r = await this.ip("-s", "-j", "link", "show", "dev", dev);
+    const { rx, tx } = JSON.parse(r.stdout)[0].stats64;
+    return { rxBytes: rx.bytes, txBytes: tx.bytes, rxPackets: rx.packets, txPackets: tx.packets };
+  }
+
+  /**
+   * listening() waits until something listens on `proto` port `port` in the
+   * namespace (`ss`); false after `timeoutMs`.
+   */
+  listening(proto: "tcp" | "udp", port: number, timeoutMs = 10_000): Promise<boolean> {
+    const flag = proto === "tcp" ? "-Htnl" : "-Hunl";
+    return waitFor(
+      async () => (await this.exec("ss", flag, `sport = :${port}`)).stdout.trim() !== "",
+      timeoutMs,
+      50,
+    );
+  }
+
   /**
    * delete() kills (TERM, then KILL after 3 s) every process still in the
    * namespace, which can only be processes a test started there, then deletes
@@ -105,6 +159,78 @@ export class Netns {
     } catch {
       // best effort
     }
+  }
+}
+
+/** Counters of one link, from {@link Netns.linkStats}. */
+export interface LinkStats {
+  rxBytes: number;
+  txBytes: number;
+  rxPackets: number;
+  txPackets: number;
+}
+
+/** deleteAll() deletes every namespace of `list` (nulls skipped); never throws. */
+export async function deleteAll(list: readonly (Netns | null | undefined)[]): Promise<void> {
+  for (const ns of list) await ns?.delete();
+}
+
+/** Result of {@link ping}. */
+export interface PingResult {
+  sent: number;
+  received: number;
+  output: string;
+}
+
+/** Options of {@link ping}. */
+export interface PingOptions {
+  /** `-f` (flood; root only). */
+  flood?: boolean;
+  /** `-i` seconds between requests (ping's default, 1 s, when absent). */
+  intervalS?: number;
+  /** `-W` seconds to wait for each reply (default 1). */
+  waitS?: number;
+}
+
+/**
+ * ping() sends `count` echo requests to `target` from `ns` and counts the
+ * replies; never throws on loss (the caller asserts on the counts).
+ */
+export async function ping(
+  ns: Netns,
+  target: string,
+  count: number,
+  opts: PingOptions = {},
+): Promise<PingResult> {
+  const waitS = opts.waitS ?? 1;
+  const args = ["-n", "-q", "-c", String(count), "-W", String(waitS)];
+  if (opts.intervalS !== undefined) args.push("-i", String(opts.intervalS));
+  if (opts.flood) args.push("-f");
+  const timeoutMs = 20_000 + count * ((opts.intervalS ?? 1) + waitS) * 1000;
+  const r = await ns.execWith({ timeoutMs }, "ping", ...args, target);
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+  return {
+    sent: m ? Number(m[1]) : 0,
+    received: m ? Number(m[2]) : 0,
+    output: r.stdout + r.stderr,
+  };
+}
+
+/**
+ * pingUntil() pings once at a time (`-i 0.2 -W 1`) until a reply comes, for
+ * at most `limit.tries` pings or `limit.timeoutMs`; the milliseconds it took,
+ * or null when no reply came.
+ */
+export async function pingUntil(
+  ns: Netns,
+  target: string,
+  limit: { tries: number } | { timeoutMs: number },
+): Promise<number | null> {
+  const t0 = Date.now();
+  for (let i = 0;; i++) {
+    if ("tries" in limit ? i >= limit.tries : Date.now() - t0 >= limit.timeoutMs) return null;
+    const r = await ping(ns, target, 1, { intervalS: 0.2, waitS: 1 });
+    if (r.received === 1) return Date.now() - t0;
   }
 }
 
@@ -152,14 +278,11 @@ export async function vethPair(a: Netns, b: Netns, opts: VethOptions = {}): Prom
   ]);
   for (const [ns, dev, addrs] of [[a, nameA, opts.addrA], [b, nameB, opts.addrB]] as const) {
     await ns.exec("sysctl", "-qw", `net.ipv6.conf.${dev}.accept_dad=0`);
-    if (opts.mtu !== undefined) {
-      await runOk("ip", ["-n", ns.name, "link", "set", dev, "mtu", String(opts.mtu)]);
-    }
-    for (const addr of addrs === undefined ? [] : typeof addrs === "string" ? [addrs] : addrs) {
-      const extra = addr.includes(":") ? ["nodad"] : [];
-      await runOk("ip", ["-n", ns.name, "address", "add", addr, "dev", dev, ...extra]);
-    }
-    await runOk("ip", ["-n", ns.name, "link", "set", dev, "up"]);
+    if (opts.mtu !== undefined) await ns.ip("link", "set", dev, "mtu", String(opts.mtu));
+    await ns.addrUp(
+      dev,
+      ...(addrs === undefined ? [] : typeof addrs === "string" ? [addrs] : addrs),
+    );
   }
 }
 

@@ -24,7 +24,14 @@
  * socket directory /var/run/wireguard is global, not per namespace.
  */
 import { Netns, run, vethPair, waitFor } from "../_util/netns.ts";
-import { runOk, type RunResult, spawnBackground } from "../_util/proc.ts";
+import { pidAlive, type RunResult } from "../_util/proc.ts";
+import {
+  launchDaemon,
+  socketAnswers,
+  startForeground,
+  uapiSocket,
+  wg as runWg,
+} from "../_util/wg.ts";
 import { GcLog } from "./_gc.ts";
 import { useBestCryptoBackend } from "../../src/crypto/select.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
@@ -79,7 +86,7 @@ export class Cleanup {
    */
   async sweepSockets(): Promise<void> {
     for (const path of this.#sockets) {
-      if (!(await socketServed(path))) {
+      if (!(await socketAnswers(path))) {
         try {
           await Deno.remove(path);
         } catch {
@@ -106,25 +113,7 @@ export class Cleanup {
   }
 }
 
-/** The UAPI socket of an interface. */
-export function uapiSocket(ifname: string): string {
-  return `/var/run/wireguard/${ifname}.sock`;
-}
-
-async function socketServed(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-  } catch {
-    return false;
-  }
-  try {
-    const c = await Deno.connect({ transport: "unix", path });
-    c.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { uapiSocket };
 
 /** toBase64() of a key, as `wg` prints it. */
 export function toBase64(bytes: Uint8Array): string {
@@ -295,65 +284,32 @@ export async function startDaemon(
   opts: DaemonOptions = {},
 ): Promise<Daemon> {
   cleanup.addSocket(ifname);
-  const pin = opts.cpu === undefined ? [] : ["taskset", "-c", String(opts.cpu)];
+  const wrapper = opts.cpu === undefined ? [] : ["taskset", "-c", String(opts.cpu)];
   // LOG_LEVEL=silent: neither daemon may keep our pipes (run() would wait for them).
   const env: Record<string, string> = { LOG_LEVEL: "silent" };
-  let exited = false;
   if (opts.logPath !== undefined) {
     env.DENO_V8_FLAGS = appendEnv("DENO_V8_FLAGS", "--trace-gc", ",");
     env.GODEBUG = appendEnv("GODEBUG", "gctrace=1", ",");
     // Reaped when the namespace goes (Netns.delete() kills what lives in it).
-    const bg = spawnBackground("ip", [
-      "netns",
-      "exec",
-      ns.name,
-      ...pin,
-      "stdbuf",
-      "-oL",
-      "-eL",
-      "sh",
-      "-c",
-      'exec "$0" -f "$1" >"$2" 2>&1',
-      impl.path,
-      ifname,
-      opts.logPath,
-    ], { env });
-    bg.status.then(() => (exited = true));
-  } else {
-    const r = await run("ip", ["netns", "exec", ns.name, ...pin, impl.path, ifname], {
-      timeoutMs: 30_000,
+    await startForeground((n, cmd, args, o) => n.spawn(o, cmd, ...args), ns, ifname, {
+      argv: [impl.path],
       env,
+      wrapper,
+      logPath: opts.logPath,
+    }).catch((e) => {
+      throw new Error(`${impl.name}: ${e instanceof Error ? e.message : e}`);
     });
-    if (r.code !== 0 || r.timedOut) {
-      throw new Error(
-        `${impl.path} ${ifname} failed (code ${r.code}${r.timedOut ? ", timed out" : ""}): ${
-          (r.stdout + r.stderr).trim().slice(-500)
-        }`,
-      );
-    }
+  } else {
+    await launchDaemon(ns, impl.path, ifname, { env, wrapper });
   }
   const log = opts.logPath === undefined ? null : new GcLog(opts.logPath);
-  const died = () => `${impl.name} ${ifname} exited: ${log?.tail() ?? ""}`;
-  const pid = await findDaemon(ns, ifname).catch((e) => {
-    throw exited ? new Error(died()) : e;
-  });
-  const served = await waitFor(() => exited || socketServed(uapiSocket(ifname)), 10_000, 50);
-  if (exited) throw new Error(died());
-  if (!served) throw new Error(`${impl.name}: ${uapiSocket(ifname)} does not answer`);
+  const pid = await findDaemon(ns, ifname);
   return { ns, ifname, pid, log };
 }
 
 /** stopDaemon() sends SIGTERM, waits up to 5 s, then SIGKILL; never throws. */
 export async function stopDaemon(d: Daemon): Promise<void> {
-  const alive = () => {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${d.pid}/stat`);
-      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-      return state !== "Z" && state !== "X";
-    } catch {
-      return false;
-    }
-  };
+  const alive = () => pidAlive(d.pid);
   try {
     Deno.kill(d.pid, "SIGTERM");
   } catch {
@@ -376,7 +332,7 @@ export async function stopDaemon(d: Daemon): Promise<void> {
 
 /** wg() runs `wg args…` and throws unless it succeeded in time. */
 export function wg(args: readonly string[], timeoutMs = 60_000): Promise<RunResult> {
-  return runOk("wg", args, { timeoutMs });
+  return runWg(args, { timeoutMs });
 }
 
 /** setconf() writes `text` to a file in `dir` and runs `wg setconf`; returns the wall time in ms. */
@@ -404,7 +360,7 @@ export async function setconfFile(
 
 /** ip() runs `ip -n NS args…` and throws unless it succeeded. */
 export function ip(ns: Netns, args: readonly string[]): Promise<RunResult> {
-  return runOk("ip", ["-n", ns.name, ...args], { timeoutMs: 10_000 });
+  return ns.ip(...args);
 }
 
 /** Waits until something listens on `proto` port `port` inside `ns` (`ss`). */
@@ -414,17 +370,7 @@ export function waitListening(
   port: number,
   timeoutMs = 10_000,
 ): Promise<boolean> {
-  return waitFor(
-    async () => {
-      const flag = proto === "tcp" ? "-Htln" : "-Huln";
-      const r = await run("ip", ["netns", "exec", ns.name, "ss", flag, `sport = :${port}`], {
-        timeoutMs: 5000,
-      });
-      return r.stdout.trim() !== "";
-    },
-    timeoutMs,
-    50,
-  );
+  return ns.listening(proto, port, timeoutMs);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -543,11 +489,11 @@ export class Tunnel {
       dir,
     );
     for (const [ns, d, addr] of [[a, da, TUN_A], [b, db, TUN_B]] as const) {
-      await ip(ns, ["address", "add", `${addr}/24`, "dev", d.ifname]);
-      await ip(ns, ["link", "set", "dev", d.ifname, "mtu", String(TUN_MTU), "up"]);
+      await ns.ip("address", "add", `${addr}/24`, "dev", d.ifname);
+      await ns.ip("link", "set", "dev", d.ifname, "mtu", String(TUN_MTU), "up");
     }
-    for (const [ns] of [[a], [b]] as const) {
-      if (!(await waitListening(ns, "udp", PORT_MAIN))) {
+    for (const ns of [a, b]) {
+      if (!(await ns.listening("udp", PORT_MAIN))) {
         throw new Error(`${impl.name}: no UDP socket on port ${PORT_MAIN} in ${ns.name}`);
       }
     }

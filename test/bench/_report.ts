@@ -7,9 +7,9 @@
  *
  * Every metric is reported as the median over rounds per implementation
  * (with the range), and as the ratio of the two medians, candidate over
- * reference (gotatun / wireguard-go). The baseline (docs: reference/
- * baseline.md) treats differences under ~15 % as noise on this 2-core
- * machine, so the table marks a ratio as better or worse only beyond that.
+ * reference (gotatun / wireguard-go). Differences under ~15 % are noise on
+ * this 2-core machine, so the table marks a ratio as better or worse only
+ * beyond that.
  */
 
 /** Which direction of a metric is good. */

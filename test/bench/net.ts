@@ -20,8 +20,8 @@
  * test to test and round to round, so that the noise of a shared 2-core
  * machine lands on both alike. Every metric is the median over the rounds
  * (5 by default) and is reported with its range and the ratio of the
- * medians, gotatun / wireguard-go (baseline.md: differences under ~15 % are
- * noise here). Progress goes to stderr, the Markdown table to stdout.
+ * medians, gotatun / wireguard-go (differences under ~15 % are noise
+ * here). Progress goes to stderr, the Markdown table to stdout.
  *
  * What is measured and how: see _metrics.ts (iperf3 TCP/UDP, /proc CPU and
  * RSS, handshakes per second with _flood.ts, `wg setconf` of big

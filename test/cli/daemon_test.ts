@@ -19,12 +19,19 @@ import assert from "node:assert/strict";
 import { DENO_RUN_FLAGS, VERSION } from "../../cli/version.ts";
 import { wireguardModuleAvailable } from "../../cli/banner.ts";
 import { closeQuietly, cstr, libc } from "../../src/sys/libc.ts";
-import { type Netns, vethPair, withNamespaces } from "../_util/netns.ts";
+import { type Netns, ping, vethPair, withNamespaces } from "../_util/netns.ts";
 import { pidAlive, randomSuffix, run, sleep, waitFor } from "../_util/proc.ts";
 import { ignoreUnless, type Needs } from "../_util/needs.ts";
+import { launchDaemon, REPO_ROOT, socketAnswers, uapiSocket } from "../_util/wg.ts";
 
-const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
-const SOCKET_DIR = "/var/run/wireguard";
+/**
+ * Daemonizing is checked at once: the launcher exits 0 without holding our
+ * pipes, and the link exists and the socket accepts connections as soon as it
+ * returns, with no waiting.
+ */
+const NOW = { immediate: true };
+
+const ROOT = `${REPO_ROOT}/`;
 const DIST = `${ROOT}dist/gotatun`;
 
 /** How to start gotatun from the sources: `deno run <flags> --config deno.json cli/main.ts`. */
@@ -60,23 +67,9 @@ function ifname(): string {
   return `gtc${randomSuffix(6)}`;
 }
 
-function socketPath(name: string): string {
-  return `${SOCKET_DIR}/${name}.sock`;
-}
-
 function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function connectable(path: string): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ transport: "unix", path });
-    conn.close();
     return true;
   } catch {
     return false;
@@ -123,21 +116,11 @@ async function daemonPid(ns: Netns): Promise<number> {
 function cleanupSocket(defer: (fn: () => void) => void, name: string): void {
   defer(() => {
     try {
-      Deno.removeSync(socketPath(name));
+      Deno.removeSync(uapiSocket(name));
     } catch {
       // gone, as it should be
     }
   });
-}
-
-/** Starts a daemon for `name` in `ns` and checks it is ready when the command returns. */
-async function startDaemon(ns: Netns, cmd: string[], name: string): Promise<void> {
-  const r = await gotatun(ns, cmd, [name]);
-  assert.equal(r.timedOut, false, "gotatun did not return");
-  assert.equal(r.code, 0, `gotatun failed: ${r.stdout}${r.stderr}`);
-  // No waiting: the socket must accept connections as soon as it returns.
-  assert.ok(await connectable(socketPath(name)), "socket not connectable right after return");
-  assert.ok(await ns.hasLink(name), "TUN interface missing right after return");
 }
 
 // ---------------------------------------------------------------------------
@@ -208,8 +191,8 @@ Deno.test({
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       const name = ifname();
       cleanupSocket(defer, name);
-      await startDaemon(ns, SOURCE_CMD, name);
-      const mode = Deno.lstatSync(socketPath(name)).mode! & 0o777;
+      await launchDaemon(ns, SOURCE_CMD, name, NOW);
+      const mode = Deno.lstatSync(uapiSocket(name)).mode! & 0o777;
       assert.equal(mode, 0o700, "socket mode must be 0700 as wireguard-go's");
       const show = await ns.exec("wg", "show", name);
       assert.equal(show.code, 0, show.stderr);
@@ -246,9 +229,9 @@ Deno.test({
           );
           assert.equal(r.timedOut, false, "the shell hung on the daemon's pipe");
           assert.match(r.stdout, /rc=0/, r.stdout + r.stderr);
-          assert.ok(await connectable(socketPath(name)));
+          assert.ok(await socketAnswers(uapiSocket(name)));
           await ns.execOk("ip", "link", "del", name);
-          assert.ok(await waitFor(() => !exists(socketPath(name)), 5000), "daemon did not exit");
+          assert.ok(await waitFor(() => !exists(uapiSocket(name)), 5000), "daemon did not exit");
         });
       }
     });
@@ -262,27 +245,27 @@ Deno.test({
     await withNamespaces("gtcli", 2, async ({ namespaces: [a, b], defer }) => {
       const name = ifname();
       cleanupSocket(defer, name);
-      await startDaemon(a, SOURCE_CMD, name);
+      await launchDaemon(a, SOURCE_CMD, name, NOW);
       await t.step("same name, other namespace: unix socket in use", async () => {
         const r = await gotatun(b, SOURCE_CMD, [name]);
         assert.equal(r.code, 1);
         assert.match(r.stdout, /UAPI listen error: unix socket in use/);
         assert.equal(await b.hasLink(name), false, "the failed instance must not leave its TUN");
-        assert.ok(await connectable(socketPath(name)), "the live socket must survive");
+        assert.ok(await socketAnswers(uapiSocket(name)), "the live socket must survive");
       });
       await t.step("same name, same namespace: the TUN is busy", async () => {
         const r = await gotatun(a, SOURCE_CMD, [name]);
         assert.equal(r.code, 1);
         assert.match(r.stdout, /Failed to create TUN device/);
-        assert.ok(await connectable(socketPath(name)));
+        assert.ok(await socketAnswers(uapiSocket(name)));
       });
       await t.step("stale socket file is replaced", async () => {
         const stale = ifname();
         cleanupSocket(defer, stale);
-        staleSocket(socketPath(stale));
-        assert.ok(exists(socketPath(stale)));
-        assert.equal(await connectable(socketPath(stale)), false);
-        await startDaemon(b, SOURCE_CMD, stale);
+        staleSocket(uapiSocket(stale));
+        assert.ok(exists(uapiSocket(stale)));
+        assert.equal(await socketAnswers(uapiSocket(stale)), false);
+        await launchDaemon(b, SOURCE_CMD, stale, NOW);
       });
     });
   },
@@ -295,15 +278,15 @@ Deno.test({
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       const name = ifname();
       cleanupSocket(defer, name);
-      await startDaemon(ns, SOURCE_CMD, name);
+      await launchDaemon(ns, SOURCE_CMD, name, NOW);
       const pid = await daemonPid(ns);
       Deno.kill(pid, "SIGHUP");
       await sleep(500);
       assert.ok(pidAlive(pid), "SIGHUP killed the daemon");
-      assert.ok(await connectable(socketPath(name)));
+      assert.ok(await socketAnswers(uapiSocket(name)));
       Deno.kill(pid, "SIGTERM");
       assert.ok(await waitFor(() => !pidAlive(pid), 5000), "still running after SIGTERM");
-      assert.equal(exists(socketPath(name)), false, "socket left behind");
+      assert.equal(exists(uapiSocket(name)), false, "socket left behind");
       assert.ok(await waitFor(async () => !(await ns.hasLink(name)), 3000), "TUN left behind");
     });
   },
@@ -317,20 +300,20 @@ Deno.test({
       await t.step("ip link del", async () => {
         const name = ifname();
         cleanupSocket(defer, name);
-        await startDaemon(ns, SOURCE_CMD, name);
+        await launchDaemon(ns, SOURCE_CMD, name, NOW);
         const pid = await daemonPid(ns);
         // Up first, so the UDP sockets exist too, as after wg-quick up.
         await ns.execOk("ip", "link", "set", name, "up");
         await ns.execOk("ip", "link", "del", name);
         assert.ok(await waitFor(() => !pidAlive(pid), 5000), "still running after ip link del");
-        assert.equal(exists(socketPath(name)), false, "socket left behind");
+        assert.equal(exists(uapiSocket(name)), false, "socket left behind");
       });
       await t.step("socket file removed", async () => {
         const name = ifname();
         cleanupSocket(defer, name);
-        await startDaemon(ns, SOURCE_CMD, name);
+        await launchDaemon(ns, SOURCE_CMD, name, NOW);
         const pid = await daemonPid(ns);
-        Deno.removeSync(socketPath(name));
+        Deno.removeSync(uapiSocket(name));
         assert.ok(await waitFor(() => !pidAlive(pid), 5000), "still running after rm socket");
         assert.ok(await waitFor(async () => !(await ns.hasLink(name)), 3000), "TUN left behind");
       });
@@ -345,7 +328,7 @@ Deno.test({
     await withNamespaces("gtcli", 1, async ({ namespaces: [ns], defer }) => {
       const name = ifname();
       cleanupSocket(defer, name);
-      await startDaemon(ns, SOURCE_CMD, name);
+      await launchDaemon(ns, SOURCE_CMD, name, NOW);
       const port = String(20000 + Math.floor(Math.random() * 20000));
       const key = (await run("wg", ["genkey"])).stdout.trim();
       const set = await ns.execWith(
@@ -386,7 +369,7 @@ Deno.test({
         env: { LOG_LEVEL: "verbose" },
       });
       assert.ok(
-        await waitFor(() => connectable(socketPath(name)), 20_000),
+        await waitFor(() => socketAnswers(uapiSocket(name)), 20_000),
         `socket never appeared: ${JSON.stringify(bg.output())}`,
       );
       await ns.execOk("ip", "link", "set", name, "mtu", "1280");
@@ -397,7 +380,7 @@ Deno.test({
       // `ip netns exec` execs the program, so our child is the daemon itself.
       const status = await bg.kill("SIGINT", 5000);
       assert.equal(status.code, 0, JSON.stringify(bg.output()));
-      assert.equal(exists(socketPath(name)), false);
+      assert.equal(exists(uapiSocket(name)), false);
       const out = bg.output();
       assert.match(out.stdout, new RegExp(`^DEBUG: \\(${name}\\) .*Starting gotatun version`, "m"));
       // -f still prints the banner, where it is true.
@@ -440,8 +423,8 @@ Deno.test({
       await vethPair(a, b, { addrA: "192.168.241.1/24", addrB: "192.168.241.2/24" });
       const names = [ifname(), ifname()];
       for (const n of names) cleanupSocket(defer, n);
-      await startDaemon(a, SOURCE_CMD, names[0]);
-      await startDaemon(b, SOURCE_CMD, names[1]);
+      await launchDaemon(a, SOURCE_CMD, names[0], NOW);
+      await launchDaemon(b, SOURCE_CMD, names[1], NOW);
       const keys = [];
       for (let i = 0; i < 2; i++) {
         const priv = (await run("wg", ["genkey"])).stdout.trim();
@@ -488,11 +471,10 @@ Deno.test({
           s.peerEp,
         );
         assert.equal(set.code, 0, set.stderr);
-        await s.ns.execOk("ip", "address", "add", `${s.addr}/24`, "dev", s.name);
-        await s.ns.execOk("ip", "link", "set", s.name, "up");
+        await s.ns.addrUp(s.name, `${s.addr}/24`);
       }
-      const ping = await a.exec("ping", "-c", "3", "-i", "0.2", "-W", "3", "10.77.0.2");
-      assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+      const r = await ping(a, "10.77.0.2", 3, { intervalS: 0.2, waitS: 3 });
+      assert.ok(r.received > 0, r.output);
       const dump = await a.exec("wg", "show", names[0], "latest-handshakes");
       assert.doesNotMatch(dump.stdout, /\t0$/m, "no handshake recorded");
     });
@@ -520,11 +502,11 @@ Deno.test({
       );
       assert.equal(r.timedOut, false, "hung");
       assert.match(r.stdout, /rc=0/, r.stdout + r.stderr);
-      assert.ok(await connectable(socketPath(name)));
+      assert.ok(await socketAnswers(uapiSocket(name)));
       const pid = await daemonPid(ns);
       await ns.execOk("ip", "link", "del", name);
       assert.ok(await waitFor(() => !pidAlive(pid), 5000));
-      assert.equal(exists(socketPath(name)), false);
+      assert.equal(exists(uapiSocket(name)), false);
     });
   },
 });

@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import { DENO_RUN_FLAGS } from "../../cli/version.ts";
 import { run } from "../_util/proc.ts";
 import { ignoreUnless } from "../_util/needs.ts";
+import { REPO_ROOT, SOCKET_DIR } from "../_util/wg.ts";
 
-const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
-const MAIN = [...DENO_RUN_FLAGS, "--config", `${ROOT}deno.json`, `${ROOT}cli/main.ts`];
+const MAIN = [...DENO_RUN_FLAGS, "--config", `${REPO_ROOT}/deno.json`, `${REPO_ROOT}/cli/main.ts`];
 
 async function demoNamespaces(): Promise<string[]> {
   const r = await run("ip", ["netns", "list"], { timeoutMs: 10_000 });
@@ -30,7 +30,7 @@ Deno.test({
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, /gotatun demo: OK/);
     assert.deepEqual(await demoNamespaces(), before, "demo left namespaces behind");
-    const sockets = [...Deno.readDirSync("/var/run/wireguard")].map((e) => e.name);
+    const sockets = [...Deno.readDirSync(SOCKET_DIR)].map((e) => e.name);
     assert.equal(sockets.filter((n) => n.startsWith("gtdemo")).length, 0, "demo left sockets");
   },
 });

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * @module
- * Helpers for the root-only edge tests: private network namespaces named
- * `gtio-<random>` (or another prefix), commands with timeouts, and running a
- * Deno helper script inside a namespace (`ip netns exec`), since Deno cannot
- * setns() itself.
+ * Helpers for the root-only edge tests, by namespace name, on top of the
+ * shared toolkit (test/_util/netns.ts, test/_util/proc.ts): private network
+ * namespaces named `gtio-<random>` (or another prefix), commands with
+ * timeouts, and running a Deno helper script inside a namespace
+ * (`ip netns exec`), since Deno cannot setns() itself.
  * Every external step has a timeout; callers delete their namespaces in
- * `finally`.
+ * `finally` (which also kills whatever still runs in them).
  */
 
 import type { Needs } from "../_util/needs.ts";
+import { Netns } from "../_util/netns.ts";
+import { randomSuffix, run, runOk } from "../_util/proc.ts";
 
 /** What the edge tests need: root, `ip`, and /dev/net/tun (see test/_util/needs.ts). */
 export const NETNS_NEEDS: Needs = { root: true, tun: true, tools: ["ip"] };
@@ -24,43 +27,38 @@ export interface ShResult {
   stderr: string;
 }
 
-/** Runs a command with a timeout (SIGTERM on expiry); never throws for a non-zero exit. */
+/** Runs a command with a hard timeout (killed on expiry); never throws for a non-zero exit. */
 export async function sh(cmd: string[], timeoutMs = 10_000): Promise<ShResult> {
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(timeoutMs),
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  const { code, stdout, stderr } = await run(cmd[0], cmd.slice(1), { timeoutMs });
+  return { code, stdout, stderr };
 }
 
-/** Runs a command and throws (with its stderr) unless it exits 0. */
+/** Runs a command and throws (with its output) unless it exits 0 in time. */
 export async function must(cmd: string[], timeoutMs = 10_000): Promise<string> {
-  const r = await sh(cmd, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
-  return r.stdout;
+  return (await runOk(cmd[0], cmd.slice(1), { timeoutMs })).stdout;
 }
 
 /** A fresh name with the tests' prefix, e.g. `gtio-3fa9c2d1`. */
 export function uniqueName(prefix = "gtio-"): string {
-  const b = crypto.getRandomValues(new Uint8Array(4));
-  return prefix + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return prefix + randomSuffix(8);
 }
 
-/** Creates a namespace (named `<prefix><random>`) with loopback up; returns its name. */
+/** The namespaces made by {@link addNetns}, by name. */
+const made = new Map<string, Netns>();
+
+/** Creates a namespace (test/_util/netns.ts, `<prefix>-<random>`) with loopback up; its name. */
 export async function addNetns(prefix = "gtio-"): Promise<string> {
-  const ns = uniqueName(prefix);
-  await must(["ip", "netns", "add", ns]);
-  await must(["ip", "-n", ns, "link", "set", "lo", "up"]);
-  return ns;
+  const ns = await Netns.create(prefix.replace(/-$/, ""));
+  made.set(ns.name, ns);
+  return ns.name;
 }
 
-/** Deletes namespaces, ignoring ones already gone. */
+/** Deletes namespaces made by {@link addNetns}, killing what still runs in them. */
 export async function delNetns(...names: string[]): Promise<void> {
-  for (const ns of names) await sh(["ip", "netns", "del", ns]);
+  for (const name of names) {
+    await made.get(name)?.delete();
+    made.delete(name);
+  }
 }
 
 /** The command line that runs a Deno script inside `ns`. */

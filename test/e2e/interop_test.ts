@@ -51,29 +51,19 @@
 import assert from "node:assert/strict";
 import {
   BIG,
-  destroyAll,
   endpoints,
-  genKeyPair,
-  genPskFile,
   iperf,
   log,
   mib,
-  Netns,
-  ping,
-  pingUntil,
-  program,
-  randomDigits,
   REFERENCE,
   removeDir,
   skipReason,
-  startDaemon,
   tempDir,
   transfer,
   udpSocketDrops,
-  vethPair,
-  waitUdpBound,
-  wg,
 } from "./_util.ts";
+import { deleteAll, Netns, ping, pingUntil, vethPair } from "../_util/netns.ts";
+import { digits, genKeyPair, genPskFile, launchDaemon, program, wg } from "../_util/wg.ts";
 
 const SKIP = skipReason("interop_test.ts", ["ip", "wg", "iperf3", "ping", "ss"]);
 
@@ -109,17 +99,17 @@ async function setUp(
   programInitiates: boolean,
   outer: 4 | 6,
 ): Promise<{ initiator: Side; responder: Side }> {
-  const nsP = await Netns.create(id, "p");
+  const nsP = await Netns.create(`gte2e-${id}-p`);
   created.push(nsP);
-  const nsR = await Netns.create(id, "r");
+  const nsR = await Netns.create(`gte2e-${id}-r`);
   created.push(nsR);
   const vethP = `gte${id}3`, vethR = `gte${id}4`;
-  await vethPair(nsP, vethP, nsR, vethR);
-  for (const [ns, veth, n] of [[nsP, vethP, 1], [nsR, vethR, 2]] as const) {
-    await ns.ip(["addr", "add", `192.0.2.${n}/24`, "dev", veth]);
-    await ns.ip(["addr", "add", `2001:db8:e2e::${n}/64`, "dev", veth, "nodad"]);
-    await ns.ip(["link", "set", veth, "up"]);
-  }
+  await vethPair(nsP, nsR, {
+    nameA: vethP,
+    nameB: vethR,
+    addrA: ["192.0.2.1/24", "2001:db8:e2e::1/64"],
+    addrB: ["192.0.2.2/24", "2001:db8:e2e::2/64"],
+  });
 
   const p: Side = {
     label: "PROGRAM",
@@ -143,8 +133,8 @@ async function setUp(
     outer6: "2001:db8:e2e::2",
     publicKey: "",
   };
-  await startDaemon(nsP, program(), p.ifname);
-  await startDaemon(nsR, REFERENCE, r.ifname);
+  await launchDaemon(nsP, program(), p.ifname);
+  await launchDaemon(nsR, REFERENCE, r.ifname);
 
   const kp = await genKeyPair(dir), kr = await genKeyPair(dir);
   p.publicKey = kp.publicKey;
@@ -171,13 +161,11 @@ async function setUp(
       args.push("endpoint", ep);
     }
     await wg(args);
-    await self.ns.ip(["addr", "add", `${self.inner4}/24`, "dev", self.ifname]);
-    await self.ns.ip(["addr", "add", `${self.inner6}/64`, "dev", self.ifname, "nodad"]);
-    await self.ns.ip(["link", "set", self.ifname, "up"]);
+    await self.ns.addrUp(self.ifname, `${self.inner4}/24`, `${self.inner6}/64`);
   }
   for (const s of [p, r]) {
     assert.ok(
-      await waitUdpBound(s.ns, s.port),
+      await s.ns.listening("udp", s.port),
       `${s.label} did not bind UDP port ${s.port} after its link came up`,
     );
   }
@@ -204,11 +192,11 @@ const FLOOD_MAY_MISS = 1;
  */
 async function assertFlood(from: Side, to: string): Promise<void> {
   const r = await ping(from.ns, to, 20, { flood: true });
-  if (r.received !== r.transmitted) log(`${from.label} → ${to}: flood missed\n${r.output}`);
-  assert.equal(r.transmitted, 20, r.output);
+  if (r.received !== r.sent) log(`${from.label} → ${to}: flood missed\n${r.output}`);
+  assert.equal(r.sent, 20, r.output);
   assert.ok(
-    r.received >= r.transmitted - FLOOD_MAY_MISS,
-    `${from.label} → ${to}: ${r.received} of ${r.transmitted} echoes answered\n${r.output}`,
+    r.received >= r.sent - FLOOD_MAY_MISS,
+    `${from.label} → ${to}: ${r.received} of ${r.sent} echoes answered\n${r.output}`,
   );
 }
 
@@ -234,7 +222,7 @@ function assertCounter(
 }
 
 async function interopCase(programInitiates: boolean, outer: 4 | 6): Promise<void> {
-  const id = randomDigits(6);
+  const id = digits(6);
   const created: Netns[] = [];
   let dir: string | null = null;
   try {
@@ -248,7 +236,11 @@ async function interopCase(programInitiates: boolean, outer: 4 | 6): Promise<voi
     );
 
     // The first packet comes from the initiator, the only side that knows an endpoint.
-    assert.ok(await pingUntil(ini.ns, res.inner4), `${ini.label} → ${res.label}: no handshake`);
+    assert.notEqual(
+      await pingUntil(ini.ns, res.inner4, { tries: 5 }),
+      null,
+      `${ini.label} → ${res.label}: no handshake`,
+    );
     const learnt = (await endpoints(res.ifname)).get(ini.publicKey);
     const expected = outer === 4 ? `${ini.outer4}:${ini.port}` : `[${ini.outer6}]:${ini.port}`;
     assert.equal(learnt, expected, `${res.label} did not learn the initiator's endpoint`);
@@ -332,7 +324,7 @@ async function interopCase(programInitiates: boolean, outer: 4 | 6): Promise<voi
     assertCounter(`${res.label} → ${ini.label}`, a1.rx, b.tx, TCP_BYTES, dropsAtIni * maxFromRes);
     assertCounter(`${ini.label} → ${res.label}`, b.rx, a2.tx, TCP_BYTES, dropsAtRes * maxFromIni);
   } finally {
-    await destroyAll(created);
+    await deleteAll(created);
     await removeDir(dir);
   }
 }

@@ -41,32 +41,19 @@
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { BIG, endpoints, iperf, log, removeDir, skipReason, tempDir } from "./_util.ts";
+import { deleteAll, Netns, ping, pingUntil, vethPair } from "../_util/netns.ts";
 import {
-  BIG,
-  delay,
-  destroyAll,
-  endpoints,
+  digits,
   genKeyPair,
   genPskFile,
-  iperf,
   type KeyPair,
-  log,
-  Netns,
-  ping,
-  pingUntil,
+  launchDaemon,
   program,
-  randomDigits,
-  removeDir,
-  run,
-  skipReason,
-  startDaemon,
-  tempDir,
   uapiSocket,
-  vethPair,
-  waitFor,
-  waitUdpBound,
   wg,
-} from "./_util.ts";
+} from "../_util/wg.ts";
+import { run, sleep, waitFor } from "../_util/proc.ts";
 
 const SKIP = skipReason("netns_test.ts", [
   "ip",
@@ -105,10 +92,10 @@ async function configurePeers(
 ): Promise<Pair> {
   const k1 = await genKeyPair(dir), k2 = await genKeyPair(dir);
   const psk = await genPskFile(dir);
-  await p.ns1.ip(["addr", "add", "198.51.100.1/24", "dev", p.wg1]);
-  await p.ns1.ip(["addr", "add", "fd00:e2e::1/64", "dev", p.wg1, "nodad"]);
-  await p.ns2.ip(["addr", "add", "198.51.100.2/24", "dev", p.wg2]);
-  await p.ns2.ip(["addr", "add", "fd00:e2e::2/64", "dev", p.wg2, "nodad"]);
+  await p.ns1.ip("addr", "add", "198.51.100.1/24", "dev", p.wg1);
+  await p.ns1.ip("addr", "add", "fd00:e2e::1/64", "dev", p.wg1, "nodad");
+  await p.ns2.ip("addr", "add", "198.51.100.2/24", "dev", p.wg2);
+  await p.ns2.ip("addr", "add", "fd00:e2e::2/64", "dev", p.wg2, "nodad");
   // deno-fmt-ignore
   await wg(["set", p.wg1, "private-key", k1.privateFile, "listen-port", "10000",
     "peer", k2.publicKey, "preshared-key", psk, "allowed-ips", "198.51.100.2/32,fd00:e2e::2/128"]);
@@ -128,27 +115,27 @@ async function configurePeers(
     }
     assert.match(conf, /\nPresharedKey = \S{44}\n/, conf);
   }
-  await p.ns1.ip(["link", "set", "up", "dev", p.wg1]);
-  await p.ns2.ip(["link", "set", "up", "dev", p.wg2]);
-  assert.ok(await waitUdpBound(sockNs1, 10000), `${p.wg1}: no UDP socket after link up`);
-  assert.ok(await waitUdpBound(sockNs2, 20000), `${p.wg2}: no UDP socket after link up`);
+  await p.ns1.ip("link", "set", "up", "dev", p.wg1);
+  await p.ns2.ip("link", "set", "up", "dev", p.wg2);
+  assert.ok(await sockNs1.listening("udp", 10000), `${p.wg1}: no UDP socket after link up`);
+  assert.ok(await sockNs2.listening("udp", 20000), `${p.wg2}: no UDP socket after link up`);
   return { ...p, k1, k2 };
 }
 
 async function assertFlood(from: Netns, to: string, count = 10): Promise<void> {
   const r = await ping(from, to, count, { flood: true });
-  assert.equal(r.transmitted, count, r.output);
+  assert.equal(r.sent, count, r.output);
   // Upstream's netns.sh only needs ping to succeed (one reply); we allow one loss
   // in a flood on a loaded machine and nothing more.
   assert.ok(r.received >= count - 1, `flood ping ${from.name} → ${to} lost packets\n${r.output}`);
 }
 
 async function assertPing(from: Netns, to: string): Promise<void> {
-  if (await pingUntil(from, to, 3)) return;
+  if ((await pingUntil(from, to, { tries: 3 })) !== null) return;
   const state = [
-    (await run(["wg", "show", "all"], { check: false })).stdout,
-    (await from.ip(["addr"], { check: false })).stdout,
-    (await from.ip(["route"], { check: false })).stdout,
+    (await wg(["show", "all"], { check: false })).stdout,
+    (await from.exec("ip", "addr")).stdout,
+    (await from.exec("ip", "route")).stdout,
   ].join("\n");
   assert.fail(`no reply from ${to} in ${from.name}\n${state}`);
 }
@@ -162,7 +149,7 @@ async function assertPing(from: Netns, to: string): Promise<void> {
  * wireguard-go the failure is expected and logged; any other program must fall over.
  */
 async function assertPingOrKnownStaleSource(from: Netns, to: string, family: string) {
-  if (await pingUntil(from, to, 3)) return;
+  if ((await pingUntil(from, to, { tries: 3 })) !== null) return;
   if (await isOldWireguardGo()) {
     log(`${family}: expected failure of ${program()}: stale sticky source not dropped`);
     return;
@@ -173,7 +160,7 @@ async function assertPingOrKnownStaleSource(from: Netns, to: string, family: str
 let oldWireguardGo: boolean | null = null;
 async function isOldWireguardGo(): Promise<boolean> {
   if (oldWireguardGo === null) {
-    const r = await run([program(), "--version"], { check: false, timeoutMs: 10_000 });
+    const r = await run(program(), ["--version"], { timeoutMs: 10_000 });
     const m = /^wireguard-go v0\.0\.(\d{8})/.exec(r.stdout);
     oldWireguardGo = m !== null && Number(m[1]) <= 20220316;
   }
@@ -181,17 +168,17 @@ async function isOldWireguardGo(): Promise<boolean> {
 }
 
 async function setMtu(p: Pair, mtu: number): Promise<void> {
-  await p.ns1.ip(["link", "set", p.wg1, "mtu", String(mtu)]);
-  await p.ns2.ip(["link", "set", p.wg2, "mtu", String(mtu)]);
+  await p.ns1.ip("link", "set", p.wg1, "mtu", String(mtu));
+  await p.ns2.ip("link", "set", p.wg2, "mtu", String(mtu));
 }
 
 /** Sets veths up and waits until each reports state UP. */
 async function linksUp(links: readonly (readonly [Netns, string])[]): Promise<void> {
-  for (const [ns, v] of links) await ns.ip(["link", "set", v, "up"]);
+  for (const [ns, v] of links) await ns.ip("link", "set", v, "up");
   for (const [ns, v] of links) {
     assert.ok(
       await waitFor(
-        async () => / state UP /.test((await ns.ip(["-o", "link", "show", v])).stdout),
+        async () => / state UP /.test((await ns.ip("-o", "link", "show", v)).stdout),
         5000,
       ),
       `${v} did not come up`,
@@ -213,11 +200,11 @@ async function withDaemon(
   ifname: string,
   body: (ifname: string) => Promise<void>,
 ): Promise<void> {
-  await startDaemon(ns, program(), ifname);
+  await launchDaemon(ns, program(), ifname);
   try {
     await body(ifname);
   } finally {
-    await ns.ip(["link", "del", ifname], { check: false });
+    await ns.exec("ip", "link", "del", ifname);
   }
   assert.ok(
     await waitFor(async () => (await ns.pids()).length === 0, 10_000),
@@ -242,7 +229,7 @@ async function quiesce(p: Pair): Promise<void> {
   let stableSince = Date.now();
   await waitFor(
     async () => {
-      const now = JSON.stringify([await p.ns1.linkBytes(p.wg1), await p.ns2.linkBytes(p.wg2)]);
+      const now = JSON.stringify([await p.ns1.linkStats(p.wg1), await p.ns2.linkStats(p.wg2)]);
       if (now !== last) {
         last = now;
         stableSince = Date.now();
@@ -289,22 +276,22 @@ Deno.test({
   name: "netns: links moved out of the daemons' namespace; transfers, big MTU, roaming, RP filter",
   ignore: SKIP !== "",
   async fn(t) {
-    const id = randomDigits(6);
+    const id = digits(6);
     const created: Netns[] = [];
     let dir: string | null = null;
     try {
       dir = await tempDir();
-      const ns0 = await Netns.create(id, "0");
+      const ns0 = await Netns.create(`gte2e-${id}-0`);
       created.push(ns0);
-      const ns1 = await Netns.create(id, "1");
+      const ns1 = await Netns.create(`gte2e-${id}-1`);
       created.push(ns1);
-      const ns2 = await Netns.create(id, "2");
+      const ns2 = await Netns.create(`gte2e-${id}-2`);
       created.push(ns2);
       const wg1 = `gte${id}1`, wg2 = `gte${id}2`;
-      await startDaemon(ns0, program(), wg1);
-      await ns0.ip(["link", "set", wg1, "netns", ns1.name]);
-      await startDaemon(ns0, program(), wg2);
-      await ns0.ip(["link", "set", wg2, "netns", ns2.name]);
+      await launchDaemon(ns0, program(), wg1);
+      await ns0.ip("link", "set", wg1, "netns", ns1.name);
+      await launchDaemon(ns0, program(), wg2);
+      await ns0.ip("link", "set", wg2, "netns", ns2.name);
       const p = await configurePeers(dir, { ns1, ns2, wg1, wg2 }, ns0, ns0);
       const pub1 = p.k1.publicKey, pub2 = p.k2.publicKey;
 
@@ -314,10 +301,10 @@ Deno.test({
       await t.step("TUN byte counters see a 10-packet flood", async () => {
         // 10 echo requests and replies of 84 bytes; the upper bound leaves room for IPv6
         // router solicitations and MLD reports that the kernel may send on the new link.
-        const before = await ns2.linkBytes(wg2);
+        const before = await ns2.linkStats(wg2);
         await assertFlood(ns2, "198.51.100.1");
-        const after = await ns2.linkBytes(wg2);
-        const rx = after.rx - before.rx, tx = after.tx - before.tx;
+        const after = await ns2.linkStats(wg2);
+        const rx = after.rxBytes - before.rxBytes, tx = after.txBytes - before.txBytes;
         log(`counters: rx ${rx} tx ${tx}`);
         assert.ok(rx >= 840 && rx < 2500, `rx bytes ${rx}`);
         assert.ok(tx >= 840 && tx < 2500, `tx bytes ${tx}`);
@@ -345,8 +332,8 @@ Deno.test({
       }
 
       await t.step("IPv4 roaming: new source address and port are learnt", async () => {
-        await ns0.ip(["-4", "addr", "del", "127.0.0.1/8", "dev", "lo"]);
-        await ns0.ip(["-4", "addr", "add", "127.33.44.55/8", "dev", "lo"]);
+        await ns0.ip("-4", "addr", "del", "127.0.0.1/8", "dev", "lo");
+        await ns0.ip("-4", "addr", "add", "127.33.44.55/8", "dev", "lo");
         await wg(["set", wg1, "listen-port", "10001"]);
         await wg(["set", wg1, "peer", pub2, "endpoint", "127.0.0.1:20000"]);
         await assertPing(ns1, "fd00:e2e::2");
@@ -376,8 +363,8 @@ Deno.test({
       });
 
       await t.step("deleting the moved links ends both daemons", async () => {
-        await ns1.ip(["link", "del", wg1]);
-        await ns2.ip(["link", "del", wg2]);
+        await ns1.ip("link", "del", wg1);
+        await ns2.ip("link", "del", wg2);
         assert.ok(
           await waitFor(async () => (await ns0.pids()).length === 0, 10_000),
           "daemons still running in ns0 after their links were deleted",
@@ -385,7 +372,7 @@ Deno.test({
         assert.ok(!existsSync(uapiSocket(wg1)) && !existsSync(uapiSocket(wg2)), "socket left");
       });
     } finally {
-      await destroyAll(created);
+      await deleteAll(created);
       await removeDir(dir);
     }
   },
@@ -396,14 +383,18 @@ Deno.test({
  * listening in `at` printed it within 1.5 s.
  */
 async function udpDelivered(at: Netns, from: Netns, to: string): Promise<boolean> {
-  const listener = at.spawn(["ncat", "-l", "-u", "-p", "1111", "--recv-only"]);
+  const listener = at.spawn({ output: "piped" }, "ncat", "-l", "-u", "-p", "1111", "--recv-only");
   try {
-    assert.ok(await waitUdpBound(at, 1111, 5000), "ncat did not listen");
-    await from.exec(["ncat", "-u", "--send-only", to, "1111"], {
-      stdin: "X\n",
-      timeoutMs: 10_000,
-    });
-    return await waitFor(() => listener.output().includes("X"), 1500, 50);
+    assert.ok(await at.listening("udp", 1111, 5000), "ncat did not listen");
+    await from.execWith(
+      { stdin: "X\n", timeoutMs: 10_000 },
+      "ncat",
+      "-u",
+      "--send-only",
+      to,
+      "1111",
+    );
+    return await waitFor(() => listener.output().stdout.includes("X"), 1500, 50);
   } finally {
     await listener.kill();
   }
@@ -413,39 +404,41 @@ Deno.test({
   name: "netns: NAT with persistent keepalive keeps the mapping alive",
   ignore: SKIP !== "",
   async fn() {
-    const id = randomDigits(6);
+    const id = digits(6);
     const created: Netns[] = [];
     let dir: string | null = null;
     try {
       dir = await tempDir();
-      const ns0 = await Netns.create(id, "0");
+      const ns0 = await Netns.create(`gte2e-${id}-0`);
       created.push(ns0);
-      const ns1 = await Netns.create(id, "1");
+      const ns1 = await Netns.create(`gte2e-${id}-1`);
       created.push(ns1);
-      const ns2 = await Netns.create(id, "2");
+      const ns2 = await Netns.create(`gte2e-${id}-2`);
       created.push(ns2);
       const wg1 = `gte${id}1`, wg2 = `gte${id}2`;
-      await startDaemon(ns1, program(), wg1);
-      await startDaemon(ns2, program(), wg2);
+      await launchDaemon(ns1, program(), wg1);
+      await launchDaemon(ns2, program(), wg2);
       const p = await configurePeers(dir, { ns1, ns2, wg1, wg2 }, ns1, ns2);
 
       // ns1 (client LAN 10.1.0.0/24) ── ns0 router, SNAT to 10.2.0.1 ── ns2 (10.2.0.0/24)
       const rc = `gte${id}3`, c = `gte${id}4`, rs = `gte${id}5`, s = `gte${id}6`;
-      await vethPair(ns0, rc, ns1, c);
-      await vethPair(ns0, rs, ns2, s);
-      await ns0.ip(["addr", "add", "10.1.0.1/24", "dev", rc]);
-      await ns0.ip(["addr", "add", "10.2.0.1/24", "dev", rs]);
-      await ns0.ip(["link", "set", rc, "up"]);
-      await ns0.ip(["link", "set", rs, "up"]);
-      await ns1.ip(["addr", "add", "10.1.0.100/24", "dev", c]);
-      await ns1.ip(["link", "set", c, "up"]);
-      await ns1.ip(["route", "add", "default", "via", "10.1.0.1"]);
-      await ns2.ip(["addr", "add", "10.2.0.100/24", "dev", s]);
-      await ns2.ip(["link", "set", s, "up"]);
+      await vethPair(ns0, ns1, {
+        nameA: rc,
+        nameB: c,
+        addrA: "10.1.0.1/24",
+        addrB: "10.1.0.100/24",
+      });
+      await vethPair(ns0, ns2, {
+        nameA: rs,
+        nameB: s,
+        addrA: "10.2.0.1/24",
+        addrB: "10.2.0.100/24",
+      });
+      await ns1.ip("route", "add", "default", "via", "10.1.0.1");
       await ns0.sysctl("net.ipv4.ip_forward", "1");
       // deno-fmt-ignore
-      await ns0.exec(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "10.1.0.0/24",
-        "-d", "10.2.0.0/24", "-j", "SNAT", "--to", "10.2.0.1"], { timeoutMs: 10_000 });
+      await ns0.execOk("iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "10.1.0.0/24",
+        "-d", "10.2.0.0/24", "-j", "SNAT", "--to", "10.2.0.1");
       // The nat rule loaded conntrack; short UDP timeouts make an idle mapping expire fast.
       await ns0.sysctl("net.netfilter.nf_conntrack_udp_timeout", "2");
       await ns0.sysctl("net.netfilter.nf_conntrack_udp_timeout_stream", "2");
@@ -456,12 +449,12 @@ Deno.test({
       await assertPing(ns1, "198.51.100.2");
       await assertPing(ns2, "198.51.100.1");
       assert.equal((await endpoints(wg2)).get(p.k1.publicKey), "10.2.0.1:10000");
-      await delay(3000);
+      await sleep(3000);
       // Without keepalives the mapping would be gone and ns2 could not reach ns1 any more.
       const r = await ping(ns2, "198.51.100.1", 1);
       assert.equal(r.received, 1, `ns2 → ns1 after 3 s idle\n${r.output}`);
     } finally {
-      await destroyAll(created);
+      await deleteAll(created);
       await removeDir(dir);
     }
   },
@@ -471,58 +464,56 @@ Deno.test({
   name: "netns: source addresses are sticky but fall over when removed; reply to sender",
   ignore: SKIP !== "",
   async fn(t) {
-    const id = randomDigits(6);
+    const id = digits(6);
     const created: Netns[] = [];
     let dir: string | null = null;
     try {
       dir = await tempDir();
-      const ns1 = await Netns.create(id, "1");
+      const ns1 = await Netns.create(`gte2e-${id}-1`);
       created.push(ns1);
-      const ns2 = await Netns.create(id, "2");
+      const ns2 = await Netns.create(`gte2e-${id}-2`);
       created.push(ns2);
       const wg1 = `gte${id}1`, wg2 = `gte${id}2`;
-      await startDaemon(ns1, program(), wg1);
-      await startDaemon(ns2, program(), wg2);
+      await launchDaemon(ns1, program(), wg1);
+      await launchDaemon(ns2, program(), wg2);
       const p = await configurePeers(dir, { ns1, ns2, wg1, wg2 }, ns1, ns2);
       const pub1 = p.k1.publicKey, pub2 = p.k2.publicKey;
 
       const v1 = `gte${id}3`, v2 = `gte${id}4`;
-      await vethPair(ns1, v1, ns2, v2);
-      await ns1.sysctl(`net.ipv6.conf.${v1}.accept_dad`, "0");
-      await ns2.sysctl(`net.ipv6.conf.${v2}.accept_dad`, "0");
+      await vethPair(ns1, ns2, { nameA: v1, nameB: v2 }); // IPv6 DAD off on both
       // Deleting the primary address must promote a secondary instead of flushing them all.
       await ns1.sysctl(`net.ipv4.conf.${v1}.promote_secondaries`, "1");
 
       await t.step("not too sticky: falls over to a new address", async () => {
-        await ns1.ip(["addr", "add", "192.0.2.1/24", "dev", v1]);
-        await ns1.ip(["addr", "add", "2001:db8:aa::1/96", "dev", v1]);
-        await ns2.ip(["addr", "add", "192.0.2.2/24", "dev", v2]);
-        await ns2.ip(["addr", "add", "2001:db8:aa::2/96", "dev", v2]);
+        await ns1.ip("addr", "add", "192.0.2.1/24", "dev", v1);
+        await ns1.ip("addr", "add", "2001:db8:aa::1/96", "dev", v1);
+        await ns2.ip("addr", "add", "192.0.2.2/24", "dev", v2);
+        await ns2.ip("addr", "add", "2001:db8:aa::2/96", "dev", v2);
         await linksUp([[ns1, v1], [ns2, v2]]);
         await wg(["set", wg1, "peer", pub2, "endpoint", "192.0.2.2:20000"]);
         await assertPing(ns1, "198.51.100.2");
-        await ns1.ip(["addr", "add", "192.0.2.10/24", "dev", v1]);
-        await ns1.ip(["addr", "del", "192.0.2.1/24", "dev", v1]);
+        await ns1.ip("addr", "add", "192.0.2.10/24", "dev", v1);
+        await ns1.ip("addr", "del", "192.0.2.1/24", "dev", v1);
         await assertPingOrKnownStaleSource(ns1, "198.51.100.2", "IPv4");
         await wg(["set", wg1, "peer", pub2, "endpoint", "[2001:db8:aa::2]:20000"]);
         await assertPing(ns1, "198.51.100.2");
-        await ns1.ip(["addr", "add", "2001:db8:aa::10/96", "dev", v1]);
-        await ns1.ip(["addr", "del", "2001:db8:aa::1/96", "dev", v1]);
+        await ns1.ip("addr", "add", "2001:db8:aa::10/96", "dev", v1);
+        await ns1.ip("addr", "del", "2001:db8:aa::1/96", "dev", v1);
         await assertPingOrKnownStaleSource(ns1, "198.51.100.2", "IPv6");
       });
 
       await t.step("reply to sender: answers come from the address that was used", async () => {
-        await ns1.ip(["link", "set", v1, "down"]);
-        await ns2.ip(["link", "set", v2, "down"]);
-        await ns1.ip(["addr", "flush", "dev", v1]);
-        await ns2.ip(["addr", "flush", "dev", v2]);
+        await ns1.ip("link", "set", v1, "down");
+        await ns2.ip("link", "set", v2, "down");
+        await ns1.ip("addr", "flush", "dev", v1);
+        await ns2.ip("addr", "flush", "dev", v2);
         for (
           const a of ["192.0.2.1/24", "192.0.2.2/24", "2001:db8:aa::1/96", "2001:db8:aa::2/96"]
         ) {
-          await ns1.ip(["addr", "add", a, "dev", v1]);
+          await ns1.ip("addr", "add", a, "dev", v1);
         }
-        await ns2.ip(["addr", "add", "192.0.2.3/24", "dev", v2]);
-        await ns2.ip(["addr", "add", "2001:db8:aa::3/96", "dev", v2]);
+        await ns2.ip("addr", "add", "192.0.2.3/24", "dev", v2);
+        await ns2.ip("addr", "add", "2001:db8:aa::3/96", "dev", v2);
         await linksUp([[ns1, v1], [ns2, v2]]);
         // wg2 reaches wg1 on each of its addresses in turn; wg1 must answer from that same
         // address, or wg2 would roam its endpoint to wg1's preferred source address.
@@ -540,7 +531,7 @@ Deno.test({
         }
       });
     } finally {
-      await destroyAll(created);
+      await deleteAll(created);
       await removeDir(dir);
     }
   },
@@ -550,12 +541,12 @@ Deno.test({
   name: "netns: big UAPI messages: 130 560 allowed IPs, 40 × 52, peers without allowed IPs",
   ignore: SKIP !== "",
   async fn(t) {
-    const id = randomDigits(6);
+    const id = digits(6);
     const created: Netns[] = [];
     let dir: string | null = null;
     try {
       dir = await tempDir();
-      const ns = await Netns.create(id, "0");
+      const ns = await Netns.create(`gte2e-${id}-0`);
       created.push(ns);
 
       await t.step("130 560 allowed IPs on one peer in one setconf", async () => {
@@ -609,11 +600,11 @@ Deno.test({
       });
 
       await t.step("wg show of a missing interface fails", async () => {
-        const r = await run(["wg", "show", `gte${id}9`], { check: false, timeoutMs: 10_000 });
+        const r = await wg(["show", `gte${id}9`], { check: false, timeoutMs: 10_000 });
         assert.notEqual(r.code, 0);
       });
     } finally {
-      await destroyAll(created);
+      await deleteAll(created);
       await removeDir(dir);
     }
   },

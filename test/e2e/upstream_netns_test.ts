@@ -48,7 +48,9 @@
  */
 
 import assert from "node:assert/strict";
-import { BIG, log, program, removeDir, run, skipReason, tempDir, which } from "./_util.ts";
+import { BIG, log, removeDir, skipReason, tempDir } from "./_util.ts";
+import { program } from "../_util/wg.ts";
+import { run, runOk, which } from "../_util/proc.ts";
 import { skipBecause } from "../_util/needs.ts";
 
 const SIZE = Deno.env.get("GOTATUN_E2E_UPSTREAM_SIZE") ?? "50M";
@@ -79,10 +81,9 @@ async function acquire(): Promise<Acquired> {
   if (!which("apt-get")) {
     return { dir, script: null, origin: "", reason: "no GOTATUN_E2E_NETNS_SH and no apt-get" };
   }
-  const dl = await run(["apt-get", "source", "--download-only", "wireguard-go"], {
+  const dl = await run("apt-get", ["source", "--download-only", "wireguard-go"], {
     cwd: dir,
     timeoutMs: 180_000,
-    check: false,
   });
   if (dl.code !== 0) {
     return {
@@ -96,10 +97,10 @@ async function acquire(): Promise<Acquired> {
   const dsc = files.find((f) => f.endsWith(".dsc"));
   const orig = files.find((f) => /\.orig\.tar\./.test(f));
   if (dsc && which("dpkg-source")) {
-    await run(["dpkg-source", "--no-check", "-x", dsc, "src"], { cwd: dir, timeoutMs: 60_000 });
+    await runOk("dpkg-source", ["--no-check", "-x", dsc, "src"], { cwd: dir, timeoutMs: 60_000 });
   } else if (orig) {
     await Deno.mkdir(`${dir}/src`);
-    await run(["tar", "-xf", orig, "-C", "src", "--strip-components=1"], {
+    await runOk("tar", ["-xf", orig, "-C", "src", "--strip-components=1"], {
       cwd: dir,
       timeoutMs: 60_000,
     });
@@ -140,7 +141,7 @@ if (SKIP === "") {
 
 /** wireguard-go ≤ v0.0.20220316 (see the module doc). */
 async function isOldWireguardGo(prog: string): Promise<boolean> {
-  const r = await run([prog, "--version"], { check: false, timeoutMs: 10_000 });
+  const r = await run(prog, ["--version"], { timeoutMs: 10_000 });
   const m = /^wireguard-go v0\.0\.(\d{8})/.exec(r.stdout);
   return m !== null && Number(m[1]) <= 20220316;
 }
@@ -200,10 +201,13 @@ Deno.test({
       log(`script: ${acquired.origin}`);
       const { notes, runProgram } = await adjust(acquired.dir!, script, prog);
       for (const note of notes) log(`adjusted: ${note}`);
-      assert.equal((await run(["bash", "-n", script], { check: false })).code, 0, "bad script");
+      assert.equal(
+        (await run("bash", ["-n", script], { timeoutMs: 30_000 })).code,
+        0,
+        "bad script",
+      );
       const t0 = Date.now();
-      const r = await run([
-        "unshare",
+      const r = await run("unshare", [
         "--mount",
         "--propagation",
         "private",
@@ -217,7 +221,7 @@ Deno.test({
         'mkdir -p /run/netns /run/wireguard && mount -t tmpfs gte2e-netns /run/netns && mount -t tmpfs gte2e-wg /run/wireguard && cd "$0" && exec bash tests/netns.sh "$1"',
         acquired.dir!,
         runProgram,
-      ], { timeoutMs: TIMEOUT_MS, check: false, drainMs: 5000 });
+      ], { timeoutMs: TIMEOUT_MS });
       const out = (r.stdout + r.stderr).replace(ANSI, "");
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
       const steps = out.split("\n").filter((l) => l.startsWith("[+] "));

@@ -36,27 +36,10 @@
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import {
-  destroyAll,
-  genKeyPair,
-  log,
-  Netns,
-  ping,
-  pingUntil,
-  program,
-  randomDigits,
-  REFERENCE,
-  removeDir,
-  skipReason,
-  startDaemon,
-  tempDir,
-  uapiSocket,
-  vethPair,
-  waitFor,
-  waitUdpBound,
-  wg,
-  which,
-} from "./_util.ts";
+import { log, REFERENCE, removeDir, skipReason, tempDir } from "./_util.ts";
+import { deleteAll, Netns, ping, pingUntil, vethPair } from "../_util/netns.ts";
+import { digits, genKeyPair, launchDaemon, program, uapiSocket, wg } from "../_util/wg.ts";
+import { waitFor, which } from "../_util/proc.ts";
 import { skipBecause, unmet } from "../_util/needs.ts";
 
 function kernelModulePresent(): boolean {
@@ -76,17 +59,22 @@ const HAVE_NFT = which("nft") !== null;
 async function wgQuick(ns: Netns, action: "up" | "down", conf: string): Promise<void> {
   // Without DENO_NO_UPDATE_CHECK (which CI sets): the daemon must not query DNS on its own
   // (Deno's update check), which the full-tunnel test's socket check would see.
-  const r = await ns.exec(["env", "-u", "DENO_NO_UPDATE_CHECK", "wg-quick", action, conf], {
-    timeoutMs: 60_000,
-    env: { WG_QUICK_USERSPACE_IMPLEMENTATION: program() },
-    check: false,
-  });
+  const r = await ns.execWith(
+    { timeoutMs: 60_000, env: { WG_QUICK_USERSPACE_IMPLEMENTATION: program() } },
+    "env",
+    "-u",
+    "DENO_NO_UPDATE_CHECK",
+    "wg-quick",
+    action,
+    conf,
+  );
   if (r.code !== 0) {
     throw new Error(`wg-quick ${action} ${conf} exited ${r.code}\n${r.stdout}${r.stderr}`);
   }
   assert.ok(
-    !r.heldOpen,
-    `wg-quick ${action}: its stdout/stderr stayed open after it exited (the daemon kept them)`,
+    !r.timedOut,
+    `wg-quick ${action}: it did not finish, or its stdout/stderr stayed open after it exited ` +
+      "(the daemon kept them)",
   );
 }
 
@@ -96,13 +84,13 @@ async function routingState(ns: Netns): Promise<string> {
   // duplicate address detection is over, about a second after the link came up: wait for
   // that, or the snapshot depends on how fast the test got here.
   await waitFor(
-    async () => (await ns.ip(["-6", "addr", "show", "tentative"])).stdout.trim() === "",
+    async () => (await ns.ip("-6", "addr", "show", "tentative")).stdout.trim() === "",
     5000,
   );
   const parts: string[] = [];
   for (const fam of ["-4", "-6"]) {
-    parts.push((await ns.ip([fam, "rule", "show"])).stdout);
-    parts.push((await ns.ip([fam, "route", "show", "table", "all"])).stdout);
+    parts.push((await ns.ip(fam, "rule", "show")).stdout);
+    parts.push((await ns.ip(fam, "route", "show", "table", "all")).stdout);
   }
   return parts.join("---\n");
 }
@@ -111,10 +99,10 @@ async function routingState(ns: Netns): Promise<string> {
 async function firewallState(ns: Netns): Promise<string> {
   const parts: string[] = [];
   if (HAVE_NFT) {
-    parts.push((await ns.exec(["nft", "list", "ruleset"], { timeoutMs: 10_000 })).stdout);
+    parts.push((await ns.execOk("nft", "list", "ruleset")).stdout);
   }
   for (const save of ["iptables-save", "ip6tables-save"]) {
-    const r = await ns.exec([save], { timeoutMs: 10_000, check: false });
+    const r = await ns.execWith({ timeoutMs: 10_000 }, save);
     parts.push(
       r.stdout.split("\n").filter((l) => !l.startsWith("#")).map((l) =>
         l.replace(/\[\d+:\d+\]/, "")
@@ -151,12 +139,12 @@ Deno.test({
   name: "wg-quick up/down: addresses, explicit MTU, routes; down leaves nothing behind",
   ignore: SKIP !== "",
   async fn() {
-    const id = randomDigits(6);
+    const id = digits(6);
     const created: Netns[] = [];
     let dir: string | null = null;
     try {
       dir = await tempDir();
-      const ns = await Netns.create(id, "q");
+      const ns = await Netns.create(`gte2e-${id}-q`);
       created.push(ns);
       const ifname = `gte${id}1`;
       const me = await genKeyPair(dir), peer = await genKeyPair(dir);
@@ -179,14 +167,14 @@ Deno.test({
       const before = await routingState(ns);
 
       await wgQuick(ns, "up", conf);
-      const addrs = (await ns.ip(["-o", "addr", "show", "dev", ifname])).stdout;
+      const addrs = (await ns.ip("-o", "addr", "show", "dev", ifname)).stdout;
       assert.match(addrs, /inet 198\.51\.100\.1\/24 /, addrs);
       assert.match(addrs, /inet6 fd00:e2e:71::1\/64 /, addrs);
-      const link = (await ns.ip(["-o", "link", "show", "dev", ifname])).stdout;
+      const link = (await ns.ip("-o", "link", "show", "dev", ifname)).stdout;
       assert.match(link, / mtu 1380 /, link);
       assert.match(link, /<[^>]*\bUP\b[^>]*>/, link);
-      const r4 = (await ns.ip(["-4", "route", "show", "dev", ifname])).stdout;
-      const r6 = (await ns.ip(["-6", "route", "show", "dev", ifname])).stdout;
+      const r4 = (await ns.ip("-4", "route", "show", "dev", ifname)).stdout;
+      const r6 = (await ns.ip("-6", "route", "show", "dev", ifname)).stdout;
       assert.match(r4, /^203\.0\.113\.0\/24 /m, r4);
       assert.match(r6, /^fd00:e2e:72::\/48 /m, r6);
       assert.equal((await wg(["show", ifname, "listen-port"])).stdout.trim(), "51101");
@@ -194,13 +182,13 @@ Deno.test({
       assert.equal((await wg(["show", ifname, "peers"])).stdout.trim(), peer.publicKey);
       const allowed = (await wg(["show", ifname, "allowed-ips"])).stdout.trim();
       assert.equal(allowed, `${peer.publicKey}\t203.0.113.0/24 fd00:e2e:72::/48`);
-      assert.ok(await waitUdpBound(ns, 51101), "no UDP socket on the listen port after up");
+      assert.ok(await ns.listening("udp", 51101), "no UDP socket on the listen port after up");
 
       await wgQuick(ns, "down", conf);
       await assertGone(ns, ifname);
       assert.equal(await routingState(ns), before, "rules or routes left behind");
     } finally {
-      await destroyAll(created);
+      await deleteAll(created);
       await removeDir(dir);
     }
   },
@@ -210,19 +198,21 @@ Deno.test({
   name: "wg-quick up: automatic MTU is the endpoint route's MTU − 80, else 1500 − 80",
   ignore: SKIP !== "",
   async fn() {
-    const id = randomDigits(6);
+    const id = digits(6);
     const created: Netns[] = [];
     let dir: string | null = null;
     try {
       dir = await tempDir();
-      const ns = await Netns.create(id, "q");
+      const ns = await Netns.create(`gte2e-${id}-q`);
       created.push(ns);
-      const other = await Netns.create(id, "o");
+      const other = await Netns.create(`gte2e-${id}-o`);
       created.push(other);
-      await vethPair(ns, `gte${id}3`, other, `gte${id}4`);
-      await ns.ip(["link", "set", `gte${id}3`, "mtu", "1360", "up"]);
-      await ns.ip(["addr", "add", "192.0.2.1/24", "dev", `gte${id}3`]);
-      await ns.ip(["addr", "add", "2001:db8:e2e::1/64", "dev", `gte${id}3`, "nodad"]);
+      await vethPair(ns, other, {
+        nameA: `gte${id}3`,
+        nameB: `gte${id}4`,
+        addrA: ["192.0.2.1/24", "2001:db8:e2e::1/64"],
+      });
+      await ns.ip("link", "set", `gte${id}3`, "mtu", "1360");
       const me = await genKeyPair(dir), peer = await genKeyPair(dir);
 
       const cases: { endpoint: string | null; mtu: number }[] = [
@@ -261,7 +251,7 @@ Deno.test({
         await assertGone(ns, ifname);
       }
     } finally {
-      await destroyAll(created);
+      await deleteAll(created);
       await removeDir(dir);
     }
   },
@@ -279,33 +269,33 @@ Deno.test({
   name: "wg-quick full tunnel 0.0.0.0/0 + ::/0: fwmark rules, marked sockets, no loop, clean down",
   ignore: SKIP_FULL !== "",
   async fn() {
-    const id = randomDigits(6);
+    const id = digits(6);
     const created: Netns[] = [];
     let dir: string | null = null;
     try {
       dir = await tempDir();
-      const client = await Netns.create(id, "c");
+      const client = await Netns.create(`gte2e-${id}-c`);
       created.push(client);
-      const server = await Netns.create(id, "s");
+      const server = await Netns.create(`gte2e-${id}-s`);
       created.push(server);
       const vc = `gte${id}3`, vs = `gte${id}4`;
-      await vethPair(client, vc, server, vs);
-      for (const [ns, veth, n] of [[client, vc, 1], [server, vs, 2]] as const) {
-        await ns.ip(["addr", "add", `192.0.2.${n}/24`, "dev", veth]);
-        await ns.ip(["addr", "add", `2001:db8:e2e::${n}/64`, "dev", veth, "nodad"]);
-        await ns.ip(["link", "set", veth, "up"]);
-      }
+      await vethPair(client, server, {
+        nameA: vc,
+        nameB: vs,
+        addrA: ["192.0.2.1/24", "2001:db8:e2e::1/64"],
+        addrB: ["192.0.2.2/24", "2001:db8:e2e::2/64"],
+      });
       // The endpoint is off-link, reachable only through the client's default routes, which
       // is what a full tunnel overrides (on-link routes are more specific and are kept).
-      await client.ip(["-4", "route", "add", "default", "via", "192.0.2.2"]);
-      await client.ip(["-6", "route", "add", "default", "via", "2001:db8:e2e::2"]);
-      await server.ip(["addr", "add", "203.0.113.2/32", "dev", "lo"]);
-      await server.ip(["addr", "add", "2001:db8:e2f::2/128", "dev", "lo"]);
+      await client.ip("-4", "route", "add", "default", "via", "192.0.2.2");
+      await client.ip("-6", "route", "add", "default", "via", "2001:db8:e2e::2");
+      await server.ip("addr", "add", "203.0.113.2/32", "dev", "lo");
+      await server.ip("addr", "add", "2001:db8:e2f::2/128", "dev", "lo");
       const ck = await genKeyPair(dir), sk = await genKeyPair(dir);
 
       // The peer: wireguard-go in the server namespace, configured by hand.
       const sif = `gte${id}2`;
-      await startDaemon(server, REFERENCE, sif);
+      await launchDaemon(server, REFERENCE, sif);
       await wg([
         "set",
         sif,
@@ -318,9 +308,9 @@ Deno.test({
         "allowed-ips",
         "198.51.100.1/32,fd00:e2e::1/128",
       ]);
-      await server.ip(["addr", "add", "198.51.100.2/24", "dev", sif]);
-      await server.ip(["addr", "add", "fd00:e2e::2/64", "dev", sif, "nodad"]);
-      await server.ip(["link", "set", sif, "up"]);
+      await server.ip("addr", "add", "198.51.100.2/24", "dev", sif);
+      await server.ip("addr", "add", "fd00:e2e::2/64", "dev", sif, "nodad");
+      await server.ip("link", "set", sif, "up");
 
       const cif = `gte${id}1`;
       const conf = await writeConf(
@@ -346,10 +336,10 @@ Deno.test({
       try {
         assert.equal((await wg(["show", cif, "fwmark"])).stdout.trim(), "0xca6c");
         for (const fam of ["-4", "-6"]) {
-          const rules = (await client.ip([fam, "rule", "show"])).stdout;
+          const rules = (await client.ip(fam, "rule", "show")).stdout;
           assert.match(rules, /not from all fwmark 0xca6c lookup 51820/, rules);
           assert.match(rules, /from all lookup main suppress_prefixlength 0/, rules);
-          const table = (await client.ip([fam, "route", "show", "table", "51820"])).stdout;
+          const table = (await client.ip(fam, "route", "show", "table", "51820")).stdout;
           assert.match(table, new RegExp(`^default dev ${cif} `, "m"), table);
         }
         assert.equal(await client.mtu(cif), 1500 - 80);
@@ -357,7 +347,7 @@ Deno.test({
         // The daemon's sockets carry the mark (needs CAP_NET_ADMIN for ss to see it).
         let lines: string[] = [];
         await waitFor(async () => {
-          const socks = (await client.exec(["ss", "-Huanep"], { timeoutMs: 5000 })).stdout;
+          const socks = (await client.execWith({ timeoutMs: 5000 }, "ss", "-Huanep")).stdout;
           lines = socks.split("\n").filter((l) => l.trim() !== "");
           return lines.length > 0;
         }, 10_000);
@@ -366,13 +356,17 @@ Deno.test({
 
         // Unmarked traffic to the endpoint would enter the tunnel; marked traffic leaves by
         // the veth. So only the mark keeps the encrypted datagrams out of the tunnel.
-        const plain = (await client.ip(["route", "get", "203.0.113.2"])).stdout;
+        const plain = (await client.ip("route", "get", "203.0.113.2")).stdout;
         assert.match(plain, new RegExp(`dev ${cif} `), plain);
-        const marked = (await client.ip(["route", "get", "203.0.113.2", "mark", "0xca6c"])).stdout;
+        const marked = (await client.ip("route", "get", "203.0.113.2", "mark", "0xca6c")).stdout;
         assert.match(marked, new RegExp(`dev ${vc} `), marked);
 
-        const vethBefore = await client.linkBytes(vc);
-        assert.ok(await pingUntil(client, "198.51.100.2"), "no reply through the full tunnel");
+        const vethBefore = await client.linkStats(vc);
+        assert.notEqual(
+          await pingUntil(client, "198.51.100.2", { tries: 5 }),
+          null,
+          "no reply through the full tunnel",
+        );
         // The endpoint address itself is pinged through the tunnel too: its ICMP is unmarked
         // and enters the tunnel, while the datagrams carrying it to that same address do not.
         for (const target of ["198.51.100.2", "fd00:e2e::2", "203.0.113.2", "2001:db8:e2f::2"]) {
@@ -381,15 +375,20 @@ Deno.test({
         }
         const hs = (await wg(["show", cif, "latest-handshakes"])).stdout.trim().split("\t")[1];
         assert.ok(Number(hs) > 0, "no handshake");
-        const vethAfter = await client.linkBytes(vc);
-        const tunnel = await client.linkBytes(cif);
+        const vethAfter = await client.linkStats(vc);
+        const tunnel = await client.linkStats(cif);
         log(
-          `veth tx ${vethAfter.tx - vethBefore.tx} B, tunnel tx ${tunnel.tx} B, rx ${tunnel.rx} B`,
+          `veth tx ${
+            vethAfter.txBytes - vethBefore.txBytes
+          } B, tunnel tx ${tunnel.txBytes} B, rx ${tunnel.rxBytes} B`,
         );
         // 21 echo requests of 84–104 bytes went into the tunnel; their encryptions (+ 32 + outer
         // headers each) and the handshake left by the veth. A loop would have stopped them.
-        assert.ok(vethAfter.tx - vethBefore.tx >= tunnel.tx, "encrypted traffic did not leave");
-        assert.ok(tunnel.rx > 0, "nothing came back through the tunnel");
+        assert.ok(
+          vethAfter.txBytes - vethBefore.txBytes >= tunnel.txBytes,
+          "encrypted traffic did not leave",
+        );
+        assert.ok(tunnel.rxBytes > 0, "nothing came back through the tunnel");
         // wireguard-go's endpoint on the server side is the client's veth address.
         const eps = (await wg(["show", sif, "endpoints"])).stdout.trim();
         assert.match(eps, /\t192\.0\.2\.1:\d+$/, eps);
@@ -402,7 +401,7 @@ Deno.test({
       assert.equal(await routingState(client), routesBefore, "rules or routes left behind");
       assert.equal(await firewallState(client), firewallBefore, "firewall rules left behind");
     } finally {
-      await destroyAll(created);
+      await deleteAll(created);
       await removeDir(dir);
     }
   },

@@ -20,7 +20,8 @@
  * MIB (RcvbufErrors). The device's own drop counters (`Device.stats`) live
  * in memory only: no UAPI key or log line exposes them.
  */
-import { type NamespaceContext, withNamespaces } from "../_util/netns.ts";
+import { type NamespaceContext, ping, pingUntil, withNamespaces } from "../_util/netns.ts";
+import { wg } from "../_util/wg.ts";
 import {
   countLines,
   FLOOD_SRC_V4,
@@ -30,12 +31,9 @@ import {
   floodResult,
   iperfTcp,
   LEGIT_TUNNEL,
-  linkPackets,
   log,
   mbps,
   mib,
-  ping,
-  pingUntil,
   procStats,
   sleep,
   startFlood,
@@ -44,7 +42,6 @@ import {
   VICTIM_FLOOD_V6,
   VICTIM_TUNNEL,
   waitFor,
-  wg,
 } from "./_net.ts";
 import { missing } from "../_util/needs.ts";
 import type { FloodResult } from "./flood_tool.ts";
@@ -183,10 +180,10 @@ export async function runScenario(
   if (sc.kind === "garbage") args.push("--pool", "1024");
 
   const before = procStats(victim.pid);
-  if (!before) throw new Error(`victim died before "${sc.name}":\n${victim.log()}`);
+  if (!before) throw new Error(`victim died before "${sc.name}":\n${victim.output()}`);
   const mib0 = udpCounters(victim.pid);
-  const link0 = await linkPackets(net.v, "vflood");
-  const dh0 = countLines(victim.log(), DH_LINE);
+  const link0 = await net.v.linkStats("vflood");
+  const dh0 = countLines(victim.output(), DH_LINE);
   const t0 = performance.now();
   const flood = startFlood(ctx, net.f, args, floodWrapper);
   let handshakeMs: number | null;
@@ -197,7 +194,7 @@ export async function runScenario(
     // The flood tool needs a moment to start (Deno, key pool) before it sends.
     const started = await waitFor(
       async () => {
-        return (await linkPackets(net.v, "vflood")).rx - link0.rx > 1000;
+        return (await net.v.linkStats("vflood")).rxPackets - link0.rxPackets > 1000;
       },
       30_000,
       100,
@@ -218,10 +215,10 @@ export async function runScenario(
       };
     }
     await restartLegitHandshake(net);
-    handshakeMs = await pingUntil(net.l, VICTIM_TUNNEL, 30_000);
+    handshakeMs = await pingUntil(net.l, VICTIM_TUNNEL, { timeoutMs: 30_000 });
     const [p, pg] = await Promise.all([
       iperfTcp(ctx, net.v, net.l, VICTIM_TUNNEL, iperfPort, seconds),
-      ping(net.l, VICTIM_TUNNEL, seconds * 5, 0.2, 1),
+      ping(net.l, VICTIM_TUNNEL, seconds * 5, { intervalS: 0.2, waitS: 1 }),
     ]);
     perf = p;
     pings = pg;
@@ -231,14 +228,14 @@ export async function runScenario(
   const result = await floodResult(flood, 5000);
   const ms = performance.now() - t0;
   const after = procStats(victim.pid);
-  if (!after) throw new Error(`victim died during "${sc.name}":\n${victim.log()}`);
+  if (!after) throw new Error(`victim died during "${sc.name}":\n${victim.output()}`);
   const mib1 = udpCounters(victim.pid);
-  const link1 = await linkPackets(net.v, "vflood");
-  const dh = countLines(victim.log(), DH_LINE) - dh0;
+  const link1 = await net.v.linkStats("vflood");
+  const dh = countLines(victim.output(), DH_LINE) - dh0;
   return {
     scenario: sc,
     flood: result,
-    reachedPps: Math.round((link1.rx - link0.rx) / (result.ms / 1000)),
+    reachedPps: Math.round((link1.rxPackets - link0.rxPackets) / (result.ms / 1000)),
     socketDrops: mib1.rcvbufErrors - mib0.rcvbufErrors,
     processedPps: floodOnly.datagrams,
     mainRun: floodOnly.mainRun,

@@ -2,10 +2,11 @@
 /**
  * @module
  * Private helpers of the hardening suite's root tests and of
- * `flood_tool.ts --measure`: the program under test run in the foreground
- * (so that its PID, CPU time, RSS and log are ours to read), `wg` and
- * `iperf3`/`ping` wrappers with timeouts, and the three-namespace topology
- * used by the floods:
+ * `flood_tool.ts --measure`, on top of the shared toolkit (namespaces, ping:
+ * test/_util/netns.ts; daemons run in the foreground, so that their PID, CPU
+ * time, RSS and log are ours to read, keys, `wg`: test/_util/wg.ts): /proc
+ * readings, an iperf3 wrapper, and the three-namespace topology used by the
+ * floods:
  *
  * ```
  *  L (legit peer)               V (victim)                         F (flooder)
@@ -21,40 +22,20 @@
  * socket directory is shared by all namespaces. Cleanup (processes by PID,
  * namespaces, sockets, temp files) happens in `withNamespaces`' finally.
  */
-import { existsSync } from "node:fs";
-import { type Background, run, type RunResult, sleep, waitFor } from "../_util/proc.ts";
-import { type NamespaceContext, type Netns, vethPair } from "../_util/netns.ts";
+import { type Background, run, sleep, waitFor } from "../_util/proc.ts";
+import { type NamespaceContext, type Netns, pingUntil, vethPair } from "../_util/netns.ts";
 import { unmet } from "../_util/needs.ts";
+import {
+  type Daemon,
+  digits,
+  genKeyPair,
+  type KeyPair,
+  REPO_ROOT,
+  startDaemon,
+  wg,
+} from "../_util/wg.ts";
 
 export { run, sleep, waitFor };
-
-/** Repository root, without a trailing slash. */
-export const REPO_ROOT: string = decodeURIComponent(new URL("../../", import.meta.url).pathname)
-  .replace(/\/$/, "");
-
-/** The UAPI socket directory `wg` scans. */
-export const SOCKET_DIR = "/var/run/wireguard";
-
-/**
- * The command that runs the program under test: `GOTATUN_E2E_PROGRAM` (as the
- * e2e suite), else `dist/gotatun` when built, else the sources with the
- * bundle's Deno flags.
- */
-export function programArgv(): string[] {
-  const env = Deno.env.get("GOTATUN_E2E_PROGRAM");
-  if (env) return [env];
-  const dist = `${REPO_ROOT}/dist/gotatun`;
-  if (existsSync(dist)) return [dist];
-  return [
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--unstable-net",
-    "--config",
-    `${REPO_ROOT}/deno.json`,
-    `${REPO_ROOT}/cli/main.ts`,
-  ];
-}
 
 /**
  * Why the root tests of `file` cannot run ("" when they can; printed once): root, /dev/net/tun
@@ -68,37 +49,6 @@ export function skipReason(file: string, tools: readonly string[]): string {
 export function log(msg: string): void {
   // deno-lint-ignore no-console
   console.log(`    [hardening] ${msg}`);
-}
-
-/** Six random decimal digits, for interface names. */
-export function digits(n = 6): string {
-  const b = crypto.getRandomValues(new Uint8Array(n));
-  return Array.from(b, (x) => String(x % 10)).join("");
-}
-
-/** `wg ARGS…` with a 30 s timeout; throws unless it exits 0. */
-export async function wg(args: readonly string[], stdin?: string): Promise<string> {
-  const r = await run("wg", args, { timeoutMs: 30_000, stdin });
-  if (r.code !== 0 || r.timedOut) {
-    throw new Error(`wg ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
-  }
-  return r.stdout;
-}
-
-/** A key pair made with `wg genkey`/`wg pubkey`; `file` holds the private key. */
-export interface Keys {
-  privateKey: string;
-  publicKey: string;
-  file: string;
-}
-
-/** genKeys() makes a key pair and stores the private key under `dir` (0600). */
-export async function genKeys(dir: string): Promise<Keys> {
-  const privateKey = (await wg(["genkey"])).trim();
-  const publicKey = (await wg(["pubkey"], privateKey + "\n")).trim();
-  const file = `${dir}/${publicKey.replaceAll("/", "_")}.key`;
-  await Deno.writeTextFile(file, privateKey + "\n", { mode: 0o600 });
-  return { privateKey, publicKey, file };
 }
 
 /** CPU time (ticks of 1/100 s) and memory of a process, from /proc. */
@@ -143,135 +93,6 @@ export function procStats(pid: number): ProcStats | null {
   }
 }
 
-/** A daemon run in the foreground (`PROGRAM -f IFNAME`) inside a namespace. */
-export interface Daemon {
-  readonly ifname: string;
-  readonly ns: Netns;
-  readonly proc: Background;
-  readonly pid: number;
-  /** Everything it logged so far (stdout + stderr). */
-  log(): string;
-  stats(): ProcStats | null;
-}
-
-/**
- * startDaemon() runs the program under test in the foreground in `ns` (with
- * `LOG_LEVEL`, default verbose) and waits until its UAPI socket answers.
- * The process is killed by `withNamespaces` at cleanup.
- */
-export async function startDaemon(
-  ctx: NamespaceContext,
-  ns: Netns,
-  ifname: string,
-  env: Record<string, string> = {},
-  wrapper: readonly string[] = [],
-): Promise<Daemon> {
-  // A wrapper (e.g. `taskset -c 0`) must exec the program so that the PID stays its.
-  const argv = [...wrapper, ...programArgv()];
-  const proc = ctx.spawn(ns, argv[0], [...argv.slice(1), "-f", ifname], {
-    env: { LOG_LEVEL: "verbose", WG_PROCESS_FOREGROUND: "1", ...env },
-    output: "piped",
-  });
-  ctx.defer(() => Deno.remove(`${SOCKET_DIR}/${ifname}.sock`).catch(() => {}));
-  const daemon: Daemon = {
-    ifname,
-    ns,
-    proc,
-    pid: proc.pid,
-    log() {
-      const o = proc.output();
-      return o.stdout + o.stderr;
-    },
-    stats: () => procStats(proc.pid),
-  };
-  let exited = false;
-  proc.status.then(() => (exited = true));
-  const ok = await waitFor(
-    async () => {
-      if (exited) return true;
-      const r = await run("wg", ["show", ifname], { timeoutMs: 5000 });
-      return r.code === 0;
-    },
-    60_000,
-    100,
-  );
-  if (!ok || exited) {
-    throw new Error(`${argv.join(" ")} -f ${ifname} did not start:\n${daemon.log()}`);
-  }
-  return daemon;
-}
-
-/** `ip -n NS ARGS…`; throws unless it exits 0. */
-export async function ip(ns: Netns, ...args: string[]): Promise<RunResult> {
-  const r = await run("ip", ["-n", ns.name, ...args], { timeoutMs: 10_000 });
-  if (r.code !== 0 || r.timedOut) {
-    throw new Error(`ip -n ${ns.name} ${args.join(" ")} failed: ${r.stderr.trim()}`);
-  }
-  return r;
-}
-
-/** Result of {@link ping}. */
-export interface PingResult {
-  sent: number;
-  received: number;
-  output: string;
-}
-
-/** ping() sends `count` echo requests from `ns`, `intervalS` apart; never throws on loss. */
-export async function ping(
-  ns: Netns,
-  target: string,
-  count: number,
-  intervalS = 0.2,
-  waitS = 1,
-): Promise<PingResult> {
-  const r = await ns.execWith(
-    { timeoutMs: 10_000 + count * (intervalS + waitS) * 1000 },
-    "ping",
-    "-n",
-    "-q",
-    "-c",
-    String(count),
-    "-i",
-    String(intervalS),
-    "-W",
-    String(waitS),
-    target,
-  );
-  const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
-  return {
-    sent: m ? Number(m[1]) : 0,
-    received: m ? Number(m[2]) : 0,
-    output: r.stdout + r.stderr,
-  };
-}
-
-/** pingUntil() pings once every ~`everyMs` until a reply or `timeoutMs`; the time taken or null. */
-export async function pingUntil(
-  ns: Netns,
-  target: string,
-  timeoutMs: number,
-): Promise<number | null> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    const r = await ping(ns, target, 1, 0.2, 1);
-    if (r.received === 1) return Date.now() - t0;
-  }
-  return null;
-}
-
-/** Waits until a TCP port listens in `ns`. */
-function tcpListening(ns: Netns, port: number, timeoutMs = 10_000): Promise<boolean> {
-  return waitFor(
-    async () => {
-      const r = await ns.exec("ss", "-Htnl", `sport = :${port}`);
-      return r.stdout.trim() !== "";
-    },
-    timeoutMs,
-    50,
-  );
-}
-
 /**
  * iperfTcp() runs an iperf3 TCP stream of `seconds` from `client` to a server
  * in `server` bound to `address`, and returns the receiver's bits per
@@ -287,7 +108,7 @@ export async function iperfTcp(
 ): Promise<{ bps: number; error: string }> {
   const srv = ctx.spawn(server, "iperf3", ["-s", "-1", "-B", address, "-p", String(port)]);
   try {
-    if (!(await tcpListening(server, port))) {
+    if (!(await server.listening("tcp", port))) {
       return { bps: 0, error: "iperf3 server did not start" };
     }
     const r = await client.execWith(
@@ -353,13 +174,6 @@ export function udpCounters(pid: number): UdpCounters {
   return out;
 }
 
-/** Packet counters of one link in `ns`. */
-export async function linkPackets(ns: Netns, dev: string): Promise<{ rx: number; tx: number }> {
-  const r = await ip(ns, "-s", "-j", "link", "show", "dev", dev);
-  const j = JSON.parse(r.stdout)[0];
-  return { rx: j.stats64.rx.packets, tx: j.stats64.tx.packets };
-}
-
 /** The flood topology (see the module doc). */
 export interface FloodNet {
   v: Netns;
@@ -368,8 +182,8 @@ export interface FloodNet {
   id: string;
   victim: Daemon;
   legit: Daemon;
-  victimKeys: Keys;
-  legitKeys: Keys;
+  victimKeys: KeyPair;
+  legitKeys: KeyPair;
   dir: string;
   /** Victim's listen port. */
   port: number;
@@ -411,52 +225,51 @@ export async function floodNet(
     addrA: ["10.91.2.1/24", "fd91:2::1/64"],
     addrB: ["10.91.2.2/24", "fd91:2::2/64"],
   });
-  await ip(f, "route", "add", "local", "10.77.0.0/16", "dev", "lo");
-  await ip(f, "-6", "route", "add", "local", "fd77:1::/64", "dev", "lo");
-  await ip(v, "route", "add", "10.77.0.0/16", "via", "10.91.2.2");
-  await ip(v, "-6", "route", "add", "fd77:1::/64", "via", "fd91:2::2");
+  await f.ip("route", "add", "local", "10.77.0.0/16", "dev", "lo");
+  await f.ip("-6", "route", "add", "local", "fd77:1::/64", "dev", "lo");
+  await v.ip("route", "add", "10.77.0.0/16", "via", "10.91.2.2");
+  await v.ip("-6", "route", "add", "fd77:1::/64", "via", "fd91:2::2");
 
-  const victim = await startDaemon(ctx, v, `gth${id}v`, daemonEnv, victimWrapper);
-  const legit = await startDaemon(ctx, l, `gth${id}l`, daemonEnv);
-  const victimKeys = await genKeys(dir), legitKeys = await genKeys(dir);
+  const victim = await startDaemon(ctx, v, `gth${id}v`, { env: daemonEnv, wrapper: victimWrapper });
+  const legit = await startDaemon(ctx, l, `gth${id}l`, { env: daemonEnv });
+  const victimKeys = await genKeyPair(dir), legitKeys = await genKeyPair(dir);
   const port = 51820;
   await configureVictim({ victim, victimKeys, legitKeys, port });
   await configureLegit({ legit, victimKeys, legitKeys, port });
   const net: FloodNet = { v, l, f, id, victim, legit, victimKeys, legitKeys, dir, port };
-  const t = await pingUntil(l, VICTIM_TUNNEL, 10_000);
-  if (t === null) throw new Error(`no ping over the tunnel:\n${victim.log()}\n${legit.log()}`);
+  const t = await pingUntil(l, VICTIM_TUNNEL, { timeoutMs: 10_000 });
+  if (t === null) {
+    throw new Error(`no ping over the tunnel:\n${victim.output()}\n${legit.output()}`);
+  }
   return net;
 }
 
 /** Gives the victim its key, port, address and the legit peer; brings it up. */
 export async function configureVictim(
-  p: { victim: Daemon; victimKeys: Keys; legitKeys: Keys; port: number },
+  p: { victim: Daemon; victimKeys: KeyPair; legitKeys: KeyPair; port: number },
 ): Promise<void> {
   const ifname = p.victim.ifname;
   // deno-fmt-ignore
-  await wg(["set", ifname, "private-key", p.victimKeys.file, "listen-port", String(p.port),
+  await wg(["set", ifname, "private-key", p.victimKeys.privateFile, "listen-port", String(p.port),
     "peer", p.legitKeys.publicKey, "allowed-ips", `${LEGIT_TUNNEL}/32`]);
   await addAddress(p.victim, `${VICTIM_TUNNEL}/24`);
 }
 
 /** Gives the legit peer its key, the victim as peer with an endpoint; brings it up. */
 export async function configureLegit(
-  p: { legit: Daemon; victimKeys: Keys; legitKeys: Keys; port: number },
+  p: { legit: Daemon; victimKeys: KeyPair; legitKeys: KeyPair; port: number },
 ): Promise<void> {
   const ifname = p.legit.ifname;
   // deno-fmt-ignore
-  await wg(["set", ifname, "private-key", p.legitKeys.file,
+  await wg(["set", ifname, "private-key", p.legitKeys.privateFile,
     "peer", p.victimKeys.publicKey, "allowed-ips", `${VICTIM_TUNNEL}/32`,
     "endpoint", `10.91.1.1:${p.port}`]);
   await addAddress(p.legit, `${LEGIT_TUNNEL}/24`);
 }
 
 async function addAddress(d: Daemon, cidr: string): Promise<void> {
-  const r = await run("ip", ["-n", d.ns.name, "addr", "replace", cidr, "dev", d.ifname], {
-    timeoutMs: 10_000,
-  });
-  if (r.code !== 0) throw new Error(`ip addr ${cidr} on ${d.ifname}: ${r.stderr}`);
-  await ip(d.ns, "link", "set", d.ifname, "up");
+  await d.ns.ip("addr", "replace", cidr, "dev", d.ifname);
+  await d.ns.ip("link", "set", d.ifname, "up");
 }
 
 /** The command that runs the flood tool inside `ns` (`deno run … flood_tool.ts flood ARGS…`). */

@@ -39,7 +39,8 @@ import { ERRNO } from "../../uapi/errors.ts";
 import { formatKeyHex, MAX_LINE_BYTES, UapiConnection } from "../../uapi/protocol.ts";
 import { UapiServer } from "../../uapi/server.ts";
 import { buildInitiations } from "./flood_tool.ts";
-import { digits, log, run, skipReason, startDaemon, waitFor } from "./_net.ts";
+import { log, run, skipReason, waitFor } from "./_net.ts";
+import { digits, startDaemon } from "../_util/wg.ts";
 
 const enc = new TextEncoder();
 
@@ -394,7 +395,7 @@ Deno.test({
   async fn() {
     await withNamespaces("gthard", 1, async (ctx) => {
       const [ns] = ctx.namespaces;
-      const d = await startDaemon(ctx, ns, `gth${digits()}b`, { LOG_LEVEL: "error" });
+      const d = await startDaemon(ctx, ns, `gth${digits()}b`, { env: { LOG_LEVEL: "error" } });
       const path = `/var/run/wireguard/${d.ifname}.sock`;
       const idle: Deno.Conn[] = [];
       try {

@@ -45,25 +45,17 @@ import assert from "node:assert/strict";
 import { devicePair } from "../_util/device_pair.ts";
 import { ipv4Packet, payload } from "../_util/packets.ts";
 import type { FakeClock } from "../_util/fake_clock.ts";
-import { type NamespaceContext, type Netns, vethPair, withNamespaces } from "../_util/netns.ts";
-import { REKEY_AFTER_TIME, REKEY_TIMEOUT } from "../../src/constants.ts";
 import {
-  type Daemon,
-  digits,
-  genKeys,
-  ip,
-  type Keys,
-  log,
+  type NamespaceContext,
+  type Netns,
   ping,
   pingUntil,
-  procStats,
-  skipReason,
-  sleep,
-  startDaemon,
-  udpCounters,
-  waitFor,
-  wg,
-} from "./_net.ts";
+  vethPair,
+  withNamespaces,
+} from "../_util/netns.ts";
+import { REKEY_AFTER_TIME, REKEY_TIMEOUT } from "../../src/constants.ts";
+import { log, procStats, skipReason, sleep, udpCounters, waitFor } from "./_net.ts";
+import { type Daemon, digits, genKeyPair, type KeyPair, startDaemon, wg } from "../_util/wg.ts";
 
 // ---- without root: wall-clock jumps ----
 
@@ -159,7 +151,7 @@ const SKIP = skipReason("faults_test.ts", ["ip", "wg", "ping", "iperf3", "ss", "
 interface Side {
   ns: Netns;
   ifname: string;
-  keys: Keys;
+  keys: KeyPair;
   port: number;
   tunnel: string;
   outer: string;
@@ -168,11 +160,11 @@ interface Side {
 
 async function configure(self: Side, other: Side): Promise<void> {
   // deno-fmt-ignore
-  await wg(["set", self.ifname, "private-key", self.keys.file, "listen-port", String(self.port),
+  await wg(["set", self.ifname, "private-key", self.keys.privateFile, "listen-port", String(self.port),
     "peer", other.keys.publicKey, "allowed-ips", `${other.tunnel}/32`,
     "endpoint", `${other.outer}:${other.port}`]);
-  await ip(self.ns, "addr", "replace", `${self.tunnel}/24`, "dev", self.ifname);
-  await ip(self.ns, "link", "set", self.ifname, "up");
+  await self.ns.ip("addr", "replace", `${self.tunnel}/24`, "dev", self.ifname);
+  await self.ns.ip("link", "set", self.ifname, "up");
 }
 
 /** Starts (or restarts) a side's daemon and configures it as before. */
@@ -187,13 +179,13 @@ function alive(d: Daemon): boolean {
 
 /** Both directions work within `ms`; returns the time A → B took. */
 async function assertTunnel(a: Side, b: Side, ms: number, what: string): Promise<number> {
-  const t = await pingUntil(a.ns, b.tunnel, ms);
+  const t = await pingUntil(a.ns, b.tunnel, { timeoutMs: ms });
   assert.notEqual(
     t,
     null,
-    `${what}: A → B did not recover in ${ms} ms\n${a.daemon.log().slice(-3000)}`,
+    `${what}: A → B did not recover in ${ms} ms\n${a.daemon.output().slice(-3000)}`,
   );
-  const back = await pingUntil(b.ns, a.tunnel, 5000);
+  const back = await pingUntil(b.ns, a.tunnel, { timeoutMs: 5000 });
   assert.notEqual(back, null, `${what}: B → A did not recover`);
   log(`${what}: recovered in ${((t ?? 0) / 1000).toFixed(1)} s`);
   return t!;
@@ -227,7 +219,7 @@ Deno.test({
       const a = {
         ns: na,
         ifname: `gth${id}a`,
-        keys: await genKeys(dir),
+        keys: await genKeyPair(dir),
         port: 52001,
         tunnel: "10.96.0.1",
         outer: "10.95.0.1",
@@ -235,7 +227,7 @@ Deno.test({
       const b = {
         ns: nb,
         ifname: `gth${id}b`,
-        keys: await genKeys(dir),
+        keys: await genKeyPair(dir),
         port: 52002,
         tunnel: "10.96.0.2",
         outer: "10.95.0.2",
@@ -266,8 +258,8 @@ Deno.test({
       await t.step("endpoint unreachable (ENETUNREACH, then EHOSTUNREACH) and back", async () => {
         // No address: no route to B (ENETUNREACH). The bind also forgets its
         // sticky source, which it can no longer use.
-        await ip(na, "addr", "del", "10.95.0.1/24", "dev", "fa");
-        let r = await ping(na, b.tunnel, 5, 0.4, 1);
+        await na.ip("addr", "del", "10.95.0.1/24", "dev", "fa");
+        let r = await ping(na, b.tunnel, 5, { intervalS: 0.4, waitS: 1 });
         assert.equal(r.received, 0, "no route, yet a reply");
         assert.ok(alive(a.daemon), "A died on ENETUNREACH");
         // The address comes back, but an unreachable route now covers B
@@ -276,41 +268,41 @@ Deno.test({
         // a FIB lookup that fails with an output interface given "assumes
         // the destination is on link" (ip_route_output_key_hash_rcu), for
         // wireguard-go as for us. So only A's own sends are checked here.
-        await ip(na, "route", "add", "unreachable", "10.95.0.2/32");
+        await na.ip("route", "add", "unreachable", "10.95.0.2/32");
         try {
-          await ip(na, "addr", "add", "10.95.0.1/24", "dev", "fa");
-          r = await ping(na, b.tunnel, 5, 0.4, 1);
+          await na.ip("addr", "add", "10.95.0.1/24", "dev", "fa");
+          r = await ping(na, b.tunnel, 5, { intervalS: 0.4, waitS: 1 });
           log(`EHOSTUNREACH window: ${r.received}/${r.sent} pings answered`);
           assert.ok(alive(a.daemon), "A died on EHOSTUNREACH");
         } finally {
-          await ip(na, "route", "del", "unreachable", "10.95.0.2/32");
+          await na.ip("route", "del", "unreachable", "10.95.0.2/32");
         }
         await assertTunnel(a, b, 10_000, "route back (EHOSTUNREACH)");
         // The link itself goes down (ENETDOWN / ENETUNREACH) and comes back.
-        await ip(na, "link", "set", "fa", "down");
+        await na.ip("link", "set", "fa", "down");
         try {
-          r = await ping(na, b.tunnel, 3, 0.4, 1);
+          r = await ping(na, b.tunnel, 3, { intervalS: 0.4, waitS: 1 });
           assert.equal(r.received, 0, "link down, yet a reply");
           assert.ok(alive(a.daemon), "A died with its outer link down");
         } finally {
-          await ip(na, "link", "set", "fa", "up");
+          await na.ip("link", "set", "fa", "up");
         }
         await assertTunnel(a, b, 10_000, "outer link back up");
       });
 
       await t.step("A's namespace loses every address, then regains them", async () => {
-        await ip(na, "addr", "flush", "dev", "fa");
-        const r = await ping(na, b.tunnel, 5, 0.4, 1);
+        await na.ip("addr", "flush", "dev", "fa");
+        const r = await ping(na, b.tunnel, 5, { intervalS: 0.4, waitS: 1 });
         assert.equal(r.received, 0);
-        await ping(nb, a.tunnel, 3, 0.4, 1);
+        await ping(nb, a.tunnel, 3, { intervalS: 0.4, waitS: 1 });
         assert.ok(alive(a.daemon) && alive(b.daemon));
-        await ip(na, "addr", "add", "10.95.0.1/24", "dev", "fa");
-        await ip(na, "addr", "add", "fd95::1/64", "dev", "fa", "nodad");
+        await na.ip("addr", "add", "10.95.0.1/24", "dev", "fa");
+        await na.ip("addr", "add", "fd95::1/64", "dev", "fa", "nodad");
         await assertTunnel(a, b, 10_000, "addresses back");
       });
 
       await t.step("A's TUN down and up", async () => {
-        await ip(na, "link", "set", a.ifname, "down");
+        await na.ip("link", "set", a.ifname, "down");
         assert.ok(
           await waitFor(async () => {
             const r = await na.exec("ss", "-Hunl", `sport = :${a.port}`);
@@ -318,7 +310,7 @@ Deno.test({
           }, 5000),
           "A did not close its sockets when its link went down",
         );
-        await ip(na, "link", "set", a.ifname, "up");
+        await na.ip("link", "set", a.ifname, "up");
         // The kernel dropped the address's routes with the link; `up` brings them back.
         await assertTunnel(a, b, 10_000, "TUN down/up");
         await assertTunnel(b, a, 10_000, "TUN down/up, other way");
@@ -368,13 +360,13 @@ Deno.test({
       await t.step(
         "A stopped 17 s while B pings (B re-handshakes meanwhile), then continued",
         async () => {
-          const pinging = ping(nb, a.tunnel, 40, 0.5, 1);
+          const pinging = ping(nb, a.tunnel, 40, { intervalS: 0.5, waitS: 1 });
           await sleep(500);
           await sigstop(a.daemon, 17_000);
           await pinging;
           assert.ok(alive(a.daemon));
           // B's initiations waited in A's socket; B must have sent some (its timers fired).
-          assert.match(b.daemon.log(), /Sending handshake initiation/);
+          assert.match(b.daemon.output(), /Sending handshake initiation/);
           await assertTunnel(b, a, 10_000, "after SIGSTOP 17 s");
           await assertTunnel(a, b, 10_000, "after SIGSTOP 17 s, other way");
         },

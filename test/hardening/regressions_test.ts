@@ -8,8 +8,9 @@
  * `bind.Send` succeeded). Root.
  */
 import assert from "node:assert/strict";
-import { vethPair, withNamespaces } from "../_util/netns.ts";
-import { digits, genKeys, ip, log, ping, pingUntil, skipReason, startDaemon, wg } from "./_net.ts";
+import { ping, pingUntil, vethPair, withNamespaces } from "../_util/netns.ts";
+import { log, skipReason } from "./_net.ts";
+import { digits, genKeyPair, startDaemon, wg } from "../_util/wg.ts";
 
 Deno.test({
   name: "Peer tx_bytes does not count datagrams the socket refused (ENETUNREACH)",
@@ -28,23 +29,22 @@ Deno.test({
       const id = digits();
       const a = await startDaemon(ctx, na, `gth${id}a`);
       const b = await startDaemon(ctx, nb, `gth${id}b`);
-      const ka = await genKeys(dir), kb = await genKeys(dir);
+      const ka = await genKeyPair(dir), kb = await genKeyPair(dir);
       // deno-fmt-ignore
-      await wg(["set", a.ifname, "private-key", ka.file, "listen-port", "52001",
+      await wg(["set", a.ifname, "private-key", ka.privateFile, "listen-port", "52001",
         "peer", kb.publicKey, "allowed-ips", "10.96.0.2/32", "endpoint", "10.95.0.2:52002"]);
       // deno-fmt-ignore
-      await wg(["set", b.ifname, "private-key", kb.file, "listen-port", "52002",
+      await wg(["set", b.ifname, "private-key", kb.privateFile, "listen-port", "52002",
         "peer", ka.publicKey, "allowed-ips", "10.96.0.1/32"]);
-      await ip(na, "addr", "add", "10.96.0.1/24", "dev", a.ifname);
-      await ip(na, "link", "set", a.ifname, "up");
-      await ip(nb, "addr", "add", "10.96.0.2/24", "dev", b.ifname);
-      await ip(nb, "link", "set", b.ifname, "up");
-      assert.notEqual(await pingUntil(na, "10.96.0.2", 10_000), null);
-      const tx = async () => Number((await wg(["show", a.ifname, "transfer"])).split("\t")[2]);
+      await a.ns.addrUp(a.ifname, "10.96.0.1/24");
+      await b.ns.addrUp(b.ifname, "10.96.0.2/24");
+      assert.notEqual(await pingUntil(na, "10.96.0.2", { timeoutMs: 10_000 }), null);
+      const tx = async () =>
+        Number((await wg(["show", a.ifname, "transfer"])).stdout.split("\t")[2]);
       const before = await tx();
       // No address: every datagram to B fails in sendmmsg with ENETUNREACH.
-      await ip(na, "addr", "del", "10.95.0.1/24", "dev", "fa");
-      const r = await ping(na, "10.96.0.2", 10, 0.2, 1);
+      await na.ip("addr", "del", "10.95.0.1/24", "dev", "fa");
+      const r = await ping(na, "10.96.0.2", 10, { intervalS: 0.2, waitS: 1 });
       assert.equal(r.received, 0);
       const after = await tx();
       log(`tx_bytes ${before} → ${after} while every send failed`);

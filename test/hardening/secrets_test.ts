@@ -23,7 +23,7 @@
  */
 import assert from "node:assert/strict";
 import { FakeClock, seededRng } from "../_util/fake_clock.ts";
-import { vethPair, withNamespaces } from "../_util/netns.ts";
+import { pingUntil, vethPair, withNamespaces } from "../_util/netns.ts";
 import { Device } from "../../src/device.ts";
 import { MemoryNetwork } from "../../src/conn/memory.ts";
 import { MemoryTun } from "../../src/tun/memory.ts";
@@ -32,20 +32,17 @@ import { ipcGet, ipcSet } from "../../uapi/apply.ts";
 import { redactKeys, UapiError } from "../../uapi/errors.ts";
 import { formatKeyHex, parseLines } from "../../uapi/protocol.ts";
 import { checkSocketDir, UapiServer } from "../../uapi/server.ts";
+import { log, run, skipReason } from "./_net.ts";
 import {
   digits,
-  genKeys,
-  ip,
-  type Keys,
-  log,
-  pingUntil,
+  genKeyPair,
+  genPskFile,
+  type KeyPair,
   programArgv,
-  run,
-  skipReason,
   SOCKET_DIR,
   startDaemon,
   wg,
-} from "./_net.ts";
+} from "../_util/wg.ts";
 import { ignoreUnless } from "../_util/needs.ts";
 
 const enc = new TextEncoder();
@@ -215,10 +212,8 @@ async function rawUapi(path: string, text: string, replies: number): Promise<str
 }
 
 async function genPsk(dir: string): Promise<{ b64: string; file: string }> {
-  const b64 = (await wg(["genpsk"])).trim();
-  const file = `${dir}/psk-${digits()}`;
-  await Deno.writeTextFile(file, b64 + "\n", { mode: 0o600 });
-  return { b64, file };
+  const file = await genPskFile(dir);
+  return { b64: (await Deno.readTextFile(file)).trim(), file };
 }
 
 Deno.test({
@@ -239,44 +234,56 @@ Deno.test({
       const d1 = await startDaemon(ctx, n1, `gth${id}s`);
       const d2 = await startDaemon(ctx, n2, `gth${id}t`);
       const secrets: string[] = [];
-      const keep = (k: Keys) => secrets.push(k.privateKey, b64ToHex(k.privateKey));
-      let k1 = await genKeys(dir);
-      const k2 = await genKeys(dir);
+      const keep = (k: KeyPair) => secrets.push(k.privateKey, b64ToHex(k.privateKey));
+      let k1 = await genKeyPair(dir);
+      const k2 = await genKeyPair(dir);
       let psk = await genPsk(dir);
       keep(k1), keep(k2), secrets.push(psk.b64, b64ToHex(psk.b64));
       // deno-fmt-ignore
-      await wg(["set", d1.ifname, "private-key", k1.file, "listen-port", "51001", "peer", k2.publicKey,
+      await wg(["set", d1.ifname, "private-key", k1.privateFile, "listen-port", "51001", "peer", k2.publicKey,
         "preshared-key", psk.file, "allowed-ips", "10.94.0.2/32", "endpoint", "10.93.0.2:51002"]);
       // deno-fmt-ignore
-      await wg(["set", d2.ifname, "private-key", k2.file, "listen-port", "51002", "peer", k1.publicKey,
+      await wg(["set", d2.ifname, "private-key", k2.privateFile, "listen-port", "51002", "peer", k1.publicKey,
         "preshared-key", psk.file, "allowed-ips", "10.94.0.1/32", "persistent-keepalive", "1"]);
-      await ip(n1, "addr", "add", "10.94.0.1/24", "dev", d1.ifname);
-      await ip(n2, "addr", "add", "10.94.0.2/24", "dev", d2.ifname);
-      await ip(n1, "link", "set", d1.ifname, "up");
-      await ip(n2, "link", "set", d2.ifname, "up");
-      assert.notEqual(await pingUntil(n1, "10.94.0.2", 10_000), null, "first handshake");
-      await pingUntil(n2, "10.94.0.1", 5000);
+      await d1.ns.addrUp(d1.ifname, "10.94.0.1/24");
+      await d2.ns.addrUp(d2.ifname, "10.94.0.2/24");
+      assert.notEqual(
+        await pingUntil(n1, "10.94.0.2", { timeoutMs: 10_000 }),
+        null,
+        "first handshake",
+      );
+      await pingUntil(n2, "10.94.0.1", { timeoutMs: 5000 });
 
       // Rotate d1's private key and the PSK on both sides: a new handshake with new secrets.
-      k1 = await genKeys(dir);
+      k1 = await genKeyPair(dir);
       psk = await genPsk(dir);
       keep(k1), secrets.push(psk.b64, b64ToHex(psk.b64));
       await wg([
         "set",
         d1.ifname,
         "private-key",
-        k1.file,
+        k1.privateFile,
         "peer",
         k2.publicKey,
         "preshared-key",
         psk.file,
       ]);
       const old = secrets[0];
-      await wg(["set", d2.ifname, "peer", (await wg(["pubkey"], old + "\n")).trim(), "remove"]);
+      await wg([
+        "set",
+        d2.ifname,
+        "peer",
+        (await wg(["pubkey"], { stdin: old + "\n" })).stdout.trim(),
+        "remove",
+      ]);
       // deno-fmt-ignore
       await wg(["set", d2.ifname, "peer", k1.publicKey, "preshared-key", psk.file,
         "allowed-ips", "10.94.0.1/32", "persistent-keepalive", "1"]);
-      assert.notEqual(await pingUntil(n1, "10.94.0.2", 15_000), null, "handshake after rotation");
+      assert.notEqual(
+        await pingUntil(n1, "10.94.0.2", { timeoutMs: 15_000 }),
+        null,
+        "handshake after rotation",
+      );
 
       // The UAPI reads a client may do.
       await wg(["show", d1.ifname]);
@@ -305,11 +312,15 @@ Deno.test({
         const reply = await rawUapi(sock, req, 1);
         assert.ok(!reply.includes("errno=0"), `accepted: ${JSON.stringify(req)} → ${reply}`);
       }
-      assert.notEqual(await pingUntil(n1, "10.94.0.2", 10_000), null, "still works after errors");
+      assert.notEqual(
+        await pingUntil(n1, "10.94.0.2", { timeoutMs: 10_000 }),
+        null,
+        "still works after errors",
+      );
 
       await d1.proc.kill("SIGTERM", 5000);
       await d2.proc.kill("SIGTERM", 5000);
-      const logs = d1.log() + d2.log();
+      const logs = d1.output() + d2.output();
       const lines = logs.split("\n");
       log(`${lines.length} log lines checked`);
       for (const want of ["Received handshake", "Sending handshake initiation", "IPC error -71"]) {
@@ -333,7 +344,7 @@ Deno.test({
   async fn() {
     await withNamespaces("gthard", 1, async (ctx) => {
       const d = await startDaemon(ctx, ctx.namespaces[0], `gth${digits()}p`, {
-        LOG_LEVEL: "error",
+        env: { LOG_LEVEL: "error" },
       });
       const dirSt = Deno.statSync(SOCKET_DIR);
       assert.equal(dirSt.uid, 0);

@@ -13,7 +13,10 @@
  */
 import { parseArgs } from "node:util";
 import { Cleanup, cpuTicks, type Impl, memory, TUN_B, Tunnel } from "../bench/_env.ts";
-import { hasTool, isRoot, run, taskArgs } from "../_util/proc.ts";
+import { taskArgs } from "../_util/proc.ts";
+import { missing } from "../_util/needs.ts";
+import { ping } from "../_util/netns.ts";
+import { wg } from "../_util/wg.ts";
 
 function say(line: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
@@ -32,8 +35,9 @@ export async function main(argv: string[]): Promise<number> {
   });
   const minutes = Number(values.minutes), every = Number(values.every);
   const maxGrowth = Number(values["max-growth"]);
-  if (!isRoot() || !hasTool("iperf3") || !hasTool("wg")) {
-    say("soak: needs root, iperf3 and wg");
+  const lacking = missing({ root: true, tun: true, tools: ["ip", "iperf3", "wg", "ping"] });
+  if (lacking.length > 0) {
+    say(`soak: missing ${lacking.join("; ")}`);
     return 1;
   }
   const impl: Impl = { name: "gotatun", path: values.impl! };
@@ -47,26 +51,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const t = await Tunnel.create(impl, `gtsk${Math.floor(Math.random() * 1e4)}`, dir, cleanup);
     const server = t.b.spawn({}, "iperf3", "-s", "-1");
-    await new Promise((r) => setTimeout(r, 500));
+    if (!(await t.b.listening("tcp", 5201))) throw new Error("iperf3 -s did not listen");
     const seconds = Math.round(minutes * 60);
-    const client = run(
-      "ip",
-      [
-        "netns",
-        "exec",
-        t.a.name,
-        "iperf3",
-        "-c",
-        TUN_B,
-        "-t",
-        String(seconds),
-        "-i",
-        String(every),
-        "-f",
-        "m",
-      ],
-      { timeoutMs: (seconds + 120) * 1000 },
-    );
+    // deno-fmt-ignore
+    const client = t.a.execWith({ timeoutMs: (seconds + 120) * 1000 },
+      "iperf3", "-c", TUN_B, "-t", String(seconds), "-i", String(every), "-f", "m");
     const tps = 100;
     const rows: string[] = [];
     const rss: number[] = [];
@@ -80,8 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       const cpu = cpuTicks(t.da.pid) + cpuTicks(t.db.pid);
       const pct = ((cpu - lastCpu) / tps / every) * 100;
       lastCpu = cpu;
-      const ping = await t.a.execWith({ timeoutMs: 10_000 }, "ping", "-c", "1", "-W", "2", TUN_B);
-      const ok = ping.code === 0;
+      const ok = (await ping(t.a, TUN_B, 1, { waitS: 2 })).received === 1;
       if (!ok) failed = true;
       rss.push(Math.max(ma.rss, mb.rss));
       const row = `| ${Math.round((Date.now() - start) / 1000)} | ${(ma.rss / 1024).toFixed(1)} | ${
@@ -100,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     if (stalled || r.code !== 0) failed = true;
     const growth = rss.length > 2 ? (rss[rss.length - 1] - rss[1]) / 1024 : 0;
     if (growth > maxGrowth) failed = true;
-    const transfer = await run("wg", ["show", t.da.ifname, "transfer"]);
+    const transfer = await wg(["show", t.da.ifname, "transfer"], { check: false });
     // deno-lint-ignore no-console
     console.log([
       `## soak: ${minutes} min of iperf3 TCP through ${impl.path}`,

@@ -277,7 +277,8 @@ Deno.test("parseVirtioNetHdr()/writeVirtioNetHdr() round-trip little-endian fiel
     csumOffset: 6,
   });
   writeVirtioNetHdr(b, 2, h);
-  // The layout measured on this kernel (deno-platform.md §1).
+  // The layout the kernel reads: flags, gso_type (u8), then hdr_len, gso_size, csum_start,
+  // csum_offset as little-endian u16.
   assert.deepEqual([...b.subarray(2)], [1, 5, 28, 0, 0xe8, 0x03, 20, 0, 6, 0]);
   const got = hdr();
   assert.equal(parseVirtioNetHdr(b, 2, got), true);
