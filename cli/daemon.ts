@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * @module
- * The daemon: daemonizing (the parent) and the event loop (the child, or
- * the process itself with `-f`).
+ * The daemon: daemonizing (the parent), and the daemon's main thread (the
+ * child, or the process itself with `-f`), which starts the data-plane Worker
+ * and serves the UAPI socket, the metrics and the signals.
  *
  * **Daemonizing.** Deno has no `fork()` and cannot hand arbitrary fds to a
  * child, so instead of wireguard-go's "parent creates the TUN and the socket,
