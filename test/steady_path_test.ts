@@ -9,6 +9,7 @@
  * show up as a scavenge between its two `gc()` markers.
  */
 import assert from "node:assert/strict";
+import { scavengesBetweenMarkers } from "./_util/gc_trace.ts";
 
 const script = new URL("./_util/steady_path.ts", import.meta.url);
 const root = new URL("..", import.meta.url);
@@ -20,16 +21,6 @@ interface Summary {
   receiverIndices: number[];
   bytesPerPacket: number;
   stats: { a: Record<string, number>; b: Record<string, number> };
-}
-
-/** Scavenges V8 reported between the first and second `gc()` ("testing") lines. */
-function scavengesBetweenMarkers(trace: string): { markers: number; scavenges: number } {
-  let markers = 0, scavenges = 0;
-  for (const line of trace.split("\n")) {
-    if (line.includes("Mark-Compact") && line.includes("testing")) markers++;
-    else if (markers === 1 && line.includes("Scavenge")) scavenges++;
-  }
-  return { markers, scavenges };
 }
 
 Deno.test("steady path: 100 000 packets each way through two devices cause no scavenge", async () => {

@@ -14,7 +14,8 @@
  *   a synchronous `epoll_wait` on a thread of its own.)
  * - **64-bit integers are bigint.** `u64`/`usize`/`isize` results are bigint,
  *   and `deno check` requires bigint arguments for them. Precompute constant
- *   ones (buffer lengths, ioctl numbers) once; hot paths avoid creating them.
+ *   ones (buffer lengths, ioctl numbers) once; hot paths avoid creating them
+ *   ({@link usize} keeps one per packet length; `read32`/`write32` return a number).
  * - **Keep buffers reachable.** When the address of a buffer is written into
  *   another struct (iovec, msghdr, cmsg), the JS object must stay referenced
  *   for as long as the kernel may use the address, or GC frees it and the
@@ -31,6 +32,15 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  /**
+   * read/write whose ssize_t result is taken as its low 32 bits: a number, where
+   * "isize" makes a new bigint on every call. Reading half of the result
+   * register is ABI-safe on x86_64 and aarch64, and exact for counts below
+   * 2^31 and −1. The size argument stays "usize" (the callee reads all 64
+   * bits of its register): pass {@link usize} for it.
+   */
+  read32: { name: "read", parameters: ["i32", "buffer", "usize"], result: "i32" },
+  write32: { name: "write", parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** ioctl with a pointer argument (struct ifreq, int*). */
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   /** ioctl with an integer argument (TUNSETOFFLOAD, TUNSETPERSIST). */
@@ -110,6 +120,21 @@ export function cstr(s: string): Uint8Array<ArrayBuffer> {
  */
 export function addressOf(buf: BufferSource): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+}
+
+/** Sizes below this have their bigint kept by {@link usize}: every TUN frame (≤ 66058) fits. */
+const USIZE_CACHED = 66560;
+const usizes: (bigint | undefined)[] = new Array(USIZE_CACHED);
+
+/**
+ * `BigInt(n)` for a "usize" argument, the same bigint for the same `n` below
+ * 65 KiB (made once, on first use), so that passing a packet length to FFI
+ * allocates nothing per packet.
+ */
+export function usize(n: number): bigint {
+  if (n >= USIZE_CACHED || n < 0) return BigInt(n);
+  const b = usizes[n];
+  return b !== undefined ? b : (usizes[n] = BigInt(n));
 }
 
 /** An int socket option, or −1 when getsockopt fails. */

@@ -68,7 +68,9 @@ import {
   TUNSETIFF,
   TUNSETOFFLOAD,
   TUNSETVNETHDRSZ,
+  usize,
 } from "../sys/libc.ts";
+import { ViewCache } from "../view_cache.ts";
 
 /** wireguard-go `device.DefaultMTU`: 1500 minus the 80-byte worst-case IPv6+UDP+WireGuard overhead. */
 export const DEFAULT_MTU = 1420;
@@ -117,6 +119,8 @@ const BIG_SIOCGIFFLAGS = BigInt(SIOCGIFFLAGS);
 const BIG_TUNSETOFFLOAD = BigInt(TUNSETOFFLOAD);
 const BIG_TUNSETVNETHDRSZ = BigInt(TUNSETVNETHDRSZ);
 const BIG_FRAME_CAPACITY = BigInt(FRAME_CAPACITY);
+/** Read views cached by `length & (READ_VIEWS − 1)`: a few packet sizes dominate any flow. */
+const READ_VIEWS = 256;
 
 /** Up/down as the kernel's IFF_UP, or "gone" once the link was deleted. */
 export type LinkState = "up" | "down" | "gone";
@@ -136,6 +140,7 @@ export class LinuxTun implements Tun {
   #hdrLen = 0;
   /** The one read buffer; `drain` passes views of it. */
   #buf = new Uint8Array(READ_BUFFER_SIZE);
+  #views = new ViewCache(this.#buf, READ_VIEWS);
   #bigBufLen = BigInt(READ_BUFFER_SIZE);
   /** An AF_INET datagram socket for the SIOC*IF* ioctls (they need a socket fd, not the TUN fd). */
   #ctl = -1;
@@ -152,7 +157,7 @@ export class LinuxTun implements Tun {
   /** A zero virtio header then the packet, for writes while GRO is unavailable. */
   #frame: Uint8Array | null = null;
   #writeFrame = (frame: Uint8Array): void => {
-    if (this.#c.write(this.#fd, frame, BigInt(frame.length)) >= 0n) return;
+    if (this.#c.write32(this.#fd, frame, usize(frame.length)) >= 0) return;
     const e = errno();
     this.#lastWriteErrno = e;
     this.#writeErrors++;
@@ -376,8 +381,7 @@ export class LinuxTun implements Tun {
       this.#writeVnet(packet);
       return;
     }
-    // usize must be a bigint (deno check); creating a small one is cheap next to the syscall.
-    if (this.#c.write(this.#fd, packet, BigInt(packet.length)) < 0n) {
+    if (this.#c.write32(this.#fd, packet, usize(packet.length)) < 0) {
       this.#lastWriteErrno = errno();
       this.#writeErrors++;
     }
@@ -406,7 +410,7 @@ export class LinuxTun implements Tun {
       return;
     }
     frame.set(packet, VIRTIO_NET_HDR_LEN);
-    if (this.#c.write(this.#fd, frame, BigInt(VIRTIO_NET_HDR_LEN + packet.length)) < 0n) {
+    if (this.#c.write32(this.#fd, frame, usize(VIRTIO_NET_HDR_LEN + packet.length)) < 0) {
       this.#lastWriteErrno = errno();
       this.#writeErrors++;
     }
@@ -439,7 +443,8 @@ export class LinuxTun implements Tun {
 
   /**
    * Reads packets synchronously until EAGAIN or `max`, calling `onPacket`
-   * with a view of the one shared read buffer (valid only during the call).
+   * with a view of the one shared read buffer (valid only during the call;
+   * the same view object comes back for the next packet of the same length).
    * Returns the number of packets read, or −1 when the interface is gone
    * (EBADFD after `ip link del`, EFAULT for a read cut short, EIO, or a closed
    * tun): the owner should then stop and close.
@@ -447,11 +452,12 @@ export class LinuxTun implements Tun {
   drain(onPacket: (pkt: Uint8Array) => void, max = 256): number {
     if (this.#splitter !== null) return this.#drainVnet(this.#splitter, onPacket, max);
     const c = this.#c, buf = this.#buf, len = this.#bigBufLen, hdr = this.#hdrLen;
+    const views = this.#views;
     let count = 0;
     while (count < max) {
       const fd = this.#fd;
       if (fd < 0) return -1;
-      const n = Number(c.read(fd, buf, len));
+      const n = c.read32(fd, buf, len);
       if (n < 0) {
         const e = errno();
         if (e === EAGAIN) break;
@@ -461,7 +467,7 @@ export class LinuxTun implements Tun {
       }
       if (n <= hdr) continue;
       count++;
-      onPacket(buf.subarray(hdr, n));
+      onPacket(views.get(n & (READ_VIEWS - 1), hdr, n));
     }
     return count;
   }
@@ -477,7 +483,7 @@ export class LinuxTun implements Tun {
     for (let reads = 0; count < max && reads < max; reads++) {
       const fd = this.#fd;
       if (fd < 0) return -1;
-      const n = Number(c.read(fd, frame, BIG_FRAME_CAPACITY));
+      const n = c.read32(fd, frame, BIG_FRAME_CAPACITY);
       if (n < 0) {
         const e = errno();
         if (e === EAGAIN) break;
