@@ -586,6 +586,24 @@ export class NetStack implements Tun, TcpHost, UdpHost {
     return c;
   }
 
+  /**
+   * Resets every connection, closes every listener and UDP socket, and
+   * detaches the output: nothing is left on the clock.
+   */
+  close(): void {
+    for (const head of [...this.#conns.values()]) {
+      for (let c: TcpConn | null = head; c !== null;) {
+        const next: TcpConn | null = c.nextInBucket;
+        c.abort();
+        c.flushEvents();
+        c = next;
+      }
+    }
+    for (const l of [...this.#listeners.values()]) l.close();
+    for (const u of [...this.#udpSockets.values()]) u.close();
+    this.output = null;
+  }
+
   #random32(): number {
     this.#rng(this.#rand);
     return ((this.#rand[0] << 24) | (this.#rand[1] << 16) | (this.#rand[2] << 8) |
