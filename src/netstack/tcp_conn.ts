@@ -131,7 +131,7 @@ export class TcpConn {
   /** Sequence number of a FIN that arrived ahead of missing data, or -1. */
   oooFin = -1;
   /** Out-of-order intervals [start, end) in sequence space, sorted, `oooCount` of them. */
-  readonly ooo = new Uint32Array(MAX_OOO * 2);
+  readonly ooo: Uint32Array = new Uint32Array(MAX_OOO * 2);
   oooCount = 0;
   /** Full-size segments received since our last ACK. */
   unacked = 0;

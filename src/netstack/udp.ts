@@ -39,7 +39,11 @@ export class UdpSocket {
   /** Datagrams dropped because the queue was full. */
   dropped = 0;
   /** Sender of the datagram last returned by {@link receive}. */
-  readonly from = { family: 4 as 4 | 6, address: new Uint8Array(16), port: 0 };
+  readonly from: { family: 4 | 6; address: Uint8Array; port: number } = {
+    family: 4,
+    address: new Uint8Array(16),
+    port: 0,
+  };
   /** Datagrams are waiting. */
   onReadable: (() => void) | null = null;
   /** An ICMP error came back for a datagram sent to `port` (`hard`: port/protocol unreachable). */

@@ -30,6 +30,8 @@ const READ_CHUNK = 16 * 1024;
 export class TunnelConn {
   readonly localAddr: Deno.NetAddr;
   readonly remoteAddr: Deno.NetAddr;
+  /** The local address as 4 or 16 bytes. */
+  readonly localAddress: Uint8Array;
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
   readonly #c: TcpConn;
@@ -38,6 +40,7 @@ export class TunnelConn {
 
   constructor(conn: TcpConn) {
     this.#c = conn;
+    this.localAddress = conn.local.slice();
     this.localAddr = {
       transport: "tcp",
       hostname: formatAddress(conn.local),

@@ -148,8 +148,12 @@ export class Tunnel {
     return new Tunnel(device, stack, cfg);
   }
 
-  /** Opens a TCP connection through the tunnel to an IP address; resolves once established. */
-  connect(opts: { hostname: string; port: number }): Promise<TunnelConn> {
+  /**
+   * Opens a TCP connection through the tunnel to an IP address; resolves
+   * once established. `timeoutMs` (default: the SYN retries, about 2 min)
+   * gives up earlier with a {@link TunnelError} "timeout".
+   */
+  connect(opts: { hostname: string; port: number; timeoutMs?: number }): Promise<TunnelConn> {
     this.#check();
     const host = opts.hostname.replace(/^\[(.*)\]$/, "$1");
     if (!parseIPv4(host) && !parseIPv6(host)) {
@@ -158,13 +162,25 @@ export class Tunnel {
       );
     }
     const c = this.stack.connect(host, opts.port);
+    const clock = this.stack.clock;
     return new Promise((resolve, reject) => {
+      let timer: number | null = null;
+      let timedOut = false;
+      if (opts.timeoutMs !== undefined) {
+        timer = clock.after(opts.timeoutMs, () => {
+          timedOut = true;
+          c.abort();
+          c.flushEvents();
+        });
+      }
       c.onConnect = () => {
+        if (timer !== null) clock.cancel(timer);
         c.onClose = null;
         resolve(new TunnelConn(c));
       };
       c.onClose = (error) => {
-        const code = error ?? "aborted";
+        if (timer !== null && !timedOut) clock.cancel(timer);
+        const code = timedOut ? "timeout" : error ?? "aborted";
         reject(new TunnelError(code, `connect to ${host}:${opts.port}: ${code}`));
       };
     });
