@@ -59,6 +59,19 @@
  * b.close();
  * ```
  *
+ * @example A tunnel inside the program (no root, no TUN): TCP through a peer
+ * ```ts ignore
+ * // deno run --unstable-net --allow-net --allow-read app.ts
+ * import { Tunnel } from "./mod.ts";
+ *
+ * const tunnel = await Tunnel.fromConfig(await Deno.readTextFile("wg0.conf"));
+ * const conn = await tunnel.connect({ hostname: "10.0.0.2", port: 80 });
+ * const w = conn.writable.getWriter();
+ * await w.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
+ * for await (const chunk of conn.readable) console.log(new TextDecoder().decode(chunk));
+ * tunnel.close();
+ * ```
+ *
  * @module
  */
 
@@ -89,3 +102,13 @@ export { AllowedIps } from "./src/allowedips.ts";
 export { formatPrefix, parsePrefix } from "./src/ip.ts";
 export { ipcGet, ipcSet } from "./uapi/apply.ts";
 export { ERRNO, UapiError } from "./uapi/errors.ts";
+export { Tunnel, TunnelListener, type TunnelOptions } from "./src/tunnel/tunnel.ts";
+export { TunnelConn, TunnelError } from "./src/tunnel/conn.ts";
+export {
+  parseTunnelConfig,
+  type TunnelConfig,
+  TunnelConfigError,
+  type TunnelPeerConfig,
+} from "./src/tunnel/config.ts";
+export { DenoUdpBind } from "./src/conn/deno_udp.ts";
+export { NetStack, type NetStackOptions } from "./src/netstack/stack.ts";

@@ -68,6 +68,8 @@ export type Invocation =
   | { readonly kind: "quick"; readonly args: readonly string[] }
   /** `top [iface]`: the live dashboard (cli/top.ts). */
   | { readonly kind: "top"; readonly args: readonly string[] }
+  /** `proxy [--socks ADDR] CONFIG`: a tunnel in this process behind SOCKS5 (cli/proxy.ts). */
+  | { readonly kind: "proxy"; readonly args: readonly string[] }
   /** A close misspelling of a command: print {@link unknownCommandText} and exit 1. */
   | { readonly kind: "unknown"; readonly word: string; readonly suggestions: readonly string[] }
   /** `[-f|--foreground|--] INTERFACE-NAME`. */
@@ -75,7 +77,7 @@ export type Invocation =
 
 /**
  * Subcommands of wg(8) that gotatun answers itself. These words (with `wg`,
- * `up`, `down`, `save`, `strip`, `top`, `demo`, `help`) cannot be interface
+ * `up`, `down`, `save`, `strip`, `top`, `proxy`, `demo`, `help`) cannot be interface
  * names for the daemon: use another name, as for any tool.
  */
 export const WG_COMMANDS: ReadonlySet<string> = new Set([
@@ -111,6 +113,7 @@ export function parseArgs(argv: readonly string[], env: Env): Invocation {
   if (argv.length >= 1 && WG_COMMANDS.has(argv[0])) return { kind: "wg", args: argv };
   if (argv.length >= 1 && QUICK_COMMANDS.has(argv[0])) return { kind: "quick", args: argv };
   if (argv.length >= 1 && argv[0] === "top") return { kind: "top", args: argv.slice(1) };
+  if (argv.length >= 1 && argv[0] === "proxy") return { kind: "proxy", args: argv.slice(1) };
   if (argv.length >= 1 && argv[0] !== "-f" && argv[0] !== "--foreground" && argv[0] !== "--") {
     const suggestions = suggestCommands(argv[0]);
     if (suggestions.length > 0) return { kind: "unknown", word: argv[0], suggestions };
@@ -167,6 +170,7 @@ const COMMANDS: readonly string[] = [
   "demo",
   "wg",
   "top",
+  "proxy",
   ...WG_COMMANDS,
   ...QUICK_COMMANDS,
 ];
@@ -270,6 +274,7 @@ export function helpText(argv0: string): string {
        ${argv0} wg <wg arguments>
        ${argv0} up | down | save | strip <INTERFACE | CONFIG-FILE>         (as wg-quick)
        ${argv0} top [INTERFACE]
+       ${argv0} proxy [--socks [HOST:]PORT] CONFIG-FILE
 
 A userspace WireGuard daemon, a drop-in replacement for wireguard-go. It creates
 the TUN interface INTERFACE-NAME (at most ${MAX_IFACE_NAME_BYTES} characters) and serves
@@ -300,6 +305,9 @@ Commands:
                      full-tunnel fwmark rules, hooks; starts our own daemon
   top                a live view of the peers: endpoints, handshakes, traffic
                      rates; q quits
+  proxy              a tunnel inside this process (no root, no TUN device)
+                     from a wg-quick config, behind a SOCKS5 server on
+                     127.0.0.1:1080 (or --socks ADDR): CONNECT to IP addresses
   demo               show it working, touching nothing of the host's network:
                      two network namespaces joined by a gotatun tunnel, a ping
                      and a TCP transfer through it, both ends' status, then

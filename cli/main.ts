@@ -53,6 +53,10 @@ export async function main(argv: readonly string[], env: Record<string, string>)
       const { topMain } = await import("./top.ts");
       return await topMain(inv.args, env);
     }
+    case "proxy": {
+      const { proxyMain } = await import("./proxy.ts");
+      return await proxyMain(inv.args, env);
+    }
     case "unknown":
       writeStderr(unknownCommandText(argv0(), inv.word, inv.suggestions));
       return 1;

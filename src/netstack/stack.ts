@@ -58,6 +58,7 @@ import {
 import { type NetStackStats, newNetStackStats } from "./stats.ts";
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from "./tcp_config.ts";
 import { TokenBucket } from "./token_bucket.ts";
+import { BufferPool } from "./buffer_pool.ts";
 import { IsnGenerator } from "./isn.ts";
 import { TcpConn, type TcpHost, TcpState } from "./tcp_conn.ts";
 import { TcpListener } from "./tcp_listener.ts";
@@ -79,6 +80,8 @@ export interface NetStackOptions {
   tcp?: Partial<TcpConfig>;
   /** Receive queue of each UDP socket, bytes (default 256 KiB). */
   udpQueueBytes?: number;
+  /** Emptied TCP buffer storage kept for reuse, bytes (default 1 MiB); see {@link BufferPool}. */
+  bufferPoolBytes?: number;
   /** ICMP errors per second (default 1000, burst 50). */
   icmpErrorsPerSecond?: number;
   /** Where the stack's packets go; see {@link NetStack.attach}. */
@@ -96,6 +99,8 @@ export class NetStack implements Tun, TcpHost, UdpHost {
   readonly tcpConfig: TcpConfig;
   readonly stats: NetStackStats = newNetStackStats();
   readonly tx: Uint8Array;
+  /** Storage of the TCP send and receive buffers: `inUse` and `pooled` bytes. */
+  readonly buffers: BufferPool;
   /** Where packets go; null drops them (counted in ipNoOutput). */
   output: ((packet: Uint8Array) => void) | null;
   readonly #rng: Rng;
@@ -127,6 +132,7 @@ export class NetStack implements Tun, TcpHost, UdpHost {
     }
     this.tcpConfig = { ...DEFAULT_TCP_CONFIG, ...opts.tcp };
     this.tx = new Uint8Array(this.mtu);
+    this.buffers = new BufferPool(opts.bufferPoolBytes ?? 1024 * 1024);
     this.output = opts.output ?? null;
     for (const a of opts.addresses) {
       const v4 = parseIPv4(a);
@@ -323,7 +329,7 @@ export class NetStack implements Tun, TcpHost, UdpHost {
     if (!(port > 0 && port < 65536) || this.#udpSockets.has(port)) {
       throw new Error(`UDP port ${port} unavailable`);
     }
-    const s = new UdpSocket(this, port, this.#udpQueueBytes);
+    const s = new UdpSocket(this, port, this.#udpQueueBytes, this.buffers);
     this.#udpSockets.set(port, s);
     return s;
   }
@@ -578,6 +584,24 @@ export class NetStack implements Tun, TcpHost, UdpHost {
     sendSyn(c);
     c.arm();
     return c;
+  }
+
+  /**
+   * Resets every connection, closes every listener and UDP socket, and
+   * detaches the output: nothing is left on the clock.
+   */
+  close(): void {
+    for (const head of [...this.#conns.values()]) {
+      for (let c: TcpConn | null = head; c !== null;) {
+        const next: TcpConn | null = c.nextInBucket;
+        c.abort();
+        c.flushEvents();
+        c = next;
+      }
+    }
+    for (const l of [...this.#listeners.values()]) l.close();
+    for (const u of [...this.#udpSockets.values()]) u.close();
+    this.output = null;
   }
 
   #random32(): number {

@@ -26,6 +26,7 @@ import type { Clock } from "../clock.ts";
 import type { NetStackStats } from "./stats.ts";
 import type { TcpConfig } from "./tcp_config.ts";
 import type { TcpOptionsOut } from "./tcp_header.ts";
+import type { BufferPool } from "./buffer_pool.ts";
 import { Ring } from "./ring.ts";
 import { seqAdd, seqDiff } from "./seq.ts";
 import { onRetransmitTimeout } from "./tcp_cc.ts";
@@ -65,6 +66,8 @@ export interface TcpHost {
   release(conn: TcpConn): void;
   /** A passive connection is established: queue it on its listener. */
   established(conn: TcpConn): void;
+  /** Storage for the connections' send and receive rings. */
+  readonly buffers: BufferPool;
 }
 
 /** Pending application notifications, fired by {@link TcpConn.flushEvents}. */
@@ -128,7 +131,7 @@ export class TcpConn {
   /** Sequence number of a FIN that arrived ahead of missing data, or -1. */
   oooFin = -1;
   /** Out-of-order intervals [start, end) in sequence space, sorted, `oooCount` of them. */
-  readonly ooo = new Uint32Array(MAX_OOO * 2);
+  readonly ooo: Uint32Array = new Uint32Array(MAX_OOO * 2);
   oooCount = 0;
   /** Full-size segments received since our last ACK. */
   unacked = 0;
@@ -215,11 +218,20 @@ export class TcpConn {
     this.rto = host.tcpConfig.initialRtoMs;
   }
 
-  /** Allocates the buffers (done once the connection can carry data). */
+  /**
+   * Sets up the send and receive rings (once the connection can carry data).
+   * They take storage only while they hold bytes (see {@link Ring}).
+   */
   allocateBuffers(): void {
     const cfg = this.host.tcpConfig;
-    this.sendBuf ??= new Ring(cfg.sendBuffer);
-    this.recvBuf ??= new Ring(cfg.receiveBuffer);
+    this.sendBuf ??= new Ring(cfg.sendBuffer, this.host.buffers);
+    this.recvBuf ??= new Ring(cfg.receiveBuffer, this.host.buffers);
+  }
+
+  /** Gives the send ring's storage back; no more sending. */
+  #dropSendBuf(): void {
+    this.sendBuf?.release();
+    this.sendBuf = null;
   }
 
   // ---- application interface ----
@@ -301,7 +313,9 @@ export class TcpConn {
     if (this.orphaned) return;
     this.orphaned = true;
     this.onReadable = null;
-    if ((this.recvBuf?.length ?? 0) > 0) {
+    const unread = (this.recvBuf?.length ?? 0) > 0;
+    this.recvBuf?.release();
+    if (unread) {
       this.abort();
       return;
     }
@@ -327,7 +341,7 @@ export class TcpConn {
     if (this.state === TcpState.Closed) return;
     this.state = TcpState.Closed;
     this.error ??= error;
-    this.sendBuf = null;
+    this.#dropSendBuf();
     this.rtoAt =
       this.delackAt =
       this.persistAt =
@@ -354,7 +368,7 @@ export class TcpConn {
   /** Enters TIME_WAIT for 2×MSL; buffers are dropped. */
   enterTimeWait(): void {
     this.state = TcpState.TimeWait;
-    this.sendBuf = null;
+    this.#dropSendBuf();
     this.rtoAt =
       this.persistAt =
       this.keepaliveAt =

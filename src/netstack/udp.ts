@@ -2,10 +2,12 @@
 /**
  * @module
  * {@link UdpSocket}: a UDP port of the stack. Datagrams that arrive wait in
- * a byte ring of fixed size (a datagram that does not fit is dropped and
- * counted), so a flood costs a bounded amount of memory and no allocation.
+ * a byte ring of bounded size (a datagram that does not fit is dropped and
+ * counted), so a flood costs a bounded amount of memory; the ring takes its
+ * storage from the stack's pool only while datagrams wait.
  */
 import { Ring } from "./ring.ts";
+import type { BufferPool } from "./buffer_pool.ts";
 import { copyBytes } from "./ip_packet.ts";
 
 /** What a socket needs from its stack. */
@@ -37,16 +39,20 @@ export class UdpSocket {
   /** Datagrams dropped because the queue was full. */
   dropped = 0;
   /** Sender of the datagram last returned by {@link receive}. */
-  readonly from = { family: 4 as 4 | 6, address: new Uint8Array(16), port: 0 };
+  readonly from: { family: 4 | 6; address: Uint8Array; port: number } = {
+    family: 4,
+    address: new Uint8Array(16),
+    port: 0,
+  };
   /** Datagrams are waiting. */
   onReadable: (() => void) | null = null;
   /** An ICMP error came back for a datagram sent to `port` (`hard`: port/protocol unreachable). */
   onError: ((hard: boolean, remotePort: number) => void) | null = null;
 
-  constructor(host: UdpHost, port: number, queueBytes: number) {
+  constructor(host: UdpHost, port: number, queueBytes: number, pool: BufferPool) {
     this.#host = host;
     this.port = port;
-    this.#queue = new Ring(queueBytes);
+    this.#queue = new Ring(queueBytes, pool);
   }
 
   /** Datagrams are waiting. */
@@ -117,7 +123,7 @@ export class UdpSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#queue.consume(this.#queue.length);
+    this.#queue.release();
     this.#host.releaseUdp(this);
   }
 }

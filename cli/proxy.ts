@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * `gotatun proxy [--socks ADDR] CONFIG`: a WireGuard tunnel in this process
+ * (a {@link Tunnel}: userspace TCP/IP stack, Deno UDP sockets) behind a
+ * SOCKS5 server. No root, no TUN device. The SOCKS server listens on
+ * 127.0.0.1:1080 unless `--socks` names another address (`PORT`,
+ * `HOST:PORT` or `[V6]:PORT`); it takes CONNECT to IP addresses (see
+ * src/tunnel/socks5.ts for what it refuses). SIGINT/SIGTERM stop it.
+ */
+import { parseArgs } from "node:util";
+import { Tunnel } from "../src/tunnel/tunnel.ts";
+import { serveSocks5 } from "../src/tunnel/socks5.ts";
+import { createLogger, parseLogLevel } from "../src/log.ts";
+import { writeStderr, writeStdout } from "./output.ts";
+
+/** What `proxy` was asked to do. */
+export interface ProxyOptions {
+  config: string;
+  socks: { hostname: string; port: number };
+}
+
+export const PROXY_USAGE = "Usage: gotatun proxy [--socks [HOST:]PORT] CONFIG-FILE\n";
+
+/** Parses `proxy` arguments; a string is the error to print. */
+export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: { socks: { type: "string" } },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    return `${(err as Error).message}\n${PROXY_USAGE}`;
+  }
+  if (parsed.positionals.length !== 1) return PROXY_USAGE;
+  const socks = parseListenAddress(parsed.values.socks ?? "127.0.0.1:1080");
+  if (!socks) return `Invalid --socks address "${parsed.values.socks}"\n${PROXY_USAGE}`;
+  return { config: parsed.positionals[0], socks };
+}
+
+/** `PORT` (loopback), `HOST:PORT` or `[V6]:PORT`; null when malformed. */
+export function parseListenAddress(text: string): { hostname: string; port: number } | null {
+  const m = /^(?:(?:\[([^\]]+)\]|([^:\[\]]+)):)?([0-9]{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { hostname: m[1] ?? m[2] ?? "127.0.0.1", port };
+}
+
+/** Runs the proxy until a signal; returns the exit code. */
+export async function proxyMain(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<number> {
+  const opts = parseProxyArgs(args);
+  if (typeof opts === "string") {
+    writeStderr(opts);
+    return 1;
+  }
+  const log = createLogger(parseLogLevel(env.LOG_LEVEL ?? "error"), "proxy", writeStderr);
+  let tunnel: Tunnel;
+  try {
+    tunnel = await Tunnel.fromConfig(await Deno.readTextFile(opts.config), { logger: log });
+  } catch (err) {
+    writeStderr(`gotatun proxy: ${opts.config}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ ...opts.socks, transport: "tcp" });
+  } catch (err) {
+    tunnel.close();
+    const where = `${opts.socks.hostname}:${opts.socks.port}`;
+    writeStderr(`gotatun proxy: cannot listen on ${where}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const addr = listener.addr as Deno.NetAddr;
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  writeStdout(
+    `SOCKS5 proxy on ${host}:${addr.port} through ${tunnel.config.addresses.join(", ")}\n`,
+  );
+  const stop = () => listener.close();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await serveSocks5(listener, tunnel, { onError: (m) => log.verbose(m) });
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  tunnel.close();
+  return 0;
+}

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * {@link Tunnel}: WireGuard inside a Deno program, without root or a TUN
+ * device. A {@link Device} gets a {@link NetStack} as its Tun and a UDP
+ * {@link Bind} (by default {@link DenoUdpBind}, Deno's own sockets, which
+ * needs `--unstable-net`); the stack's TCP connections come out as
+ * {@link TunnelConn}s with web streams.
+ */
+import { type Clock, realClock, type Rng, systemRng } from "../clock.ts";
+import type { Bind } from "../conn/bind.ts";
+import { DenoUdpBind } from "../conn/deno_udp.ts";
+import { Device } from "../device.ts";
+import { parseIPv4, parseIPv6 } from "../ip.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import { NetStack } from "../netstack/stack.ts";
+import type { TcpConfig } from "../netstack/tcp_config.ts";
+import type { TcpListener } from "../netstack/tcp_listener.ts";
+import { ipcSet } from "../../uapi/apply.ts";
+import { parseTunnelConfig, toUapi, type TunnelConfig } from "./config.ts";
+import { TunnelConn, TunnelError } from "./conn.ts";
+
+/** Options for {@link Tunnel.fromConfig}. */
+export interface TunnelOptions {
+  /** The UDP edge (default: a new {@link DenoUdpBind}). */
+  bind?: Bind;
+  clock?: Clock;
+  rng?: Rng;
+  logger?: Logger;
+  /** TCP settings of the stack. */
+  tcp?: Partial<TcpConfig>;
+  /** Resolves an Endpoint host name to addresses (default: `Deno.resolveDns`, A then AAAA). */
+  resolveEndpoint?: (name: string) => Promise<string[]>;
+}
+
+async function defaultResolve(name: string): Promise<string[]> {
+  const a = await Deno.resolveDns(name, "A").catch(() => [] as string[]);
+  return a.length > 0 ? a : await Deno.resolveDns(name, "AAAA").catch(() => [] as string[]);
+}
+
+/** `host:port` with the host made numeric. */
+async function numericEndpoint(
+  text: string,
+  resolve: (name: string) => Promise<string[]>,
+): Promise<string> {
+  const colon = text.lastIndexOf(":");
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  const port = text.slice(colon + 1);
+  if (parseIPv4(host)) return `${host}:${port}`;
+  if (parseIPv6(host.split("%")[0])) return `[${host}]:${port}`;
+  const found = await resolve(host);
+  if (found.length === 0) throw new Error(`Cannot resolve endpoint ${host}`);
+  return found[0].includes(":") ? `[${found[0]}]:${port}` : `${found[0]}:${port}`;
+}
+
+/** A listening TCP port of the tunnel. */
+export class TunnelListener implements AsyncIterable<TunnelConn> {
+  readonly addr: Deno.NetAddr;
+  readonly #l: TcpListener;
+  #wake: (() => void) | null = null;
+
+  constructor(l: TcpListener, hostname: string) {
+    this.#l = l;
+    this.addr = { transport: "tcp", hostname, port: l.port };
+    l.onAcceptable = () => {
+      const w = this.#wake;
+      this.#wake = null;
+      w?.();
+    };
+  }
+
+  /** The next connection; rejects once the listener is closed. */
+  async accept(): Promise<TunnelConn> {
+    for (;;) {
+      if (this.#l.closed) throw new Error("Listener closed");
+      const c = this.#l.accept();
+      if (c) return new TunnelConn(c);
+      await new Promise<void>((r) => this.#wake = r);
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TunnelConn> {
+    for (;;) {
+      try {
+        yield await this.accept();
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Stops listening; connections not yet accepted are reset. */
+  close(): void {
+    this.#l.close();
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+}
+
+/** A WireGuard tunnel with its own TCP/IP stack; see the module doc. */
+export class Tunnel {
+  readonly device: Device;
+  readonly stack: NetStack;
+  readonly config: TunnelConfig;
+  #closed = false;
+
+  private constructor(device: Device, stack: NetStack, config: TunnelConfig) {
+    this.device = device;
+    this.stack = stack;
+    this.config = config;
+  }
+
+  /**
+   * Builds and starts a tunnel from wg-quick style text (see
+   * {@link parseTunnelConfig}). Endpoint names are resolved once, here.
+   */
+  static async fromConfig(text: string, opts: TunnelOptions = {}): Promise<Tunnel> {
+    const cfg = parseTunnelConfig(text);
+    const resolve = opts.resolveEndpoint ?? defaultResolve;
+    const endpoints = await Promise.all(
+      cfg.peers.map((p) => p.endpoint ? numericEndpoint(p.endpoint, resolve) : null),
+    );
+    const clock = opts.clock ?? realClock;
+    const rng = opts.rng ?? systemRng;
+    const stack = new NetStack({
+      clock,
+      rng,
+      addresses: cfg.addresses,
+      mtu: cfg.mtu ?? 1420,
+      tcp: opts.tcp,
+    });
+    const device = new Device({
+      tun: stack,
+      bind: opts.bind ?? new DenoUdpBind(),
+      clock,
+      rng,
+      logger: opts.logger ?? silentLogger,
+      name: "tunnel",
+    });
+    stack.attach(device);
+    const err = ipcSet(device, toUapi(cfg, endpoints));
+    if (err) {
+      device.close();
+      throw new Error(`Configuration refused: ${err.message}`);
+    }
+    device.up();
+    return new Tunnel(device, stack, cfg);
+  }
+
+  /**
+   * Opens a TCP connection through the tunnel to an IP address; resolves
+   * once established. `timeoutMs` (default: the SYN retries, about 2 min)
+   * gives up earlier with a {@link TunnelError} "timeout".
+   */
+  connect(opts: { hostname: string; port: number; timeoutMs?: number }): Promise<TunnelConn> {
+    this.#check();
+    const host = opts.hostname.replace(/^\[(.*)\]$/, "$1");
+    if (!parseIPv4(host) && !parseIPv6(host)) {
+      return Promise.reject(
+        new TypeError(`Not an IP address: ${opts.hostname} (names are not resolved yet)`),
+      );
+    }
+    const c = this.stack.connect(host, opts.port);
+    const clock = this.stack.clock;
+    return new Promise((resolve, reject) => {
+      let timer: number | null = null;
+      let timedOut = false;
+      if (opts.timeoutMs !== undefined) {
+        timer = clock.after(opts.timeoutMs, () => {
+          timedOut = true;
+          c.abort();
+          c.flushEvents();
+        });
+      }
+      c.onConnect = () => {
+        if (timer !== null) clock.cancel(timer);
+        c.onClose = null;
+        resolve(new TunnelConn(c));
+      };
+      c.onClose = (error) => {
+        if (timer !== null && !timedOut) clock.cancel(timer);
+        const code = timedOut ? "timeout" : error ?? "aborted";
+        reject(new TunnelError(code, `connect to ${host}:${opts.port}: ${code}`));
+      };
+    });
+  }
+
+  /** Listens on a TCP port of the tunnel's addresses. */
+  listen(opts: { port: number }): TunnelListener {
+    this.#check();
+    return new TunnelListener(this.stack.listen(opts.port), this.config.addresses[0]);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new Error("Tunnel closed");
+  }
+
+  /** Closes the device and its sockets (wiping its keys). Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.stack.close();
+    this.device.close();
+  }
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * @module
+ * Two Tunnels built from wg-quick text over a MemoryNetwork on the real
+ * clock: A is 10.9.0.1 / fd09::1 at 192.0.2.1:51820, B 10.9.0.2 / fd09::2 at
+ * 192.0.2.2:51821; A knows B's endpoint.
+ */
+import { MemoryNetwork } from "../../src/conn/memory.ts";
+import { realClock, systemRng } from "../../src/clock.ts";
+import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
+import { keyToBase64 } from "../../src/keys.ts";
+import { Tunnel } from "../../src/tunnel/tunnel.ts";
+
+export interface TunnelPair {
+  a: Tunnel;
+  b: Tunnel;
+  net: MemoryNetwork;
+  close(): void;
+}
+
+export async function tunnelPair(): Promise<TunnelPair> {
+  const net = new MemoryNetwork(realClock);
+  const ka = generatePrivateKey(systemRng), kb = generatePrivateKey(systemRng);
+  const psk = keyToBase64(generatePrivateKey(systemRng));
+  const a = await Tunnel.fromConfig(
+    `[Interface]
+PrivateKey = ${keyToBase64(ka)}
+Address = 10.9.0.1/24, fd09::1/64
+ListenPort = 51820
+DNS = 10.9.0.53, example.org
+
+[Peer]
+PublicKey = ${keyToBase64(publicKey(kb))}
+PresharedKey = ${psk}
+AllowedIPs = 10.9.0.0/24, fd09::/64
+Endpoint = 192.0.2.2:51821
+PersistentKeepalive = 25
+`,
+    { bind: net.createBind({ v4: "192.0.2.1" }) },
+  );
+  const b = await Tunnel.fromConfig(
+    `[Interface]
+PrivateKey = ${keyToBase64(kb)}
+Address = 10.9.0.2/24, fd09::2/64
+ListenPort = 51821
+
+[Peer]
+PublicKey = ${keyToBase64(publicKey(ka))}
+PresharedKey = ${psk}
+AllowedIPs = 10.9.0.1/32, fd09::1/128
+`,
+    { bind: net.createBind({ v4: "192.0.2.2" }) },
+  );
+  return {
+    a,
+    b,
+    net,
+    close() {
+      a.close();
+      b.close();
+    },
+  };
+}
+
+/** `n` bytes of a fixed pattern. */
+export function bytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = s & 255;
+  }
+  return out;
+}
+
+/** Reads a stream to its end. */
+export async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const p of r) {
+    parts.push(p);
+    n += p.length;
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Writes `data` in 64 KiB chunks, then closes the stream (FIN). */
+export async function writeAll(w: WritableStream<Uint8Array>, data: Uint8Array): Promise<void> {
+  const writer = w.getWriter();
+  for (let off = 0; off < data.length; off += 65536) {
+    await writer.write(data.subarray(off, off + 65536));
+  }
+  await writer.close();
+}

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tunnel: wg-quick text to a working tunnel; two tunnels in memory carry TCP.
+import assert from "node:assert/strict";
+import { bytes, readAll, tunnelPair, writeAll } from "./_pair.ts";
+import { parseTunnelConfig, TunnelConfigError } from "../../src/tunnel/config.ts";
+import { TunnelError } from "../../src/tunnel/conn.ts";
+
+const KEY = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
+
+Deno.test("tunnel config: wg-quick keys, lists, comments; errors name the line", () => {
+  const c = parseTunnelConfig(`[interface]
+privatekey = ${KEY} # comment
+Address = 10.0.0.1/24,fd00::1/64 10.0.1.1
+DNS = 1.1.1.1, example.com, 2606:4700::1111
+MTU = 1380
+Table = off
+PostUp = echo not run # kept by wg-quick, ignored here
+[Peer]
+PublicKey = ${KEY}
+AllowedIPs = 0.0.0.0/0, ::/0
+Endpoint = [2001:db8::1]:51820
+PersistentKeepalive = 25
+`);
+  assert.deepEqual(c.addresses, ["10.0.0.1", "fd00::1", "10.0.1.1"]);
+  assert.deepEqual(c.dns, ["1.1.1.1", "2606:4700::1111"]);
+  assert.equal(c.mtu, 1380);
+  assert.equal(c.peers.length, 1);
+  assert.equal(c.peers[0].endpoint, "[2001:db8::1]:51820");
+  assert.equal(c.peers[0].persistentKeepalive, 25);
+  assert.deepEqual(c.peers[0].allowedIps, ["0.0.0.0/0", "::/0"]);
+  const bad = (text: string, re: RegExp) =>
+    assert.throws(
+      () => parseTunnelConfig(text),
+      (e) => e instanceof TunnelConfigError && re.test(e.message),
+    );
+  bad(`[Interface]\nPrivateKey = nope\nAddress = 10.0.0.1`, /line 2: invalid PrivateKey/);
+  bad(`[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.300`, /line 3: invalid Address/);
+  bad(`[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.1\nFoo = 1`, /line 4: unknown key foo/);
+  bad(`[Interface]\nPrivateKey = ${KEY}`, /no Address/);
+  bad(
+    `[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.1\n[Peer]\nAllowedIPs = 1.2.3.4/32`,
+    /no PublicKey/,
+  );
+  bad(
+    `[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.1\n[Peer]\nPublicKey = ${KEY}\nEndpoint = nowhere`,
+    /line 6: invalid Endpoint/,
+  );
+});
+
+async function exchange(family: 4 | 6) {
+  const pair = await tunnelPair();
+  try {
+    const lis = pair.b.listen({ port: 7000 });
+    const size = 1 << 20;
+    const up = bytes(size, 3), down = bytes(size, 4);
+    const server = (async () => {
+      const s = await lis.accept();
+      const [got] = await Promise.all([readAll(s.readable), writeAll(s.writable, down)]);
+      return { got, remote: s.remoteAddr };
+    })();
+    const hostname = family === 4 ? "10.9.0.2" : "fd09::2";
+    const c = await pair.a.connect({ hostname, port: 7000 });
+    assert.equal(c.remoteAddr.hostname, hostname);
+    assert.equal(c.remoteAddr.port, 7000);
+    assert.equal(c.localAddr.hostname, family === 4 ? "10.9.0.1" : "fd09::1");
+    const [got] = await Promise.all([readAll(c.readable), writeAll(c.writable, up)]);
+    const s = await server;
+    assert.equal(s.remote.port, c.localAddr.port);
+    assert.equal(got.length, size);
+    assert.equal(s.got.length, size);
+    assert.ok(got.every((b, i) => b === down[i]), "B to A byte-exact");
+    assert.ok(s.got.every((b, i) => b === up[i]), "A to B byte-exact");
+    c.close();
+    lis.close();
+  } finally {
+    pair.close();
+  }
+}
+
+Deno.test("tunnel: two tunnels in memory, 1 MB each way byte-exact over IPv4 inside", () =>
+  exchange(4));
+Deno.test("tunnel: two tunnels in memory, 1 MB each way byte-exact over IPv6 inside", () =>
+  exchange(6));
+
+Deno.test("tunnel: a closed port is refused (RST), a name is not resolved yet", async () => {
+  const pair = await tunnelPair();
+  try {
+    await assert.rejects(
+      pair.a.connect({ hostname: "10.9.0.2", port: 7001 }),
+      (e) => e instanceof TunnelError && e.code === "refused",
+    );
+    await assert.rejects(pair.a.connect({ hostname: "example.org", port: 80 }), TypeError);
+  } finally {
+    pair.close();
+  }
+});
