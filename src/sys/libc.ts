@@ -58,6 +58,7 @@ const SYMBOLS = {
   epoll_create1: { parameters: ["i32"], result: "i32" },
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   umask: { parameters: ["u32"], result: "u32" },
@@ -236,6 +237,9 @@ export const SIZEOF_EPOLL_EVENT = Deno.build.arch === "x86_64" ? 12 : 16;
 export const EPOLL_EVENT_DATA_OFFSET = Deno.build.arch === "x86_64" ? 4 : 8;
 export const EFD_NONBLOCK = O_NONBLOCK;
 export const EFD_CLOEXEC = O_CLOEXEC;
+
+// poll(2).
+export const POLLIN = 0x001;
 
 // Network device ioctls (linux/sockios.h, linux/if_tun.h). `struct ifreq` is 40 bytes:
 // ifr_name[16] then a union (flags i16, mtu i32, ifindex i32 all at offset 16).
