@@ -15,15 +15,18 @@
  * Per wake-up: the ready fds are drained in batches (TUN reads are routed
  * and queued for sealing, UDP datagrams for opening or the handshake queue),
  * then the device flushes (crypto in one batch, then TUN writes and UDP
- * sends), then due timers run. A 1 s timer follows the link's up/down state
- * and MTU, as wireguard-go's netlink listener does; a deleted link (a failed
- * TUN read) ends the loop.
+ * sends), then due timers run. A netlink socket (src/sys/netlink.ts) tells
+ * the loop when a link changes, and the link's up/down state and MTU are
+ * then read again, as wireguard-go's netlink listener does (where no netlink
+ * socket can be opened, a 1 s timer looks instead); a deleted link (a failed
+ * TUN read) ends the loop. Idle, the loop sleeps until its next timer.
  */
 import type { Logger } from "./log.ts";
 import { systemRng } from "./clock.ts";
 import { warmUp } from "./warmup.ts";
 import { EventLoop } from "./event_loop.ts";
 import { LinuxTun } from "./tun/linux.ts";
+import { LinkEvents } from "./sys/netlink.ts";
 import { LinuxBind } from "./conn/udp.ts";
 import { Device } from "./device.ts";
 import { useBestCryptoBackend } from "./crypto/select.ts";
@@ -32,7 +35,7 @@ import { WorkerCryptoPool } from "./crypto_workers.ts";
 
 /** Packets per drain call before the other fds get a turn (level-triggered epoll comes back). */
 const DRAIN_BATCH = 256;
-/** Period of the link state / MTU check. */
+/** Period of the link state / MTU check when no netlink socket could be had. */
 const TICK_MS = 1000;
 
 /** Options of {@link Dataplane.open}. */
@@ -67,6 +70,7 @@ export class Dataplane {
   #log: Logger;
   #udpFds = new Set<number>();
   #linkState: "up" | "down" | "gone" | "unknown" = "unknown";
+  #linkEvents: LinkEvents | null = null;
   #stopReason: StopReason = "stopped";
   #closed = false;
 
@@ -144,15 +148,23 @@ export class Dataplane {
   run(): StopReason {
     const loop = this.loop;
     loop.add(this.tun.fd, this.#onTun);
+    try {
+      const events = new LinkEvents();
+      this.#linkEvents = events;
+      loop.add(events.fd, () => {
+        if (events.drain(this.tun.ifindex)) this.#followLink();
+      });
+    } catch (err) {
+      this.#log.verbose(`Link changes are polled every ${TICK_MS} ms (${message(err)})`);
+      const tick = () => {
+        if (this.#closed) return;
+        this.#followLink();
+        loop.after(TICK_MS, tick);
+      };
+      loop.after(TICK_MS, tick);
+    }
     this.#followLink();
     this.#resyncUdp();
-    const tick = () => {
-      if (this.#closed) return;
-      this.#followLink();
-      this.#syncUdp();
-      loop.after(TICK_MS, tick);
-    };
-    loop.after(TICK_MS, tick);
     loop.run();
     return this.#stopReason;
   }
@@ -183,6 +195,7 @@ export class Dataplane {
       this.#log.error(`Closing device: ${message(err)}`);
     }
     this.loop.close();
+    this.#linkEvents?.close();
     this.tun.close();
   }
 
@@ -202,13 +215,6 @@ export class Dataplane {
       this.loop.add(fd, this.#onUdp);
       this.#udpFds.add(fd);
     }
-  }
-
-  /** Cheap check for the tick: register fds not seen yet. */
-  #syncUdp(): void {
-    const now = this.bind.fds();
-    if (now.length === this.#udpFds.size && now.every((fd) => this.#udpFds.has(fd))) return;
-    this.#resyncUdp();
   }
 
   // ---- Link state and MTU (wireguard-go's netlink and "hack" listeners). The
