@@ -4,13 +4,13 @@
  * Smoke test of the network benchmark (net.ts): it runs the real harness in
  * `--quick --only ping` mode, under a hard time bound, and checks only that
  * it finished and produced a table and numbers for both implementations; no
- * assertion is made on any timing. Root only; ignored without root, without
- * the tools, or without dist/gotatun (`deno task build`). Plus pure tests of
+ * assertion is made on any timing. Root only; ignored (outside CI) without
+ * root, the tools, dist/gotatun (`deno task build`) or a wireguard-go. Plus pure tests of
  * the option parsing and the statistics.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { hasTool, isRoot, run } from "../_util/proc.ts";
+import { run } from "../_util/proc.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 import { parseOptions } from "./net.ts";
 import { markdownTable, quantile, Recorder, svgChart, verdict } from "./_report.ts";
 import { countGc, runtimeOf } from "./_gc.ts";
@@ -21,22 +21,27 @@ import { candidatePaths, compareVersions, label, versionOf } from "./_impls.ts";
 const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const SCRIPT = new URL("./net.ts", import.meta.url).pathname;
 
-function skipReason(): string {
-  if (Deno.build.os !== "linux") return "not Linux";
-  if (!isRoot()) return "not root";
-  if (!existsSync(`${REPO}/dist/gotatun`)) return "dist/gotatun missing (deno task build)";
-  if (candidatePaths().length === 0) return "no wireguard-go found";
-  if (!existsSync("/dev/net/tun")) return "/dev/net/tun missing";
-  const missing = ["ip", "wg", "iperf3", "ping", "ss", "getconf"].filter((t) => !hasTool(t));
-  return missing.length > 0 ? `missing ${missing.join(", ")}` : "";
-}
+/** What the smoke test needs (test/_util/needs.ts: under CI=true a missing one fails). */
+const IGNORE = ignoreUnless("test/bench/net_test.ts", {
+  root: true,
+  tun: true,
+  tools: ["ip", "wg", "iperf3", "ping", "ss", "getconf"],
+  files: [`${REPO}/dist/gotatun`],
+  other: { "a wireguard-go to compare with": candidatePaths().length > 0 },
+});
 
-const SKIP = skipReason();
+async function benchNamespaces(): Promise<Set<string>> {
+  const r = await run("ip", ["netns", "list"], { timeoutMs: 10_000 });
+  return new Set(
+    r.stdout.split("\n").map((l) => l.split(" ")[0]).filter((n) => n.startsWith("gtbench-")),
+  );
+}
 
 Deno.test({
   name: "net.ts --quick --only ping prints a table with numbers for both implementations",
-  ignore: SKIP !== "",
+  ignore: IGNORE,
   async fn() {
+    const before = await benchNamespaces();
     const json = await Deno.makeTempFile({ prefix: "gtbench-test-", suffix: ".json" });
     try {
       const r = await run(Deno.execPath(), [
@@ -67,9 +72,9 @@ Deno.test({
         const s = doc.metrics.ping_p50[impl];
         assert.ok(s && Number.isFinite(s.median) && s.median > 0, `${impl}: ${JSON.stringify(s)}`);
       }
-      // Nothing of ours may be left behind.
-      const ns = await run("ip", ["netns", "list"], { timeoutMs: 10_000 });
-      assert.doesNotMatch(ns.stdout, /^gtbench-/m);
+      // Nothing of ours may be left behind (other runs' namespaces are not ours).
+      const left = [...await benchNamespaces()].filter((n) => !before.has(n));
+      assert.deepEqual(left, []);
     } finally {
       await Deno.remove(json).catch(() => {});
     }
