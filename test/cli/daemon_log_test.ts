@@ -7,20 +7,10 @@
  * daemon creates a TUN in a namespace of the test's own.
  */
 import assert from "node:assert/strict";
-import { DENO_RUN_FLAGS } from "../../cli/version.ts";
 import { withNamespaces } from "../_util/netns.ts";
 import { randomSuffix, waitFor } from "../_util/proc.ts";
 import { ignoreUnless } from "../_util/needs.ts";
-
-const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
-const SOURCE_CMD = [
-  Deno.execPath(),
-  "run",
-  ...DENO_RUN_FLAGS,
-  "--config",
-  `${ROOT}deno.json`,
-  `${ROOT}cli/main.ts`,
-];
+import { programArgv } from "../_util/wg.ts";
 
 Deno.test({
   name: "a daemon's log survives `> log 2>&1` while the caller writes on after it",
@@ -37,7 +27,7 @@ Deno.test({
       });
       const log = await Deno.makeTempFile({ prefix: "gtlog-" });
       defer(() => Deno.remove(log));
-      const cmd = SOURCE_CMD.map((s) => `'${s}'`).join(" ");
+      const cmd = programArgv().map((s) => `'${s}'`).join(" ");
       // The shell's own writes share the open file with the daemon's parent;
       // before the fix they landed at a stale offset, over the child's lines.
       const script = [
