@@ -22,7 +22,6 @@
  * `gotatun_build_info` describe the process and carry none. Peers are
  * labelled by their base64 `public_key`, as `wg` prints them.
  */
-import process from "node:process";
 import type { Device, DeviceStats } from "../src/device.ts";
 import { keyToBase64 } from "../src/keys.ts";
 import { cryptoBackend } from "../src/crypto.ts";
@@ -249,7 +248,10 @@ export function formatMetrics(device: Device, extra: MetricsExtra): string {
  * processStats() samples this process: RSS from `Deno.memoryUsage()`, CPU
  * time from `process.cpuUsage()` (getrusage(RUSAGE_SELF), every thread,
  * crypto Workers included; reading /proc/self/stat would need --allow-all),
- * and the start time from `performance.timeOrigin`.
+ * and the start time from `performance.timeOrigin`. `process` is Deno's
+ * global, loaded on first use: a static import of `node:process` would load
+ * Deno's Node compatibility layer at start-up in both of the daemon's
+ * isolates (about 5 MiB each), metrics on or off.
  */
 export function processStats(): ProcessStats {
   const cpu = process.cpuUsage();

@@ -5,8 +5,6 @@
  * or the system RNG directly: it receives a {@link Clock} and a {@link Rng}, so
  * tests drive it with a fake clock and a seeded generator.
  */
-import { clearImmediate, setImmediate } from "node:timers";
-
 /** Clock gives monotonic time for timers and wall time for TAI64N and UAPI. */
 export interface Clock {
   /** Monotonic milliseconds (fractional allowed); never jumps with the system clock. */
@@ -32,7 +30,10 @@ let nextImmediate = -1;
  * The system clock: `performance.now()`, `Date.now()`, and `setTimeout` —
  * except that `after(0, …)` uses `setImmediate` (a few µs), because nested
  * zero-delay timeouts are stretched to 4 ms and the device uses zero delays
- * to yield between batches of work.
+ * to yield between batches of work. `setImmediate` is Deno's global, not an
+ * import of `node:timers`: a static `node:` import is loaded in every isolate
+ * of the bundled daemon (main thread and data-plane Worker) though the daemon
+ * never uses this clock.
  */
 export const realClock: Clock = {
   now: () => performance.now(),
