@@ -1,9 +1,9 @@
 #!/bin/bash
 # Idle RSS of a configured daemon (link up, no traffic), in a network namespace
-# of its own. Usage: bench/idle_rss.sh [GOTATUN] [SECONDS]. Needs root, ip, wg.
+# of its own. Usage: test/bench/idle_rss.sh [GOTATUN] [SECONDS]. Needs root, ip, wg.
 # PEER=1 also adds a peer. Prints VmRSS/RssAnon/RssFile (KiB) and the top mappings by Rss from smaps.
 set -eu
-BIN=${1:-$(dirname "$0")/../dist/gotatun}
+BIN=${1:-$(dirname "$0")/../../dist/gotatun}
 WAIT=${2:-5}
 NS=rss$$
 IFACE=wgr$$
