@@ -86,8 +86,9 @@ PersistentKeepalive = 25
 PublicKey = ${b64(p2)}
 AllowedIPs = 10.7.2.7/32
 Endpoint = [2001:db8::2]:51822
+PersistentKeepalive = 7
 
-[Peer] # the same key again: replaces its allowed IPs
+[Peer] # the same key again: replaces its allowed IPs, keepalive back to off
 PublicKey = ${b64(p1)}
 AllowedIPs = 10.7.3.0/24
 `,
@@ -115,8 +116,8 @@ AllowedIPs = 10.7.3.0/24
     assert.deepEqual(peers[1].presharedKey, new Uint8Array(32));
     assert.equal(peers[0].endpoint?.toString(), "192.0.2.11:51820");
     assert.equal(peers[1].endpoint?.toString(), "[2001:db8::2]:51822");
-    assert.equal(peers[0].persistentKeepaliveInterval, 25);
-    assert.equal(peers[1].persistentKeepaliveInterval, 0);
+    assert.equal(peers[0].persistentKeepaliveInterval, 0);
+    assert.equal(peers[1].persistentKeepaliveInterval, 7);
   } finally {
     t.close();
   }
