@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * @module
- * Retransmission timing and congestion control of a {@link TcpConn}:
+ * Retransmission timing and congestion control of a TCP connection (the
+ * {@link CongestionState} fields of a TcpConn):
  * - RTT estimation and the RTO per RFC 6298 §2 (SRTT, RTTVAR, K = 4, clock
  *   granularity 1 ms, a minimum and maximum from the config); samples come
  *   from one timed segment at a time and never from retransmitted data
@@ -11,20 +12,49 @@
  *   SMSS, RFC 3465);
  * - fast retransmit and NewReno fast recovery per RFC 6582 §3.2.
  */
-import type { TcpConn } from "./tcp_conn.ts";
+import type { NetStackStats } from "./stats.ts";
+import type { TcpConfig } from "./tcp_config.ts";
 import { seqAdd, seqDiff, seqGt } from "./seq.ts";
+
+/** What congestion control needs from the connection's stack. */
+export interface CongestionHost {
+  readonly tcpConfig: TcpConfig;
+  readonly stats: NetStackStats;
+}
+
+/** The connection fields this module reads and updates (RFC 6298, RFC 5681, RFC 6582). */
+export interface CongestionState {
+  readonly host: CongestionHost;
+  /** Effective send MSS. */
+  readonly mss: number;
+  readonly sndUna: number;
+  /** Highest sequence number sent + 1. */
+  readonly sndMax: number;
+  /** Consecutive retransmission timeouts. */
+  readonly retries: number;
+  srtt: number;
+  rttvar: number;
+  rto: number;
+  /** A segment is being timed (Karn's rule). */
+  rtActive: boolean;
+  cwnd: number;
+  ssthresh: number;
+  dupAcks: number;
+  inRecovery: boolean;
+  recover: number;
+}
 
 /** Clock granularity G of RFC 6298, ms. */
 const GRANULARITY_MS = 1;
 
 /** Initial congestion window: 10 segments (RFC 6928). */
-export function initCongestion(c: TcpConn): void {
+export function initCongestion(c: CongestionState): void {
   c.cwnd = 10 * c.mss;
   c.ssthresh = 0x7fffffff;
 }
 
 /** Feeds one RTT measurement `r` (ms) into SRTT/RTTVAR and recomputes the RTO. */
-export function rttSample(c: TcpConn, r: number): void {
+export function rttSample(c: CongestionState, r: number): void {
   const cfg = c.host.tcpConfig;
   if (c.srtt === 0) {
     c.srtt = r;
@@ -38,12 +68,12 @@ export function rttSample(c: TcpConn, r: number): void {
 }
 
 /** Bytes sent and not yet acknowledged. */
-export function flightSize(c: TcpConn): number {
+export function flightSize(c: CongestionState): number {
   return seqDiff(c.sndMax, c.sndUna);
 }
 
 /** ssthresh after a loss: half the flight, at least two segments (RFC 5681 eq. 4). */
-function lossThreshold(c: TcpConn): number {
+function lossThreshold(c: CongestionState): number {
   return Math.max(flightSize(c) >> 1, 2 * c.mss);
 }
 
@@ -52,7 +82,7 @@ function lossThreshold(c: TcpConn): number {
  * when it was a partial ACK in recovery, whose first unacknowledged segment
  * must be retransmitted at once (RFC 6582 §3.2 step 5).
  */
-export function onNewAck(c: TcpConn, ack: number, acked: number): boolean {
+export function onNewAck(c: CongestionState, ack: number, acked: number): boolean {
   c.dupAcks = 0;
   if (c.inRecovery) {
     if (seqGt(ack, c.recover)) {
@@ -75,7 +105,7 @@ export function onNewAck(c: TcpConn, ack: number, acked: number): boolean {
  * when the caller must retransmit the first unacknowledged segment (fast
  * retransmit); further duplicates inflate the window (RFC 6582 §3.2 steps 2-3).
  */
-export function onDupAck(c: TcpConn): boolean {
+export function onDupAck(c: CongestionState): boolean {
   c.dupAcks++;
   if (c.inRecovery) {
     c.cwnd += c.mss;
@@ -93,7 +123,7 @@ export function onDupAck(c: TcpConn): boolean {
 }
 
 /** The retransmission timer expired: one segment of window, slow start again (RFC 5681 §3.1 eq. 4-5). */
-export function onRetransmitTimeout(c: TcpConn): void {
+export function onRetransmitTimeout(c: CongestionState): void {
   if (c.retries <= 1) c.ssthresh = lossThreshold(c);
   c.cwnd = c.mss;
   c.inRecovery = false;

@@ -22,44 +22,30 @@
  * orphan FIN_WAIT_2 limit) are deadlines on the connection behind a single
  * clock callback, rescheduled only when a deadline moves earlier.
  */
-import type { Clock } from "../clock.ts";
-import type { NetStackStats } from "./stats.ts";
-import type { TcpConfig } from "./tcp_config.ts";
 import type { TcpOptionsOut } from "./tcp_header.ts";
 import type { BufferPool } from "./buffer_pool.ts";
 import { Ring } from "./ring.ts";
 import { seqAdd, seqDiff } from "./seq.ts";
+import { TcpState } from "./tcp_state.ts";
 import { onRetransmitTimeout } from "./tcp_cc.ts";
-import { sendAck, sendProbe, sendReset, sendSyn, tcpOutput } from "./tcp_output.ts";
+import {
+  type OutputHost,
+  type OutputState,
+  sendAck,
+  sendProbe,
+  sendReset,
+  sendSyn,
+  tcpOutput,
+} from "./tcp_output.ts";
 
-/** Connection states (RFC 9293 §3.3.2); LISTEN belongs to {@link TcpListener}s. */
-export enum TcpState {
-  Closed = 0,
-  SynSent = 1,
-  SynReceived = 2,
-  Established = 3,
-  FinWait1 = 4,
-  FinWait2 = 5,
-  CloseWait = 6,
-  Closing = 7,
-  LastAck = 8,
-  TimeWait = 9,
-}
+/** Re-exported for users of {@link TcpConn.state}. */
+export { TcpState };
 
 /** Why a connection ended abnormally. */
 export type TcpError = "refused" | "reset" | "timeout" | "unreachable" | "aborted";
 
-/** What a connection needs from its stack. */
-export interface TcpHost {
-  readonly clock: Clock;
-  readonly tcpConfig: TcpConfig;
-  readonly stats: NetStackStats;
-  /** Sends the packet built in {@link TcpHost.tx} with `len` bytes. */
-  transmit(len: number): void;
-  /** Scratch packet buffer (at least the MTU). */
-  readonly tx: Uint8Array;
-  /** Next IPv4 identification value. */
-  nextIpId(): number;
+/** What a connection needs from its stack (sending needs the {@link OutputHost} part). */
+export interface TcpHost extends OutputHost {
   /** Takes a challenge-ACK token (RFC 5961 §7). */
   challengeAckAllowed(): boolean;
   /** The connection is gone: forget it. */
@@ -80,8 +66,12 @@ export const EV_ACCEPT = 16;
 /** Out-of-order intervals kept per connection; data that needs more is dropped. */
 export const MAX_OOO = 8;
 
-/** One TCP connection; see the module doc. */
-export class TcpConn {
+/**
+ * One TCP connection; see the module doc. It is the {@link OutputState} of
+ * tcp_output.ts and the `CongestionState` of tcp_cc.ts, which declare the
+ * fields they use so that they need not import this module.
+ */
+export class TcpConn implements OutputState {
   readonly host: TcpHost;
   readonly family: 4 | 6;
   /** Our and their address (4 or 16 bytes) and ports. */

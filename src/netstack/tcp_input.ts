@@ -16,8 +16,8 @@ import {
   EV_WRITABLE,
   MAX_OOO,
   type TcpConn,
-  TcpState,
 } from "./tcp_conn.ts";
+import { TcpState } from "./tcp_state.ts";
 import { ACK, FIN, RST, SYN, type TcpSegment } from "./tcp_header.ts";
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from "./seq.ts";
 import { initCongestion, onDupAck, onNewAck, rttSample } from "./tcp_cc.ts";

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * @module
- * Sending for a {@link TcpConn}: {@link tcpOutput} sends what the send and
+ * Sending for a TCP connection (the {@link OutputState} fields of a
+ * TcpConn): {@link tcpOutput} sends what the send and
  * congestion windows allow (with sender SWS avoidance and Nagle, RFC 9293
  * §3.8.6.2.1 and §3.7.4), plus the single-segment senders for SYN, ACK,
  * RST, retransmission and probes. Every segment is built in the stack's
  * scratch buffer; data is copied straight from the send ring.
  */
-import { type TcpConn, TcpState } from "./tcp_conn.ts";
+import type { Clock } from "../clock.ts";
+import { TcpState } from "./tcp_state.ts";
 import {
   ACK,
   FIN,
@@ -22,13 +24,57 @@ import { PROTO_TCP, writeIPv4, writeIPv6 } from "./ip_packet.ts";
 import { DEFAULT_TTL } from "./icmp.ts";
 import type { Ring } from "./ring.ts";
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqMax } from "./seq.ts";
-import { flightSize } from "./tcp_cc.ts";
+import { type CongestionHost, type CongestionState, flightSize } from "./tcp_cc.ts";
 
 /** What a segment builder needs from the stack (a subset of TcpHost). */
 export interface SegmentSink {
+  /** Scratch packet buffer (at least the MTU). */
   readonly tx: Uint8Array;
+  /** Next IPv4 identification value. */
   nextIpId(): number;
+  /** Sends the packet built in {@link SegmentSink.tx} with `len` bytes. */
   transmit(len: number): void;
+}
+
+/** What sending needs from the connection's stack. */
+export interface OutputHost extends SegmentSink, CongestionHost {
+  readonly clock: Clock;
+}
+
+/** The connection fields this module reads and updates (see TcpConn for their meaning). */
+export interface OutputState extends CongestionState {
+  readonly host: OutputHost;
+  readonly state: TcpState;
+  readonly family: 4 | 6;
+  readonly local: Uint8Array;
+  readonly remote: Uint8Array;
+  readonly localPort: number;
+  readonly remotePort: number;
+  readonly sendBuf: Ring | null;
+  readonly recvBuf: Ring | null;
+  readonly opts: TcpOptionsOut;
+  readonly iss: number;
+  sndNxt: number;
+  sndMax: number;
+  readonly sndWnd: number;
+  readonly maxSndWnd: number;
+  readonly finQueued: boolean;
+  /** Sequence number of our FIN. */
+  readonly finSeq: number;
+  readonly wsOk: boolean;
+  readonly rcvWscale: number;
+  readonly rcvMss: number;
+  readonly rcvNxt: number;
+  rcvAdv: number;
+  readonly tsOk: boolean;
+  readonly tsRecent: number;
+  unacked: number;
+  rtSeq: number;
+  rtTime: number;
+  readonly persistShift: number;
+  rtoAt: number;
+  delackAt: number;
+  persistAt: number;
 }
 
 const NO_OPTIONS: TcpOptionsOut = {
@@ -78,7 +124,7 @@ export function writeSegment(
 }
 
 /** The receive window to advertise now, unscaled bytes; moves the advertised edge. */
-function advertiseWindow(c: TcpConn, syn: boolean): number {
+function advertiseWindow(c: OutputState, syn: boolean): number {
   const rb = c.recvBuf;
   const free = rb ? rb.free : c.host.tcpConfig.receiveBuffer;
   let win = free;
@@ -92,7 +138,7 @@ function advertiseWindow(c: TcpConn, syn: boolean): number {
   return field;
 }
 
-function fillTimestamp(c: TcpConn): TcpOptionsOut | null {
+function fillTimestamp(c: OutputState): TcpOptionsOut | null {
   if (!c.tsOk) return null;
   const o = c.opts;
   o.mss = -1;
@@ -105,7 +151,7 @@ function fillTimestamp(c: TcpConn): TcpOptionsOut | null {
 }
 
 /** Sends one segment of the connection with sequence number `seq`. */
-function send(c: TcpConn, seq: number, flags: number, at: number, len: number): void {
+function send(c: OutputState, seq: number, flags: number, at: number, len: number): void {
   const window = advertiseWindow(c, false);
   writeSegment(
     c.host,
@@ -132,26 +178,26 @@ function send(c: TcpConn, seq: number, flags: number, at: number, len: number): 
 }
 
 /** Sends a bare ACK now. */
-export function sendAck(c: TcpConn): void {
+export function sendAck(c: OutputState): void {
   send(c, c.sndNxt, 0, 0, 0);
 }
 
 /** A segment one below sndUna with no data: the peer answers with an ACK (keepalive, zero-window probe). */
-export function sendProbe(c: TcpConn): void {
+export function sendProbe(c: OutputState): void {
   send(c, seqAdd(c.sndUna, -1), 0, 0, 0);
 }
 
 /** Sends RST for the connection (abort). */
-export function sendReset(c: TcpConn): void {
+export function sendReset(c: OutputState): void {
   resetSegment(c, c.sndNxt, RST | ACK);
 }
 
 /** Sends a bare RST with sequence number `seq` (reply to an ACK for nothing we sent). */
-export function sendResetSeq(c: TcpConn, seq: number): void {
+export function sendResetSeq(c: OutputState, seq: number): void {
   resetSegment(c, seq, RST);
 }
 
-function resetSegment(c: TcpConn, seq: number, flags: number): void {
+function resetSegment(c: OutputState, seq: number, flags: number): void {
   writeSegment(
     c.host,
     c.family,
@@ -174,7 +220,7 @@ function resetSegment(c: TcpConn, seq: number, flags: number): void {
 }
 
 /** Sends our SYN (SYN_SENT) or SYN-ACK (SYN_RECEIVED) with MSS, window scale and timestamp options. */
-export function sendSyn(c: TcpConn): void {
+export function sendSyn(c: OutputState): void {
   const cfg = c.host.tcpConfig;
   const synAck = c.state === TcpState.SynReceived;
   const o = c.opts;
@@ -211,7 +257,7 @@ export function sendSyn(c: TcpConn): void {
 }
 
 /** Retransmits the first unacknowledged segment (fast retransmit, partial ACK). */
-export function retransmitFirst(c: TcpConn): void {
+export function retransmitFirst(c: OutputState): void {
   const sb = c.sendBuf;
   if (!sb) return;
   const len = Math.min(c.mss, sb.length);
@@ -222,7 +268,7 @@ export function retransmitFirst(c: TcpConn): void {
 }
 
 /** Sends what the windows allow; a bare ACK when nothing goes out but one is owed (`ackNow`). */
-export function tcpOutput(c: TcpConn, ackNow = false): void {
+export function tcpOutput(c: OutputState, ackNow = false): void {
   const st = c.state;
   if (st === TcpState.SynSent || st === TcpState.SynReceived || st === TcpState.Closed) return;
   if (st === TcpState.TimeWait || st === TcpState.FinWait2) {

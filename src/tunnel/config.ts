@@ -10,12 +10,10 @@
  * belong to wg-quick's handling of a kernel interface: they are accepted and
  * ignored (a tunnel has no interface, routes or hooks). Anything else is an
  * error naming its line.
- *
- * {@link toUapi} turns the WireGuard part into UAPI `set` text for `ipcSet`.
- * Pure: no `Deno.*`.
+ * Pure: no `Deno.*`; {@link Tunnel.fromConfig} applies the result to a
+ * Device.
  */
 import { parseIPv4, parseIPv6, parsePrefix } from "../ip.ts";
-import { keyToHex } from "../keys.ts";
 
 /** One `[Peer]`. */
 export interface TunnelPeerConfig {
@@ -157,7 +155,10 @@ export function parseTunnelConfig(text: string): TunnelConfig {
           }
           break;
         case "endpoint":
-          if (!/^(\[[^\]]+\]|[^:\s]+):[0-9]{1,5}$/.test(value)) throw bad("Endpoint");
+          if (
+            !/^(\[[^\]]+\]|[^:\s]+):[0-9]{1,5}$/.test(value) ||
+            Number(value.slice(value.lastIndexOf(":") + 1)) > 65535
+          ) throw bad("Endpoint");
           peer.endpoint = value;
           break;
         case "persistentkeepalive":
@@ -176,24 +177,4 @@ export function parseTunnelConfig(text: string): TunnelConfig {
     if (p.publicKey.length === 0) throw new TunnelConfigError(`[Peer] ${i + 1} has no PublicKey`);
   }
   return cfg;
-}
-
-/**
- * The UAPI `set` text for the WireGuard part of `cfg`. `endpoints[i]` is
- * peer i's endpoint as a numeric `ip:port` (names resolved by the caller).
- */
-export function toUapi(cfg: TunnelConfig, endpoints: (string | null)[]): string {
-  let s = `private_key=${keyToHex(cfg.privateKey)}\n`;
-  s += `listen_port=${cfg.listenPort ?? 0}\n`;
-  if (cfg.fwmark !== 0) s += `fwmark=${cfg.fwmark}\n`;
-  s += "replace_peers=true\n";
-  cfg.peers.forEach((p, i) => {
-    s += `public_key=${keyToHex(p.publicKey)}\n`;
-    if (p.presharedKey) s += `preshared_key=${keyToHex(p.presharedKey)}\n`;
-    if (endpoints[i]) s += `endpoint=${endpoints[i]}\n`;
-    s += `persistent_keepalive_interval=${p.persistentKeepalive}\n`;
-    s += "replace_allowed_ips=true\n";
-    for (const a of p.allowedIps) s += `allowed_ip=${a}\n`;
-  });
-  return s;
 }

@@ -7,7 +7,8 @@
  * `close()`, and the local and remote addresses.
  */
 import { formatIPv4, formatIPv6 } from "../ip.ts";
-import { type TcpConn, type TcpError, TcpState } from "../netstack/tcp_conn.ts";
+import type { TcpConn, TcpError } from "../netstack/tcp_conn.ts";
+import { TcpState } from "../netstack/tcp_state.ts";
 
 /** An error of a tunnel connection; `code` says why ("refused", "timeout", ...). */
 export class TunnelError extends Error {

@@ -10,14 +10,15 @@
 import { type Clock, realClock, type Rng, systemRng } from "../clock.ts";
 import type { Bind } from "../conn/bind.ts";
 import { DenoUdpBind } from "../conn/deno_udp.ts";
+import { Endpoint } from "../conn/endpoint.ts";
 import { Device } from "../device.ts";
-import { parseIPv4, parseIPv6 } from "../ip.ts";
+import { parseIPv4, parseIPv6, parsePrefix } from "../ip.ts";
+import { isZeroKey, keyToHex } from "../keys.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { NetStack } from "../netstack/stack.ts";
 import type { TcpConfig } from "../netstack/tcp_config.ts";
 import type { TcpListener } from "../netstack/tcp_listener.ts";
-import { ipcSet } from "../../uapi/apply.ts";
-import { parseTunnelConfig, toUapi, type TunnelConfig } from "./config.ts";
+import { parseTunnelConfig, type TunnelConfig, TunnelConfigError } from "./config.ts";
 import { TunnelConn, TunnelError } from "./conn.ts";
 
 /** Options for {@link Tunnel.fromConfig}. */
@@ -51,6 +52,55 @@ async function numericEndpoint(
   const found = await resolve(host);
   if (found.length === 0) throw new Error(`Cannot resolve endpoint ${host}`);
   return found[0].includes(":") ? `[${found[0]}]:${port}` : `${found[0]}:${port}`;
+}
+
+/**
+ * Applies the WireGuard part of `cfg` to `device`, which is new and not up,
+ * as the UAPI `set` of wg-quick's `wg setconf` would: private key, listen
+ * port, fwmark, then per peer its preshared key, endpoint, persistent
+ * keepalive and allowed IPs (replacing earlier ones). A peer with our own
+ * public key is ignored; a public key given twice updates the same peer.
+ * `endpoints[i]` is peer i's endpoint as a numeric `ip:port`. The peers
+ * start (and send their first keepalive) when the device goes up.
+ * Throws {@link TunnelConfigError} naming the peer.
+ */
+function applyConfig(device: Device, cfg: TunnelConfig, endpoints: (string | null)[]): void {
+  // Device copies the keys it is given; all zeros is "no private key".
+  device.setPrivateKey(cfg.privateKey);
+  device.setListenPort(cfg.listenPort ?? 0);
+  device.setFwmark(cfg.fwmark);
+  const own = device.publicKey;
+  cfg.peers.forEach((p, i) => {
+    const where = `[Peer] ${i + 1}`;
+    // Without a private key our public key counts as all zeros (as in wireguard-go).
+    if (own ? keyToHex(own) === keyToHex(p.publicKey) : isZeroKey(p.publicKey)) return;
+    let peer = device.lookupPeer(p.publicKey);
+    if (!peer) {
+      try {
+        peer = device.newPeer(p.publicKey.slice());
+      } catch (err) {
+        throw new TunnelConfigError(`${where}: ${(err as Error).message}`);
+      }
+    }
+    if (p.presharedKey) peer.setPresharedKey(p.presharedKey);
+    const ep = endpoints[i];
+    if (ep) {
+      let endpoint: Endpoint;
+      try {
+        endpoint = Endpoint.parse(ep);
+      } catch (err) {
+        throw new TunnelConfigError(`${where}: invalid Endpoint: ${(err as Error).message}`);
+      }
+      peer.setEndpoint(endpoint);
+    }
+    peer.setPersistentKeepaliveInterval(p.persistentKeepalive);
+    device.allowedIps.removeByValue(peer);
+    for (const a of p.allowedIps) {
+      const prefix = parsePrefix(a);
+      if (!prefix) throw new TunnelConfigError(`${where}: invalid AllowedIPs "${a}"`);
+      device.allowedIps.insert(prefix.family, prefix.ip, prefix.cidr, peer);
+    }
+  });
 }
 
 /** A listening TCP port of the tunnel. */
@@ -139,10 +189,11 @@ export class Tunnel {
       name: "tunnel",
     });
     stack.attach(device);
-    const err = ipcSet(device, toUapi(cfg, endpoints));
-    if (err) {
+    try {
+      applyConfig(device, cfg, endpoints);
+    } catch (err) {
       device.close();
-      throw new Error(`Configuration refused: ${err.message}`);
+      throw err;
     }
     device.up();
     return new Tunnel(device, stack, cfg);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { link } from "./_link.ts";
 import { devicePair } from "../_util/device_pair.ts";
 import { NetStack } from "../../src/netstack/stack.ts";
-import { TcpState } from "../../src/netstack/tcp_conn.ts";
+import { TcpState } from "../../src/netstack/tcp_state.ts";
 import { parseIPv4 } from "../../src/ip.ts";
 import { IpPacket, parseIp } from "../../src/netstack/ip_packet.ts";
 import { ICMP_UNREACH_PORT, writeUnreachable } from "../../src/netstack/icmp.ts";

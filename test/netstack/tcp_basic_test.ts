@@ -2,7 +2,7 @@
 // TCP between two stacks back to back: handshake, data both ways, close.
 import assert from "node:assert/strict";
 import { link } from "./_link.ts";
-import { TcpState } from "../../src/netstack/tcp_conn.ts";
+import { TcpState } from "../../src/netstack/tcp_state.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -3,7 +3,8 @@
 // RST in every state, SYN floods against the backlog, closed ports.
 import assert from "node:assert/strict";
 import { type Link, link, pattern } from "./_link.ts";
-import { type TcpConn, TcpState } from "../../src/netstack/tcp_conn.ts";
+import type { TcpConn } from "../../src/netstack/tcp_conn.ts";
+import { TcpState } from "../../src/netstack/tcp_state.ts";
 import { IpPacket, parseIp } from "../../src/netstack/ip_packet.ts";
 import { parseTcp, RST, SYN, TcpSegment } from "../../src/netstack/tcp_header.ts";
 

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { link, type LinkOptions, pattern } from "./_link.ts";
 import type { TcpConn } from "../../src/netstack/tcp_conn.ts";
-import { TcpState } from "../../src/netstack/tcp_conn.ts";
+import { TcpState } from "../../src/netstack/tcp_state.ts";
 
 /** Sends `data` from A to B through `opts`; returns fake ms, CPU ms and stats. */
 export function transfer(data: Uint8Array, opts: LinkOptions, addr = "10.0.0.2") {

@@ -4,6 +4,12 @@ import assert from "node:assert/strict";
 import { bytes, readAll, tunnelPair, writeAll } from "./_pair.ts";
 import { parseTunnelConfig, TunnelConfigError } from "../../src/tunnel/config.ts";
 import { TunnelError } from "../../src/tunnel/conn.ts";
+import { Tunnel } from "../../src/tunnel/tunnel.ts";
+import { MemoryNetwork } from "../../src/conn/memory.ts";
+import { realClock, systemRng } from "../../src/clock.ts";
+import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
+import { formatPrefix } from "../../src/ip.ts";
+import { keyToBase64 } from "../../src/keys.ts";
 
 const KEY = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
 
@@ -44,6 +50,85 @@ PersistentKeepalive = 25
   bad(
     `[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.1\n[Peer]\nPublicKey = ${KEY}\nEndpoint = nowhere`,
     /line 6: invalid Endpoint/,
+  );
+  bad(
+    `[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.1\n[Peer]\nPublicKey = ${KEY}\nEndpoint = 192.0.2.1:65536`,
+    /line 6: invalid Endpoint/,
+  );
+});
+
+Deno.test("tunnel: fromConfig applies keys, port, fwmark and peers to the device as a UAPI set does", async () => {
+  const net = new MemoryNetwork(realClock);
+  const sk = generatePrivateKey(systemRng);
+  const [k1, k2, psk] = [1, 2, 3].map(() => generatePrivateKey(systemRng));
+  const [p1, p2] = [publicKey(k1), publicKey(k2)];
+  const b64 = keyToBase64;
+  const names: string[] = [];
+  const t = await Tunnel.fromConfig(
+    `[Interface]
+PrivateKey = ${b64(sk)}
+Address = 10.7.0.1/24
+ListenPort = 40001
+FwMark = 4660
+
+[Peer] # our own public key: ignored
+PublicKey = ${b64(publicKey(sk))}
+AllowedIPs = 10.7.9.0/24
+
+[Peer]
+PublicKey = ${b64(p1)}
+PresharedKey = ${b64(psk)}
+AllowedIPs = 10.7.1.0/24, fd07:1::/64
+Endpoint = peer-one.example:51820
+PersistentKeepalive = 25
+
+[Peer]
+PublicKey = ${b64(p2)}
+AllowedIPs = 10.7.2.7/32
+Endpoint = [2001:db8::2]:51822
+PersistentKeepalive = 7
+
+[Peer] # the same key again: replaces its allowed IPs, keepalive back to off
+PublicKey = ${b64(p1)}
+AllowedIPs = 10.7.3.0/24
+`,
+    {
+      bind: net.createBind({ v4: "192.0.2.1" }),
+      resolveEndpoint: (name) => {
+        names.push(name);
+        return Promise.resolve(["192.0.2.11"]);
+      },
+    },
+  );
+  try {
+    const d = t.device;
+    assert.deepEqual(names, ["peer-one.example"]);
+    assert.deepEqual(d.publicKey, publicKey(sk));
+    assert.equal(d.listenPort, 40001);
+    assert.equal(d.fwmark, 0x1234);
+    const peers = [...d.peers()];
+    assert.deepEqual(peers.map((p) => keyToBase64(p.publicKey)), [b64(p1), b64(p2)]);
+    const prefixes = (i: number) =>
+      d.allowedIps.entriesFor(peers[i]).map((e) => formatPrefix(e.family, e.ip, e.cidr));
+    assert.deepEqual(prefixes(0), ["10.7.3.0/24"]);
+    assert.deepEqual(prefixes(1), ["10.7.2.7/32"]);
+    assert.deepEqual(peers[0].presharedKey, psk);
+    assert.deepEqual(peers[1].presharedKey, new Uint8Array(32));
+    assert.equal(peers[0].endpoint?.toString(), "192.0.2.11:51820");
+    assert.equal(peers[1].endpoint?.toString(), "[2001:db8::2]:51822");
+    assert.equal(peers[0].persistentKeepaliveInterval, 0);
+    assert.equal(peers[1].persistentKeepaliveInterval, 7);
+  } finally {
+    t.close();
+  }
+  await assert.rejects(
+    Tunnel.fromConfig(
+      `[Interface]\nPrivateKey = ${b64(sk)}\nAddress = 10.7.0.1\n[Peer]\nPublicKey = ${
+        b64(p1)
+      }\nEndpoint = somewhere:1`,
+      { bind: net.createBind({ v4: "192.0.2.1" }), resolveEndpoint: () => Promise.resolve(["x"]) },
+    ),
+    (e) => e instanceof TunnelConfigError && /\[Peer\] 1: invalid Endpoint/.test(e.message),
   );
 });
 
