@@ -28,14 +28,9 @@
  * @see {@link EventLoop} in `../event_loop.ts`.
  */
 import type { Tun } from "./tun.ts";
-import {
-  FRAME_CAPACITY,
-  GroBatcher,
-  type GroStats,
-  GsoSplitter,
-  type SplitStats,
-  VIRTIO_NET_HDR_LEN,
-} from "./offload.ts";
+import { FRAME_CAPACITY, VIRTIO_NET_HDR_LEN } from "./offload.ts";
+import { GroBatcher, type GroStats } from "./gro.ts";
+import { GsoSplitter, type SplitStats } from "./gso_split.ts";
 import {
   AF_INET,
   closeQuietly,

@@ -8,8 +8,6 @@
  */
 import {
   checksumAdd,
-  GroBatcher,
-  GsoSplitter,
   pseudoHeaderSum,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_GSO_TCPV4,
@@ -17,6 +15,8 @@ import {
   VIRTIO_NET_HDR_LEN,
   writeVirtioNetHdr,
 } from "../../src/tun/offload.ts";
+import { GroBatcher } from "../../src/tun/gro.ts";
+import { GsoSplitter } from "../../src/tun/gso_split.ts";
 
 const MSS = 1380;
 

@@ -13,8 +13,6 @@ import {
   checksumAdd,
   finishChecksum,
   FRAME_CAPACITY,
-  GroBatcher,
-  GsoSplitter,
   parseVirtioNetHdr,
   pseudoHeaderSum,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
@@ -28,6 +26,8 @@ import {
   type VirtioNetHdr,
   writeVirtioNetHdr,
 } from "../../src/tun/offload.ts";
+import { GroBatcher } from "../../src/tun/gro.ts";
+import { GsoSplitter } from "../../src/tun/gso_split.ts";
 import { seededRng } from "../_util/fake_clock.ts";
 import { NETNS_NEEDS, runHelper, sh, uniqueName } from "../conn/_netns.ts";
 import { ignoreUnless } from "../_util/needs.ts";
