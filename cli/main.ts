@@ -18,6 +18,7 @@ import { VERSION, versionText } from "./version.ts";
 import { createLogger } from "../src/log.ts";
 import { inWorker, runCryptoWorker } from "../src/crypto_workers.ts";
 import { isDataplaneInit, runDataplaneWorker } from "./daemon_worker.ts";
+import { envObject } from "./env.ts";
 
 /** The program name for usage text, like Go's os.Args[0]. */
 function argv0(): string {
@@ -91,15 +92,14 @@ if (inWorker()) {
     if (isDataplaneInit(data)) runDataplaneWorker(data);
   });
 } else if (import.meta.main) {
-  let env: Record<string, string> = {};
   try {
     // What this process starts with `deno run` (the daemon, wg-quick's wg, the demo's ends)
     // must not look up Deno's release server: a DNS query outside the tunnel.
     Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
-    env = Deno.env.toObject();
   } catch {
     // without --allow-env we behave as if nothing were set
   }
+  const env = envObject();
   // Installed as `wg` (a symlink to gotatun): behave as wg(8).
   const invokedAs = Deno.build.standalone
     ? Deno.execPath()

@@ -42,6 +42,7 @@ import {
 import { wgOps } from "./wg.ts";
 import type { WgDevice } from "../wg/containers.ts";
 import { defaultResolver } from "../wg/resolve.ts";
+import { envObject } from "../env.ts";
 
 /** The name in messages (wg-quick uses its own `$0`). */
 const PROGRAM = "gotatun";
@@ -344,12 +345,4 @@ export async function quickMain(
   }
 }
 
-if (import.meta.main) {
-  let env: Record<string, string> = {};
-  try {
-    env = Deno.env.toObject();
-  } catch {
-    // without --allow-env: an empty environment (PATH falls back to the default)
-  }
-  Deno.exit(await quickMain(Deno.args, env));
-}
+if (import.meta.main) Deno.exit(await quickMain(Deno.args, envObject()));

@@ -23,6 +23,7 @@ import { setconfMain, type SetContext, setMain } from "./setconf.ts";
 import { showMain } from "./show.ts";
 import { showconfMain } from "./showconf.ts";
 import { Stdio, WgExit, type WgReader, type WgWriter } from "./stdio.ts";
+import { envObject } from "../env.ts";
 
 export type { WgReader, WgWriter } from "./stdio.ts";
 
@@ -165,12 +166,4 @@ async function dispatch(args: string[], ctx: SetContext, io: WgIo): Promise<numb
   return 1;
 }
 
-if (import.meta.main) {
-  let env: Record<string, string> = {};
-  try {
-    env = Deno.env.toObject();
-  } catch {
-    // without --allow-env, behave as if no WG_* variable were set
-  }
-  Deno.exit(await wgMain(Deno.args, env));
-}
+if (import.meta.main) Deno.exit(await wgMain(Deno.args, envObject()));
