@@ -8,7 +8,6 @@
  * `HOST:PORT` or `[V6]:PORT`); it takes CONNECT to IP addresses (see
  * src/tunnel/socks5.ts for what it refuses). SIGINT/SIGTERM stop it.
  */
-import { parseArgs } from "node:util";
 import { Tunnel } from "../src/tunnel/tunnel.ts";
 import { serveSocks5 } from "../src/tunnel/socks5.ts";
 import { createLogger, parseLogLevel } from "../src/log.ts";
@@ -22,22 +21,36 @@ export interface ProxyOptions {
 
 export const PROXY_USAGE = "Usage: gotatun proxy [--socks [HOST:]PORT] CONFIG-FILE\n";
 
-/** Parses `proxy` arguments; a string is the error to print. */
+/**
+ * Parses `proxy` arguments (`--socks ADDR`, `--socks=ADDR`, `--` and one
+ * config file); a string is the error to print. Hand-written rather than
+ * node:util's parseArgs: any `node:` import in the bundle loads Deno's Node
+ * compatibility layer at start-up in every gotatun process, daemon included
+ * (about 5 MiB per isolate).
+ */
 export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      options: { socks: { type: "string" } },
-      allowPositionals: true,
-    });
-  } catch (err) {
-    return `${(err as Error).message}\n${PROXY_USAGE}`;
+  let socksText: string | undefined;
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (a === "--socks" || a.startsWith("--socks=")) {
+      const v = a === "--socks" ? args[++i] : a.slice("--socks=".length);
+      if (v === undefined) return `Option '--socks <value>' argument missing\n${PROXY_USAGE}`;
+      socksText = v;
+    } else if (a.startsWith("-") && a !== "-") {
+      return `Unknown option '${a}'\n${PROXY_USAGE}`;
+    } else {
+      positionals.push(a);
+    }
   }
-  if (parsed.positionals.length !== 1) return PROXY_USAGE;
-  const socks = parseListenAddress(parsed.values.socks ?? "127.0.0.1:1080");
-  if (!socks) return `Invalid --socks address "${parsed.values.socks}"\n${PROXY_USAGE}`;
-  return { config: parsed.positionals[0], socks };
+  if (positionals.length !== 1) return PROXY_USAGE;
+  const socks = parseListenAddress(socksText ?? "127.0.0.1:1080");
+  if (!socks) return `Invalid --socks address "${socksText}"\n${PROXY_USAGE}`;
+  return { config: positionals[0], socks };
 }
 
 /** `PORT` (loopback), `HOST:PORT` or `[V6]:PORT`; null when malformed. */
