@@ -26,7 +26,7 @@ export const VERSION: string = denoJson.version;
  * its first call. The daemon's first handshake runs many functions for the
  * first time (the Linux edges, which the start-up warm-up cannot reach); with
  * lazy compilation the first ping through a new tunnel took ≈ 7.7 ms here,
- * eagerly ≈ 5.1 ms (median of 4 each), for ≈ 3 MiB more memory, and short
+ * eagerly ≈ 5.1 ms (median of 4 each), for ≈ 4 MiB more memory, and short
  * commands start no slower (Deno's code cache then holds everything).
  */
 export const DENO_RUN_FLAGS: readonly string[] = [
