@@ -99,6 +99,18 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** True when this runs from the repository's sources rather than a bundle or a binary. */
+const FROM_SOURCES = import.meta.url.endsWith("/cli/daemon.ts");
+
+/**
+ * entryModule() is this program's entry module, which our re-executed child
+ * and our Workers run: cli/main.ts from the sources (the main module may be a
+ * test or another program embedding us), the bundle or binary itself otherwise.
+ */
+function entryModule(): string {
+  return FROM_SOURCES ? new URL("./main.ts", import.meta.url).href : Deno.mainModule;
+}
+
 /** fileUrlToPath() turns a `file:` URL into a path (other URLs are returned as is). */
 function fileUrlToPath(url: string): string {
   return url.startsWith("file:") ? decodeURIComponent(new URL(url).pathname) : url;
@@ -112,13 +124,8 @@ function fileUrlToPath(url: string): string {
  */
 export function selfCommand(): { cmd: string; args: string[] } {
   if (Deno.build.standalone) return { cmd: Deno.execPath(), args: [] };
-  const fromSources = import.meta.url.endsWith("/cli/daemon.ts");
-  // From the sources, always cli/main.ts (the main module may be a test or
-  // another program embedding us); in a bundle, the bundle itself.
-  const main = fileUrlToPath(
-    fromSources ? new URL("./main.ts", import.meta.url).href : Deno.mainModule,
-  );
-  const config = fromSources
+  const main = fileUrlToPath(entryModule());
+  const config = FROM_SOURCES
     ? ["--config", fileUrlToPath(new URL("../deno.json", import.meta.url).href)]
     : ["--no-config"];
   return { cmd: Deno.execPath(), args: ["run", ...DENO_RUN_FLAGS, ...config, main] };
@@ -462,7 +469,7 @@ async function startDataplane(opts: DaemonOptions): Promise<DataplaneHandle | nu
     return null;
   }
   const control = createControlBuffer();
-  const entry = workerEntry();
+  const entry = entryModule();
   const worker = new Worker(entry, { type: "module" });
   let settle!: (iface: string | null) => void;
   const started = new Promise<string | null>((r) => (settle = r));
@@ -526,16 +533,6 @@ async function startDataplane(opts: DaemonOptions): Promise<DataplaneHandle | nu
   }
   handle.iface = iface;
   return handle;
-}
-
-/**
- * The module a Worker of ours runs: cli/main.ts from the sources (the main
- * module may be a test), the bundle or binary itself otherwise.
- */
-function workerEntry(): string {
-  return import.meta.url.endsWith("/cli/daemon.ts")
-    ? new URL("./main.ts", import.meta.url).href
-    : Deno.mainModule;
 }
 
 /** An environment variable, or undefined when unset or unreadable. */

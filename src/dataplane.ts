@@ -260,7 +260,8 @@ export class Dataplane {
   };
 
   #onTun = (): void => {
-    // Packets only flow while the link is up: notice it before the next tick.
+    // Packets only flow while the link is up: notice it even if this fd's turn
+    // comes before the netlink socket's in the same round.
     if (this.#linkState !== "up") this.#followLink();
     const n = this.tun.drain(this.#onTunPacket, DRAIN_BATCH);
     this.device.flush();
