@@ -7,7 +7,7 @@
  * Nothing is timed: the helper waits for events with generous timeouts.
  */
 import assert from "node:assert/strict";
-import { withNamespaces } from "./_util/netns.ts";
+import { type Netns, withNamespaces } from "./_util/netns.ts";
 import { ignoreUnless, type Needs } from "./_util/needs.ts";
 import { SETTLE_MS, WINDOW_MS } from "./_util/dataplane_helper.ts";
 
@@ -27,22 +27,19 @@ interface PlaneResult {
   log: string[];
 }
 
+/** Runs the helper's scenario in `ns`; its last stdout line is the JSON result. */
+async function runHelper(ns: Netns, ...args: string[]): Promise<unknown> {
+  const out = await ns.exec(Deno.execPath(), "run", "-A", "--no-prompt", helper, ...args);
+  assert.equal(out.code, 0, out.stderr);
+  return JSON.parse(out.stdout.trim().split("\n").pop()!);
+}
+
 Deno.test({
   name: 'Dataplane in a Worker stops with "interface deleted" when its link is deleted',
   ignore: ignoreUnless(LABEL, NEEDS),
   async fn() {
     await withNamespaces("gtdp", 1, async ({ namespaces: [ns] }) => {
-      const out = await ns.exec(
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--no-prompt",
-        helper,
-        "delete",
-        "gtdp0",
-      );
-      assert.equal(out.code, 0, out.stderr);
-      const r = JSON.parse(out.stdout.trim().split("\n").pop()!) as PlaneResult;
+      const r = await runHelper(ns, "delete", "gtdp0") as PlaneResult;
       assert.equal(r.why, "interface deleted", r.log.join("\n"));
       assert.deepEqual(r.errors, []);
       assert.equal(await ns.hasLink("gtdp0"), false);
@@ -55,18 +52,7 @@ Deno.test({
   ignore: ignoreUnless(LABEL, NEEDS),
   async fn() {
     await withNamespaces("gtdp", 1, async ({ namespaces: [ns] }) => {
-      const out = await ns.exec(
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--no-prompt",
-        helper,
-        "idle",
-        "gtdpa",
-        "gtdpb",
-      );
-      assert.equal(out.code, 0, out.stderr);
-      const r = JSON.parse(out.stdout.trim().split("\n").pop()!) as Record<string, PlaneResult>;
+      const r = await runHelper(ns, "idle", "gtdpa", "gtdpb") as Record<string, PlaneResult>;
       for (const [name, p] of Object.entries(r)) {
         const log = `${name}:\n${p.log.join("\n")}`;
         assert.equal(p.configError, null, log);
