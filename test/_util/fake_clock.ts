@@ -94,3 +94,24 @@ export class RandomSource {
     return out;
   }
 }
+
+/** Seeded random bytes and integers for tests, on {@link seededRng}. */
+export function seededSource(seed: number): {
+  bytes(n: number): Uint8Array;
+  int(max: number): number;
+} {
+  const rng = seededRng(seed);
+  const word = new Uint8Array(4);
+  return {
+    bytes(n: number): Uint8Array {
+      const out = new Uint8Array(n);
+      rng(out);
+      return out;
+    },
+    /** An integer in [0, max]. */
+    int(max: number): number {
+      rng(word);
+      return ((word[0] | (word[1] << 8) | (word[2] << 16) | (word[3] << 24)) >>> 0) % (max + 1);
+    },
+  };
+}

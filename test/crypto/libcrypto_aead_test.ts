@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { AEAD_SYMBOLS, ChachaPoly, SLOTS } from "../../src/crypto/libcrypto_aead.ts";
 import { loadLibcryptoBackend } from "../../src/crypto/libcrypto.ts";
 import { nobleBackend } from "../../src/crypto/noble.ts";
-import { seededRng } from "../_util/fake_clock.ts";
+import { seededSource } from "../_util/fake_clock.ts";
 
 const ignore = loadLibcryptoBackend() === null;
 
@@ -23,23 +23,7 @@ function openLib(): Deno.DynamicLibrary<typeof AEAD_SYMBOLS> {
   return Deno.dlopen("libcrypto.so.3", AEAD_SYMBOLS);
 }
 
-/** A seeded source of random bytes and integers. */
-function source(seed: number) {
-  const rng = seededRng(seed);
-  const word = new Uint8Array(4);
-  return {
-    bytes(n: number): Uint8Array {
-      const out = new Uint8Array(n);
-      rng(out);
-      return out;
-    },
-    /** An integer in [0, max]. */
-    int(max: number): number {
-      rng(word);
-      return ((word[0] | (word[1] << 8) | (word[2] << 16) | (word[3] << 24)) >>> 0) % (max + 1);
-    },
-  };
-}
+const source = seededSource;
 
 const toHex = (b: Uint8Array): string => b.toHex();
 

@@ -18,7 +18,7 @@ import type { CryptoBackend } from "../../src/crypto/backend.ts";
 import { libcryptoVersion, loadLibcryptoBackend } from "../../src/crypto/libcrypto.ts";
 import { nobleBackend } from "../../src/crypto/noble.ts";
 import { selectCryptoBackend, useBestCryptoBackend } from "../../src/crypto/select.ts";
-import { seededRng } from "../_util/fake_clock.ts";
+import { seededSource } from "../_util/fake_clock.ts";
 import { ignoreUnless } from "../_util/needs.ts";
 import blake2sVectors from "../../testdata/crypto/blake2s.json" with { type: "json" };
 import chachaVectors from "../../testdata/crypto/chacha20poly1305.json" with { type: "json" };
@@ -37,23 +37,7 @@ const native = loaded as CryptoBackend;
 const hex = (s: string): Uint8Array => Uint8Array.fromHex(s);
 const toHex = (b: Uint8Array): string => b.toHex();
 
-/** A seeded source of random bytes and integers. */
-function source(seed: number) {
-  const rng = seededRng(seed);
-  const word = new Uint8Array(4);
-  return {
-    bytes(n: number): Uint8Array {
-      const out = new Uint8Array(n);
-      rng(out);
-      return out;
-    },
-    /** An integer in [0, max]. */
-    int(max: number): number {
-      rng(word);
-      return ((word[0] | (word[1] << 8) | (word[2] << 16) | (word[3] << 24)) >>> 0) % (max + 1);
-    },
-  };
-}
+const source = seededSource;
 
 /** Splits `data` into 1–4 consecutive pieces (some possibly empty). */
 function split(data: Uint8Array, r: ReturnType<typeof source>): Uint8Array[] {
