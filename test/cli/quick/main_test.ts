@@ -135,6 +135,16 @@ function quickIn(ns: string, env: Record<string, string>, ...args: string[]) {
   ], { env: { LOG_LEVEL: "", ...env }, timeoutMs: 90_000 });
 }
 
+/** A fresh interface name and its config path in a temporary directory removed at `defer`. */
+async function confFile(
+  defer: (fn: () => void | Promise<void>) => void,
+): Promise<{ dir: string; name: string; conf: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "gtq-" });
+  defer(() => Deno.remove(dir, { recursive: true }));
+  const name = iface();
+  return { dir, name, conf: `${dir}/${name}.conf` };
+}
+
 Deno.test({
   name: "quickMain() up refuses an existing link, down a link that is not WireGuard",
   ignore: SKIP_WG_GO,
@@ -142,10 +152,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
-      defer(() => Deno.remove(dir, { recursive: true }));
-      const name = iface();
-      const conf = `${dir}/${name}.conf`;
+      const { dir, name, conf } = await confFile(defer);
       await Deno.writeTextFile(conf, "[Interface]\nAddress = 10.1.0.1/24\n", { mode: 0o600 });
       // Any link with that name: a veth pair (no dummy module on every host).
       await ns.execOk("ip", "link", "add", name, "type", "veth", "peer", "name", `${name}p`);
@@ -171,10 +178,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
-      defer(() => Deno.remove(dir, { recursive: true }));
-      const name = iface();
-      const conf = `${dir}/${name}.conf`;
+      const { dir, name, conf } = await confFile(defer);
       await Deno.writeTextFile(conf, "[Interface]\nDNS = 10.0.0.53\n", { mode: 0o600 });
       // A PATH with the basics and no resolvconf.
       const bin = `${dir}/bin`;
@@ -207,10 +211,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
-      defer(() => Deno.remove(dir, { recursive: true }));
-      const name = iface();
-      const conf = `${dir}/${name}.conf`;
+      const { dir, name, conf } = await confFile(defer);
       const key = (await runOk("wg", ["genkey"])).stdout.trim();
       const peer =
         (await runOk("wg", ["pubkey"], { stdin: (await runOk("wg", ["genkey"])).stdout }))
@@ -253,10 +254,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer, spawn }) => {
-      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
-      defer(() => Deno.remove(dir, { recursive: true }));
-      const name = iface();
-      const conf = `${dir}/${name}.conf`;
+      const { dir, name, conf } = await confFile(defer);
       await Deno.writeTextFile(
         conf,
         `[Interface]\nAddress = 10.93.0.1/24\nPostUp = touch ${dir}/hook; sleep 30\n`,
@@ -308,10 +306,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
-      defer(() => Deno.remove(dir, { recursive: true }));
-      const name = iface();
-      const conf = `${dir}/${name}.conf`;
+      const { dir, name, conf } = await confFile(defer);
       const key = (await runOk("wg", ["genkey"])).stdout.trim();
       await Deno.writeTextFile(
         conf,
@@ -351,10 +346,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
-      defer(() => Deno.remove(dir, { recursive: true }));
-      const name = iface();
-      const conf = `${dir}/${name}.conf`;
+      const { dir, name, conf } = await confFile(defer);
       await Deno.writeTextFile(conf, await freshConfig("10.94.0.1/24", 43094), { mode: 0o600 });
       const up = await quickIn(ns.name, {}, "up", conf);
       assert.equal(up.code, 0, up.stderr);
@@ -382,10 +374,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 2, async ({ namespaces: [a, b], defer }) => {
-      const dir = await Deno.makeTempDir({ prefix: "gtq-" });
-      defer(() => Deno.remove(dir, { recursive: true }));
-      const name = iface();
-      const conf = `${dir}/${name}.conf`;
+      const { dir, name, conf } = await confFile(defer);
       await Deno.writeTextFile(conf, await freshConfig("10.95.0.1/24", 43095), { mode: 0o600 });
       const first = await quickIn(a.name, {}, "up", conf);
       assert.equal(first.code, 0, first.stderr);
