@@ -1,35 +1,52 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * @module
- * `gotatun proxy [--socks ADDR] CONFIG`: a WireGuard tunnel in this process
- * (a {@link Tunnel}: userspace TCP/IP stack, Deno UDP sockets) behind a
- * SOCKS5 server. No root, no TUN device. The SOCKS server listens on
- * 127.0.0.1:1080 unless `--socks` names another address (`PORT`,
- * `HOST:PORT` or `[V6]:PORT`); it takes CONNECT to IP addresses (see
- * src/tunnel/socks5.ts for what it refuses). SIGINT/SIGTERM stop it.
+ * `gotatun proxy [--socks ADDR] [--http ADDR] [--auth FILE] CONFIG`: a
+ * WireGuard tunnel in this process (a {@link Tunnel}: userspace TCP/IP
+ * stack, Deno UDP sockets) behind a SOCKS5 server and, with `--http`, an
+ * HTTP proxy. No root, no TUN device. The SOCKS server listens on
+ * 127.0.0.1:1080 unless `--socks` names another address; the HTTP proxy
+ * only when `--http` gives one. Addresses are `PORT` (on 127.0.0.1),
+ * `HOST:PORT` or `[V6]:PORT`. `--auth FILE` (`user:password` lines) makes
+ * both ask for a user: SOCKS5 username/password, HTTP
+ * `Proxy-Authorization: Basic`. Passwords are never taken on the command
+ * line, where `ps` shows them. See src/tunnel/socks5.ts and
+ * src/tunnel/http_proxy.ts for what each accepts. SIGINT/SIGTERM stop it.
  */
 import { Tunnel } from "../src/tunnel/tunnel.ts";
 import { serveSocks5 } from "../src/tunnel/socks5.ts";
+import { serveHttpProxy } from "../src/tunnel/http_proxy.ts";
+import { parseAuthFile, type ProxyCredentials } from "../src/tunnel/proxy_auth.ts";
 import { createLogger, parseLogLevel } from "../src/log.ts";
 import { writeStderr, writeStdout } from "./output.ts";
+
+type ListenAddress = { hostname: string; port: number };
 
 /** What `proxy` was asked to do. */
 export interface ProxyOptions {
   config: string;
-  socks: { hostname: string; port: number };
+  socks: ListenAddress;
+  /** The HTTP proxy's address, or null for none. */
+  http: ListenAddress | null;
+  /** The `--auth` file, or null for no authentication. */
+  auth: string | null;
 }
 
-export const PROXY_USAGE = "Usage: gotatun proxy [--socks [HOST:]PORT] CONFIG-FILE\n";
+export const PROXY_USAGE =
+  "Usage: gotatun proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE] CONFIG-FILE\n";
+
+const VALUE_OPTIONS = ["--socks", "--http", "--auth"] as const;
 
 /**
- * Parses `proxy` arguments (`--socks ADDR`, `--socks=ADDR`, `--` and one
- * config file); a string is the error to print. Hand-written rather than
- * node:util's parseArgs: any `node:` import in the bundle loads Deno's Node
- * compatibility layer at start-up in every gotatun process, daemon included
- * (about 5 MiB per isolate).
+ * Parses `proxy` arguments (`--socks ADDR`, `--http ADDR`, `--auth FILE`,
+ * each also as `--opt=VALUE`, `--` and one config file); a string is the
+ * error to print. Hand-written rather than node:util's parseArgs: any
+ * `node:` import in the bundle loads Deno's Node compatibility layer at
+ * start-up in every gotatun process, daemon included (about 5 MiB per
+ * isolate).
  */
 export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
-  let socksText: string | undefined;
+  const values: Partial<Record<(typeof VALUE_OPTIONS)[number], string>> = {};
   const positionals: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -37,10 +54,11 @@ export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
       positionals.push(...args.slice(i + 1));
       break;
     }
-    if (a === "--socks" || a.startsWith("--socks=")) {
-      const v = a === "--socks" ? args[++i] : a.slice("--socks=".length);
-      if (v === undefined) return `Option '--socks <value>' argument missing\n${PROXY_USAGE}`;
-      socksText = v;
+    const opt = VALUE_OPTIONS.find((o) => a === o || a.startsWith(`${o}=`));
+    if (opt) {
+      const v = a === opt ? args[++i] : a.slice(opt.length + 1);
+      if (v === undefined) return `Option '${opt} <value>' argument missing\n${PROXY_USAGE}`;
+      values[opt] = v;
     } else if (a.startsWith("-") && a !== "-") {
       return `Unknown option '${a}'\n${PROXY_USAGE}`;
     } else {
@@ -48,9 +66,15 @@ export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
     }
   }
   if (positionals.length !== 1) return PROXY_USAGE;
-  const socks = parseListenAddress(socksText ?? "127.0.0.1:1080");
-  if (!socks) return `Invalid --socks address "${socksText}"\n${PROXY_USAGE}`;
-  return { config: positionals[0], socks };
+  const socks = parseListenAddress(values["--socks"] ?? "127.0.0.1:1080");
+  if (!socks) return `Invalid --socks address "${values["--socks"]}"\n${PROXY_USAGE}`;
+  let http: ListenAddress | null = null;
+  if (values["--http"] !== undefined) {
+    http = parseListenAddress(values["--http"]);
+    if (!http) return `Invalid --http address "${values["--http"]}"\n${PROXY_USAGE}`;
+  }
+  if (values["--auth"] === "") return `Option '--auth' needs a file name\n${PROXY_USAGE}`;
+  return { config: positionals[0], socks, http, auth: values["--auth"] ?? null };
 }
 
 /** `PORT` (loopback), `HOST:PORT` or `[V6]:PORT`; null when malformed. */
@@ -60,6 +84,50 @@ export function parseListenAddress(text: string): { hostname: string; port: numb
   const port = Number(m[3]);
   if (port > 65535) return null;
   return { hostname: m[1] ?? m[2] ?? "127.0.0.1", port };
+}
+
+/**
+ * Reads the `--auth` file: the credentials and warnings to print, or the
+ * error (naming the file and line).
+ */
+export async function loadAuthFile(
+  path: string,
+): Promise<{ auth: ProxyCredentials; warnings: string[] } | string> {
+  let text: string;
+  let mode: number | null;
+  try {
+    const file = await Deno.open(path);
+    try {
+      const st = await file.stat();
+      if (!st.isFile) return `${path}: not a regular file`;
+      if (st.size > 1 << 20) return `${path}: larger than 1 MiB`;
+      mode = st.mode;
+      text = new TextDecoder().decode(await new Response(file.readable).arrayBuffer());
+    } finally {
+      try {
+        file.close();
+      } catch {
+        // closed by the stream
+      }
+    }
+  } catch (err) {
+    return `${path}: ${(err as Error).message}`;
+  }
+  const warnings: string[] = [];
+  if (mode !== null && (mode & 0o077) !== 0) {
+    warnings.push(`${path} is readable by other users; chmod 600 ${path}`);
+  }
+  try {
+    return { auth: parseAuthFile(text, path), warnings };
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function formatAddr(addr: Deno.NetAddr): string {
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
 }
 
 /** Runs the proxy until a signal; returns the exit code. */
@@ -72,6 +140,16 @@ export async function proxyMain(
     writeStderr(opts);
     return 1;
   }
+  let auth: ProxyCredentials | undefined;
+  if (opts.auth !== null) {
+    const loaded = await loadAuthFile(opts.auth);
+    if (typeof loaded === "string") {
+      writeStderr(`gotatun proxy: --auth ${loaded}\n`);
+      return 1;
+    }
+    for (const w of loaded.warnings) writeStderr(`gotatun proxy: warning: ${w}\n`);
+    auth = loaded.auth;
+  }
   const log = createLogger(parseLogLevel(env.LOG_LEVEL ?? "error"), "proxy", writeStderr);
   let tunnel: Tunnel;
   try {
@@ -80,24 +158,40 @@ export async function proxyMain(
     writeStderr(`gotatun proxy: ${opts.config}: ${(err as Error).message}\n`);
     return 1;
   }
-  let listener: Deno.Listener;
-  try {
-    listener = Deno.listen({ ...opts.socks, transport: "tcp" });
-  } catch (err) {
-    tunnel.close();
-    const where = `${opts.socks.hostname}:${opts.socks.port}`;
-    writeStderr(`gotatun proxy: cannot listen on ${where}: ${(err as Error).message}\n`);
-    return 1;
+  const listeners: Deno.Listener[] = [];
+  for (const [what, where] of [["--socks", opts.socks], ["--http", opts.http]] as const) {
+    if (where === null) continue;
+    try {
+      listeners.push(Deno.listen({ ...where, transport: "tcp" }));
+    } catch (err) {
+      for (const l of listeners) l.close();
+      tunnel.close();
+      const at = `${where.hostname}:${where.port}`;
+      writeStderr(`gotatun proxy: ${what}: cannot listen on ${at}: ${(err as Error).message}\n`);
+      return 1;
+    }
   }
-  const addr = listener.addr as Deno.NetAddr;
-  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const [socksListener, httpListener] = listeners;
+  const through = `through ${tunnel.config.addresses.join(", ")}`;
+  const withAuth = auth ? `, ${auth.size} user${auth.size === 1 ? "" : "s"} from ${opts.auth}` : "";
   writeStdout(
-    `SOCKS5 proxy on ${host}:${addr.port} through ${tunnel.config.addresses.join(", ")}\n`,
+    `SOCKS5 proxy on ${formatAddr(socksListener.addr as Deno.NetAddr)} ${through}${withAuth}\n`,
   );
-  const stop = () => listener.close();
+  if (httpListener) {
+    writeStdout(
+      `HTTP proxy on ${formatAddr(httpListener.addr as Deno.NetAddr)} ${through}${withAuth}\n`,
+    );
+  }
+  const stop = () => {
+    for (const l of listeners) l.close();
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  await serveSocks5(listener, tunnel, { onError: (m) => log.verbose(m) });
+  const onError = (m: string) => log.verbose(m);
+  await Promise.all([
+    serveSocks5(socksListener, tunnel, { onError, auth }),
+    httpListener ? serveHttpProxy(httpListener, tunnel, { onError, auth }) : null,
+  ]);
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
   tunnel.close();

@@ -2,7 +2,10 @@
 /**
  * @module
  * A SOCKS5 server (RFC 1928) whose CONNECTs go through a {@link Tunnel}:
- * no authentication (method 0x00; a client without it gets 0xFF), CONNECT to
+ * no authentication (method 0x00), or with {@link Socks5Options.auth}
+ * username/password only (method 0x02, RFC 1929); a client that offers
+ * neither gets 0xFF. The negotiation up to the request must finish within
+ * {@link Socks5Options.negotiationTimeoutMs}. CONNECT to
  * an IPv4 or IPv6 address. Domain names (ATYP 3) are answered 0x08 "address
  * type not supported" (DNS through the tunnel is not implemented yet),
  * BIND and UDP ASSOCIATE 0x07 "command not supported". A connection the
@@ -15,6 +18,8 @@
  */
 import type { Tunnel } from "./tunnel.ts";
 import { formatAddress, type TunnelConn, TunnelError } from "./conn.ts";
+import { type ProxyCredentials, readSocksUserPass, socksUserPassReply } from "./proxy_auth.ts";
+import { relay, writeFull } from "./relay.ts";
 
 export const SOCKS_VERSION = 5;
 export const REP_SUCCEEDED = 0x00;
@@ -24,6 +29,10 @@ export const REP_HOST_UNREACHABLE = 0x04;
 export const REP_CONNECTION_REFUSED = 0x05;
 export const REP_COMMAND_NOT_SUPPORTED = 0x07;
 export const REP_ADDRESS_TYPE_NOT_SUPPORTED = 0x08;
+
+const METHOD_NO_AUTH = 0x00;
+const METHOD_USERPASS = 0x02;
+const METHOD_NONE_ACCEPTABLE = 0xff;
 
 const CMD_CONNECT = 1;
 const ATYP_IPV4 = 1;
@@ -100,6 +109,10 @@ export interface Socks5Options {
   connectTimeoutMs?: number;
   /** Called with each failure to report (bad client, connect error). */
   onError?: (message: string) => void;
+  /** When given, clients must authenticate with one of these (RFC 1929); else no auth. */
+  auth?: ProxyCredentials;
+  /** Time for the greeting, authentication and request, ms (default 10 000). */
+  negotiationTimeoutMs?: number;
 }
 
 /** Bytes from a Deno.Conn, buffered so that the request can be read whole. */
@@ -132,10 +145,6 @@ class Reader {
   }
 }
 
-async function writeFull(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
-}
-
 /** Serves one client; resolves when both directions are done. */
 export async function handleSocksClient(
   conn: Deno.Conn,
@@ -144,21 +153,20 @@ export async function handleSocksClient(
 ): Promise<void> {
   const r = new Reader(conn);
   let tconn: TunnelConn | null = null;
-  try {
-    // Greeting: VER NMETHODS METHODS.
-    if (!await r.need(2)) return;
-    if (r.buf[0] !== SOCKS_VERSION) throw new Error(`SOCKS version ${r.buf[0]}`);
-    const nMethods = r.buf[1];
-    if (!await r.need(2 + nMethods)) return;
-    const methods = r.take(2 + nMethods).subarray(2);
-    if (!methods.includes(0)) {
-      await writeFull(conn, new Uint8Array([SOCKS_VERSION, 0xff]));
-      return;
+  // A client that stalls before its request is complete is closed: its read fails.
+  const stall = setTimeout(() => {
+    try {
+      conn.close();
+    } catch {
+      // already closed
     }
-    await writeFull(conn, new Uint8Array([SOCKS_VERSION, 0]));
+  }, opts.negotiationTimeoutMs ?? 10_000);
+  try {
+    if (!await negotiateMethod(r, conn, opts.auth)) return;
     let req: SocksRequest | null;
     while ((req = readSocksRequest(r.buf)) === null) if (!await r.more()) return;
     r.take(req.length);
+    clearTimeout(stall);
     if (req.cmd !== CMD_CONNECT) {
       await writeFull(conn, socksReply(REP_COMMAND_NOT_SUPPORTED));
       return;
@@ -185,6 +193,7 @@ export async function handleSocksClient(
     opts.onError?.(`SOCKS client: ${(err as Error).message}`);
     (tconn as TunnelConn | null)?.close();
   } finally {
+    clearTimeout(stall);
     try {
       conn.close();
     } catch {
@@ -193,36 +202,35 @@ export async function handleSocksClient(
   }
 }
 
-/** Copies both ways until both ends finished; `early` is client data read with the request. */
-async function relay(conn: Deno.Conn, t: TunnelConn, early: Uint8Array): Promise<void> {
-  const up = (async () => {
-    const w = t.writable.getWriter();
-    if (early.length > 0) await w.write(early.slice());
-    const buf = new Uint8Array(64 * 1024);
-    for (;;) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      await w.write(buf.slice(0, n));
-    }
-    await w.close();
-  })();
-  const down = (async () => {
-    for await (const chunk of t.readable) await writeFull(conn, chunk);
-    await conn.closeWrite().catch(() => {});
-  })();
-  // A failure either way ends both: the other direction would wait forever.
-  const fail = () => {
-    t.close();
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  };
-  up.catch(fail);
-  down.catch(fail);
-  await Promise.allSettled([up, down]);
-  t.close();
+/**
+ * The greeting (VER NMETHODS METHODS) and, with `auth`, the RFC 1929
+ * sub-negotiation; true when the client may send its request. Without
+ * `auth` only method 0 is accepted, with it only method 2.
+ */
+async function negotiateMethod(
+  r: Reader,
+  conn: Deno.Conn,
+  auth: ProxyCredentials | undefined,
+): Promise<boolean> {
+  if (!await r.need(2)) return false;
+  if (r.buf[0] !== SOCKS_VERSION) throw new Error(`SOCKS version ${r.buf[0]}`);
+  const nMethods = r.buf[1];
+  if (!await r.need(2 + nMethods)) return false;
+  const methods = r.take(2 + nMethods).subarray(2);
+  const method = auth ? METHOD_USERPASS : METHOD_NO_AUTH;
+  if (!methods.includes(method)) {
+    await writeFull(conn, new Uint8Array([SOCKS_VERSION, METHOD_NONE_ACCEPTABLE]));
+    return false;
+  }
+  await writeFull(conn, new Uint8Array([SOCKS_VERSION, method]));
+  if (!auth) return true;
+  let up;
+  while ((up = readSocksUserPass(r.buf)) === null) if (!await r.more()) return false;
+  r.take(up.length);
+  const ok = auth.check(up.user, up.password);
+  await writeFull(conn, socksUserPassReply(ok));
+  if (!ok) throw new Error("SOCKS authentication failed");
+  return true;
 }
 
 /** Accepts clients on `listener` until it is closed; each is served by {@link handleSocksClient}. */

@@ -20,6 +20,8 @@ import type { TcpConfig } from "../netstack/tcp_config.ts";
 import type { TcpListener } from "../netstack/tcp_listener.ts";
 import { parseTunnelConfig, type TunnelConfig, TunnelConfigError } from "./config.ts";
 import { TunnelConn, TunnelError } from "./conn.ts";
+import { serveHttpProxy } from "./http_proxy.ts";
+import { ProxyCredentials } from "./proxy_auth.ts";
 
 /** Options for {@link Tunnel.fromConfig}. */
 export interface TunnelOptions {
@@ -154,6 +156,11 @@ export class Tunnel {
   readonly stack: NetStack;
   readonly config: TunnelConfig;
   #closed = false;
+  /** The loopback HTTP proxy behind {@link httpClient}, started on first use. */
+  #httpProxy: { listener: Deno.Listener; url: string; username: string; password: string } | null =
+    null;
+  #httpClients = new Set<Deno.HttpClient>();
+  #sharedHttpClient: Deno.HttpClient | null = null;
 
   private constructor(device: Device, stack: NetStack, config: TunnelConfig) {
     this.device = device;
@@ -243,6 +250,45 @@ export class Tunnel {
     return new TunnelListener(this.stack.listen(opts.port), this.config.addresses[0]);
   }
 
+  /**
+   * A `Deno.HttpClient` whose requests go through this tunnel:
+   * `fetch("http://10.0.0.2/", { client: tunnel.httpClient() })`; https
+   * URLs work too (CONNECT). On first use it starts an HTTP proxy (see
+   * `http_proxy.ts`) on a free port of 127.0.0.1 with a random user and
+   * password, so other local users cannot use it; names in URLs are resolved
+   * as {@link connect} does. Without `options` every call returns the same
+   * client; with them (any `Deno.createHttpClient` option but `proxy`) a new
+   * one. The tunnel closes them all, and the proxy, in {@link close}. Needs
+   * `--allow-net` for 127.0.0.1, and no unstable flag.
+   */
+  httpClient(options?: Omit<Deno.CreateHttpClientOptions, "proxy">): Deno.HttpClient {
+    this.#check();
+    if (options === undefined && this.#sharedHttpClient) return this.#sharedHttpClient;
+    const proxy = this.#httpProxy ??= this.#startHttpProxy();
+    const client = Deno.createHttpClient({
+      ...options,
+      proxy: { url: proxy.url, basicAuth: { username: proxy.username, password: proxy.password } },
+    });
+    this.#httpClients.add(client);
+    if (options === undefined) this.#sharedHttpClient = client;
+    return client;
+  }
+
+  #startHttpProxy(): { listener: Deno.Listener; url: string; username: string; password: string } {
+    const hex = (n: number) =>
+      Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0"))
+        .join("");
+    const username = `tunnel-${hex(4)}`, password = hex(16);
+    const enc = new TextEncoder();
+    const auth = new ProxyCredentials([{
+      user: enc.encode(username),
+      password: enc.encode(password),
+    }]);
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
+    serveHttpProxy(listener, this, { auth });
+    return { listener, url: `http://127.0.0.1:${listener.addr.port}`, username, password };
+  }
+
   #check(): void {
     if (this.#closed) throw new Error("Tunnel closed");
   }
@@ -251,6 +297,20 @@ export class Tunnel {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const c of this.#httpClients) {
+      try {
+        c.close();
+      } catch {
+        // closed by its user
+      }
+    }
+    this.#httpClients.clear();
+    this.#sharedHttpClient = null;
+    try {
+      this.#httpProxy?.listener.close();
+    } catch {
+      // already closed
+    }
     this.stack.close();
     this.device.close();
   }
