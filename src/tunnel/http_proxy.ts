@@ -235,18 +235,24 @@ async function forward(
 ): Promise<void> {
   const w = t.writable.getWriter();
   await w.write(originRequestHead(req.head, req.target));
+  const reader = t.readable.getReader();
+  // Ends a pending read at once (a closed TunnelConn's read would wait for TCP to finish).
+  const stopReading = () => {
+    reader.cancel().catch(() => {});
+  };
   let bodyError: string | null = null;
   const upload = sendBody(conn, w, req.framing, opts.early).catch((err) => {
-    if (err instanceof BodyError) bodyError = err.message;
-    t.close();
+    if (err instanceof BodyError) {
+      bodyError = err.message;
+      stopReading();
+    }
   });
   let started = false;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    t.close();
+    stopReading();
   }, opts.responseTimeoutMs);
-  const reader = t.readable.getReader();
   try {
     let acc = new Uint8Array(0);
     for (;;) {

@@ -11,9 +11,11 @@ import {
   REP_HOST_UNREACHABLE,
   REP_SUCCEEDED,
   serveSocks5,
+  type Socks5Options,
   socksReply,
 } from "../../src/tunnel/socks5.ts";
 import { parseIPv4, parseIPv6 } from "../../src/ip.ts";
+import { parseAuthFile } from "../../src/tunnel/proxy_auth.ts";
 
 async function readN(conn: Deno.Conn, n: number): Promise<Uint8Array> {
   const out = new Uint8Array(n);
@@ -47,10 +49,11 @@ async function socksConnect(
 
 async function withProxy(
   fn: (port: number, pair: Awaited<ReturnType<typeof tunnelPair>>) => Promise<void>,
+  opts: Socks5Options = {},
 ) {
   const pair = await tunnelPair();
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const served = serveSocks5(listener, pair.a, { connectTimeoutMs: 500 });
+  const served = serveSocks5(listener, pair.a, { connectTimeoutMs: 500, ...opts });
   try {
     await fn(listener.addr.port, pair);
   } finally {
@@ -141,3 +144,75 @@ Deno.test("socks5: refused port 0x05, silent address 0x04, names 0x08, BIND 0x07
     assert.deepEqual(await readN(c, 2), new Uint8Array([5, 0xff]));
     c.close();
   }));
+
+/** Reads until the server closes; the bytes it sent. */
+async function readToEnd(conn: Deno.Conn): Promise<number[]> {
+  const out: number[] = [];
+  const buf = new Uint8Array(64);
+  for (;;) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) return out;
+    out.push(...buf.subarray(0, n));
+  }
+}
+
+Deno.test("socks5: with auth only username/password (RFC 1929); a wrong password is closed", () => {
+  const auth = parseAuthFile("alice:wonder land\nbob:x\n", "test");
+  return withProxy(async (port, pair) => {
+    const lis = pair.b.listen({ port: 8080 });
+    const served = (async () => {
+      for await (const s of lis) {
+        const w = s.writable.getWriter();
+        await w.write(new TextEncoder().encode("hi"));
+        await w.close();
+      }
+    })();
+    const enc = new TextEncoder();
+    const login = (user: string, pass: string) => {
+      const u = enc.encode(user), p = enc.encode(pass);
+      return new Uint8Array([1, u.length, ...u, p.length, ...p]);
+    };
+    // No auth offered (method 0 only): 0xFF, then closed.
+    const none = await Deno.connect({ hostname: "127.0.0.1", port });
+    await none.write(new Uint8Array([5, 1, 0]));
+    assert.deepEqual(await readToEnd(none), [5, 0xff]);
+    none.close();
+    // A wrong password: status 1, then closed before any request.
+    const wrong = await Deno.connect({ hostname: "127.0.0.1", port });
+    await wrong.write(new Uint8Array([5, 2, 0, 2, ...login("alice", "wonder")]));
+    assert.deepEqual(await readToEnd(wrong), [5, 2, 1, 1]);
+    wrong.close();
+    // Another user's password.
+    const swapped = await Deno.connect({ hostname: "127.0.0.1", port });
+    await swapped.write(new Uint8Array([5, 1, 2, ...login("bob", "wonder land")]));
+    assert.deepEqual(await readToEnd(swapped), [5, 2, 1, 1]);
+    swapped.close();
+    // The right one, in pieces: status 0, then CONNECT works.
+    const ok = await Deno.connect({ hostname: "127.0.0.1", port });
+    await ok.write(new Uint8Array([5, 3, 0, 1, 2]));
+    assert.deepEqual(await readN(ok, 2), new Uint8Array([5, 2]));
+    const msg = login("alice", "wonder land");
+    await ok.write(msg.subarray(0, 4));
+    await new Promise((r) => setTimeout(r, 20));
+    await ok.write(msg.subarray(4));
+    assert.deepEqual(await readN(ok, 2), new Uint8Array([1, 0]));
+    await ok.write(new Uint8Array([5, 1, 0, 1, ...parseIPv4("10.9.0.2")!, 0x1f, 0x90]));
+    const reply = await readN(ok, 10);
+    assert.equal(reply[1], REP_SUCCEEDED);
+    assert.deepEqual(await readToEnd(ok), [...new TextEncoder().encode("hi")]);
+    ok.close();
+    lis.close();
+    await served;
+  }, { auth });
+});
+
+Deno.test("socks5: a client that stalls in the negotiation is closed after negotiationTimeoutMs", () =>
+  withProxy(async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(new Uint8Array([5, 1])); // NMETHODS 1, the method never comes
+    const t0 = performance.now();
+    assert.deepEqual(await readToEnd(conn), []);
+    const took = performance.now() - t0;
+    assert.ok(took >= 150 && took < 3000, `${took} ms`);
+    conn.close();
+  }, { negotiationTimeoutMs: 200 }));
