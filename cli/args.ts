@@ -68,7 +68,7 @@ export type Invocation =
   | { readonly kind: "quick"; readonly args: readonly string[] }
   /** `top [iface]`: the live dashboard (cli/top.ts). */
   | { readonly kind: "top"; readonly args: readonly string[] }
-  /** `proxy [--socks ADDR] CONFIG`: a tunnel in this process behind SOCKS5 (cli/proxy.ts). */
+  /** `proxy [options] CONFIG`: a tunnel in this process behind SOCKS5/HTTP (cli/proxy.ts). */
   | { readonly kind: "proxy"; readonly args: readonly string[] }
   /** A close misspelling of a command: print {@link unknownCommandText} and exit 1. */
   | { readonly kind: "unknown"; readonly word: string; readonly suggestions: readonly string[] }
@@ -274,7 +274,7 @@ export function helpText(argv0: string): string {
        ${argv0} wg <wg arguments>
        ${argv0} up | down | save | strip <INTERFACE | CONFIG-FILE>         (as wg-quick)
        ${argv0} top [INTERFACE]
-       ${argv0} proxy [--socks [HOST:]PORT] CONFIG-FILE
+       ${argv0} proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE] CONFIG-FILE
 
 A userspace WireGuard daemon, a drop-in replacement for wireguard-go. It creates
 the TUN interface INTERFACE-NAME (at most ${MAX_IFACE_NAME_BYTES} characters) and serves
@@ -308,6 +308,12 @@ Commands:
   proxy              a tunnel inside this process (no root, no TUN device)
                      from a wg-quick config, behind a SOCKS5 server on
                      127.0.0.1:1080 (or --socks ADDR): CONNECT to IP addresses
+    --socks [HOST:]PORT  where the SOCKS5 server listens (PORT alone: 127.0.0.1)
+    --http [HOST:]PORT   also an HTTP proxy there (off unless given): CONNECT,
+                         and http:// URIs forwarded one request per connection
+    --auth FILE          both proxies require a user from FILE, one
+                         user:password per line (SOCKS5 username/password,
+                         HTTP Proxy-Authorization: Basic); keep it chmod 600
   demo               show it working, touching nothing of the host's network:
                      two network namespaces joined by a gotatun tunnel, a ping
                      and a TCP transfer through it, both ends' status, then

@@ -35,7 +35,8 @@ export interface ProxyOptions {
 export const PROXY_USAGE =
   "Usage: gotatun proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE] CONFIG-FILE\n";
 
-const VALUE_OPTIONS = ["--socks", "--http", "--auth"] as const;
+/** Every option of `proxy`; each takes a value. */
+export const PROXY_OPTIONS = ["--socks", "--http", "--auth"] as const;
 
 /**
  * Parses `proxy` arguments (`--socks ADDR`, `--http ADDR`, `--auth FILE`,
@@ -46,7 +47,7 @@ const VALUE_OPTIONS = ["--socks", "--http", "--auth"] as const;
  * isolate).
  */
 export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
-  const values: Partial<Record<(typeof VALUE_OPTIONS)[number], string>> = {};
+  const values: Partial<Record<(typeof PROXY_OPTIONS)[number], string>> = {};
   const positionals: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -54,7 +55,7 @@ export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
       positionals.push(...args.slice(i + 1));
       break;
     }
-    const opt = VALUE_OPTIONS.find((o) => a === o || a.startsWith(`${o}=`));
+    const opt = PROXY_OPTIONS.find((o) => a === o || a.startsWith(`${o}=`));
     if (opt) {
       const v = a === opt ? args[++i] : a.slice(opt.length + 1);
       if (v === undefined) return `Option '${opt} <value>' argument missing\n${PROXY_USAGE}`;

@@ -8,6 +8,8 @@ import { type HttpProxyOptions, serveHttpProxy } from "../../src/tunnel/http_pro
 import { MAX_HEAD_BYTES } from "../../src/tunnel/http_message.ts";
 import { parseAuthFile } from "../../src/tunnel/proxy_auth.ts";
 import type { Tunnel } from "../../src/tunnel/tunnel.ts";
+import { serveSocks5 } from "../../src/tunnel/socks5.ts";
+import { ignoreUnless } from "../_util/needs.ts";
 
 const enc = new TextEncoder(), dec = new TextDecoder();
 
@@ -338,3 +340,68 @@ Deno.test("http proxy: 504 when the origin sends no response head in time, 503 p
     holder.close();
     lis.close();
   }));
+
+Deno.test({
+  name:
+    "curl through both proxies with --auth users: -x, -p (CONNECT), --socks5 -U, chunked upload",
+  ignore: ignoreUnless("curl interop", { tools: ["curl"] }),
+  fn: async () => {
+    const auth = parseAuthFile("alice:open sesame\n", "test");
+    const pair = await tunnelPair();
+    const httpL = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const socksL = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const served = [serveHttpProxy(httpL, pair.a, { auth }), serveSocks5(socksL, pair.a, { auth })];
+    const o = origin(pair.b, 8000, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nfrom-b");
+    const curl = async (...args: string[]) => {
+      const out = await new Deno.Command("curl", {
+        args: ["-sS", "--max-time", "10", "-w", " %{http_code}", ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return { code: out.code, text: dec.decode(out.stdout), err: dec.decode(out.stderr) };
+    };
+    try {
+      const url = "http://10.9.0.2:8000/x";
+      const user = ["-U", "alice:open sesame"];
+      const http = `http://127.0.0.1:${httpL.addr.port}`;
+      const socks = `127.0.0.1:${socksL.addr.port}`;
+      assert.deepEqual(await curl("-x", http, ...user, url), {
+        code: 0,
+        text: "from-b 200",
+        err: "",
+      });
+      assert.equal((await curl("-p", "-x", http, ...user, url)).text, "from-b 200");
+      assert.equal((await curl("--socks5", socks, ...user, url)).text, "from-b 200");
+      const up = await curl(
+        "-x",
+        http,
+        ...user,
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-d",
+        "abc",
+        url,
+      );
+      assert.equal(up.text, "from-b 200");
+      assert.match(
+        o.requests.at(-1)!,
+        /^POST \/x HTTP\/1\.1\r\n[^]*\r\n\r\n3\r\nabc\r\n0\r\n\r\n$/,
+      );
+      assert.match(o.requests[1], /^GET \/x HTTP\/1\.1\r\n/, "-p sends its GET inside CONNECT");
+      assert.equal(o.requests.length, 4);
+      // Wrong or missing credentials.
+      const denied = "proxy authentication required\n";
+      assert.equal((await curl("-x", http, "-U", "alice:wrong", url)).text, `${denied} 407`);
+      assert.equal((await curl("-x", http, url)).text, `${denied} 407`);
+      const s = await curl("--socks5", socks, "-U", "alice:wrong", url);
+      assert.notEqual(s.code, 0);
+      assert.equal(o.requests.length, 4);
+    } finally {
+      await o.close();
+      httpL.close();
+      socksL.close();
+      await Promise.all(served);
+      pair.close();
+    }
+  },
+});

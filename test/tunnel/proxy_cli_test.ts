@@ -2,7 +2,14 @@
 // `gotatun proxy`: argument parsing, and the command as a child process (as
 // an ordinary user needs it: Deno UDP sockets, no TUN) answering SOCKS5.
 import assert from "node:assert/strict";
-import { loadAuthFile, parseListenAddress, parseProxyArgs, PROXY_USAGE } from "../../cli/proxy.ts";
+import {
+  loadAuthFile,
+  parseListenAddress,
+  parseProxyArgs,
+  PROXY_OPTIONS,
+  PROXY_USAGE,
+} from "../../cli/proxy.ts";
+import { helpText } from "../../cli/args.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { systemRng } from "../../src/clock.ts";
 import { keyToBase64 } from "../../src/keys.ts";
@@ -46,6 +53,15 @@ Deno.test("proxy args: --http [HOST:]PORT (loopback unless given), --auth FILE, 
   assert.match(parseProxyArgs(["c", "--http"]) as string, /'--http <value>' argument missing/);
   assert.match(parseProxyArgs(["--auth=", "c"]) as string, /needs a file name/);
   assert.match(PROXY_USAGE, /--socks \[HOST:\]PORT\] \[--http \[HOST:\]PORT\] \[--auth FILE\]/);
+});
+
+Deno.test("proxy usage and `gotatun help` list every proxy option", () => {
+  const help = helpText("gotatun");
+  for (const opt of PROXY_OPTIONS) {
+    assert.ok(PROXY_USAGE.includes(`[${opt} `), `${opt} in PROXY_USAGE`);
+    assert.match(help, new RegExp(`proxy [^\\n]*\\[${opt} `), `${opt} in the help's usage line`);
+    assert.match(help, new RegExp(`^ +${opt} `, "m"), `${opt} explained in the help`);
+  }
 });
 
 Deno.test("loadAuthFile(): users, a warning for a file others can read, errors with file:line", async () => {
