@@ -175,7 +175,6 @@ export async function handleHttpClient(
       await forward(conn, tconn, { head, target, framing: framing! }, {
         early: got.rest,
         responseTimeoutMs: opts.responseTimeoutMs ?? 60_000,
-        report,
       });
     }
   } catch (err) {
@@ -231,7 +230,7 @@ async function forward(
   conn: Deno.Conn,
   t: TunnelConn,
   req: { head: RequestHead; target: ProxyTarget; framing: BodyFraming },
-  opts: { early: Uint8Array; responseTimeoutMs: number; report: (m: string) => void },
+  opts: { early: Uint8Array; responseTimeoutMs: number },
 ): Promise<void> {
   const w = t.writable.getWriter();
   await w.write(originRequestHead(req.head, req.target));

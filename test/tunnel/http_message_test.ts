@@ -15,6 +15,7 @@ import {
   requestBodyFraming,
   type RequestHead,
 } from "../../src/tunnel/http_message.ts";
+import { seededSource } from "../_util/fake_clock.ts";
 
 const b = (s: string) => latin1Bytes(s);
 
@@ -230,4 +231,42 @@ Deno.test("proxyResponse() is a complete response with a text body", () => {
       "auth\n",
   );
   assert.equal(latin1(proxyResponse(200, "")), "HTTP/1.1 200 Connection established\r\n\r\n");
+});
+
+Deno.test("HTTP parsers never throw on mutated heads and bodies (seeded)", () => {
+  const src = seededSource(11);
+  const seeds = [
+    "POST http://10.0.0.2:8000/a?b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "CONNECT [fd09::2]:443 HTTP/1.0\r\nProxy-Authorization: Basic YTpi\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: x, y\r\n\r\nabc",
+    "5\r\nhello\r\n0\r\nA: b\r\n\r\n",
+  ].map(b);
+  let heads = 0, errors = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const input = seeds[src.int(seeds.length - 1)].slice();
+    for (let k = src.int(3) + 1; k > 0; k--) input[src.int(input.length - 1)] = src.int(255);
+    const cut = src.int(3) === 0 ? input.subarray(0, src.int(input.length)) : input;
+    const req = readRequestHead(cut, 80);
+    if (req && "head" in req) {
+      heads++;
+      assert.ok(req.length <= cut.length);
+      const t = proxyTarget(req.head);
+      requestBodyFraming(req.head);
+      if (typeof t !== "string") {
+        const out = latin1(originRequestHead(req.head, t));
+        assert.ok(out.endsWith("Connection: close\r\n\r\n"));
+        assert.equal(out.indexOf("\r\n\r\n"), out.length - 4, "one head, no injected lines");
+      }
+    } else if (req) errors++;
+    const res = readResponseHead(cut, 80);
+    if (res && "head" in res) {
+      const out = latin1(clientResponseHead(res.head));
+      assert.equal(out.indexOf("\r\n\r\n"), out.length - 4, "one head, no injected lines");
+    }
+    const s = new ChunkedScanner();
+    const n = s.feed(cut);
+    assert.ok(n >= 0 && n <= cut.length);
+  }
+  // The mutations reach both outcomes.
+  assert.ok(heads > 500 && errors > 500, `${heads} heads, ${errors} refusals`);
 });
