@@ -220,7 +220,7 @@ export function parseResponse(
     if (at + 10 > msg.length) throw malformed("record runs past the end");
     const type = (msg[at] << 8) | msg[at + 1];
     const cls = (msg[at + 2] << 8) | msg[at + 3];
-    const rawTtl = ((msg[at + 4] << 24) | (msg[at + 5] << 16) | (msg[at + 6] << 8) | msg[at + 7]);
+    const rawTtl = (msg[at + 4] << 24) | (msg[at + 5] << 16) | (msg[at + 6] << 8) | msg[at + 7];
     // A TTL with the top bit set counts as 0 (RFC 2181 §8).
     const ttl = rawTtl < 0 ? 0 : rawTtl;
     const rdlen = (msg[at + 8] << 8) | msg[at + 9];
@@ -246,7 +246,9 @@ export function parseResponse(
   const addresses: string[] = [];
   for (const r of records) {
     if (r.type !== query.qtype || r.owner !== name) continue;
-    if (r.rdlen !== size) throw malformed(`${query.qtype === TYPE_A ? "A" : "AAAA"} of ${r.rdlen} bytes`);
+    if (r.rdlen !== size) {
+      throw malformed(`${query.qtype === TYPE_A ? "A" : "AAAA"} of ${r.rdlen} bytes`);
+    }
     const a = msg.subarray(r.rdata, r.rdata + size);
     const text = size === 4 ? formatIPv4(a) : formatIPv6(a);
     ttl = Math.min(ttl, r.ttl);
