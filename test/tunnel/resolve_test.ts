@@ -240,3 +240,28 @@ Deno.test("tunnel.resolve(): no DNS server configured is a clear error", async (
     pair.close();
   }
 });
+
+Deno.test(
+  "tunnel.resolve(): concurrent lookups of one name share queries; more than maxLookups is busy",
+  keepAlive(async () => {
+    const pair = await tunnelPair({
+      dns: "10.9.0.53",
+      tunnel: { dns: { timeoutMs: 200, attempts: 1, maxLookups: 1 } },
+    });
+    try {
+      const timeout = (e: unknown) => e instanceof DnsError && e.code === "timeout";
+      const first = assert.rejects(pair.a.resolve("a.test"), timeout);
+      const same = assert.rejects(pair.a.resolve("A.test."), timeout);
+      await assert.rejects(
+        pair.a.resolve("b.test"),
+        (e) => e instanceof DnsError && e.code === "busy",
+      );
+      await Promise.all([first, same]);
+      assert.equal(pair.a.resolver.queries, 2, "one A and one AAAA query for both callers");
+      // The slot is free again.
+      await assert.rejects(pair.a.resolve("b.test"), timeout);
+    } finally {
+      pair.close();
+    }
+  }),
+);
