@@ -5,8 +5,11 @@
  * (a {@link Tunnel}: userspace TCP/IP stack, Deno UDP sockets) behind a
  * SOCKS5 server. No root, no TUN device. The SOCKS server listens on
  * 127.0.0.1:1080 unless `--socks` names another address (`PORT`,
- * `HOST:PORT` or `[V6]:PORT`); it takes CONNECT to IP addresses (see
- * src/tunnel/socks5.ts for what it refuses). SIGINT/SIGTERM stop it.
+ * `HOST:PORT` or `[V6]:PORT`); it takes CONNECT to IP addresses and to
+ * names, which it resolves through the tunnel with the `[Interface] DNS`
+ * servers (`socks5h`), and UDP ASSOCIATE, whose relay needs
+ * `--unstable-net` (in DENO_RUN_FLAGS, cli/version.ts). See
+ * src/tunnel/socks5.ts for what it refuses. SIGINT/SIGTERM stop it.
  */
 import { Tunnel } from "../src/tunnel/tunnel.ts";
 import { serveSocks5 } from "../src/tunnel/socks5.ts";
