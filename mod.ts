@@ -104,6 +104,9 @@ export { ipcGet, ipcSet } from "./uapi/apply.ts";
 export { ERRNO, UapiError } from "./uapi/errors.ts";
 export { Tunnel, TunnelListener, type TunnelOptions } from "./src/tunnel/tunnel.ts";
 export { TunnelConn, TunnelError } from "./src/tunnel/conn.ts";
+export { TunnelDatagramConn } from "./src/tunnel/datagram.ts";
+export { DnsError, type DnsErrorCode } from "./src/tunnel/dns.ts";
+export { DnsResolver, type DnsResolverConfig } from "./src/tunnel/resolver.ts";
 export {
   parseTunnelConfig,
   type TunnelConfig,

@@ -7,11 +7,14 @@
  * HTTP proxy. No root, no TUN device. The SOCKS server listens on
  * 127.0.0.1:1080 unless `--socks` names another address; the HTTP proxy
  * only when `--http` gives one. Addresses are `PORT` (on 127.0.0.1),
- * `HOST:PORT` or `[V6]:PORT`. `--auth FILE` (`user:password` lines) makes
- * both ask for a user: SOCKS5 username/password, HTTP
- * `Proxy-Authorization: Basic`. Passwords are never taken on the command
- * line, where `ps` shows them. See src/tunnel/socks5.ts and
- * src/tunnel/http_proxy.ts for what each accepts. SIGINT/SIGTERM stop it.
+ * `HOST:PORT` or `[V6]:PORT`. Both connect to IP addresses and to names,
+ * which are resolved through the tunnel with the `[Interface] DNS` servers
+ * (`socks5h`); the SOCKS server also takes UDP ASSOCIATE, whose relay needs
+ * `--unstable-net` (in DENO_RUN_FLAGS, cli/version.ts). `--auth FILE`
+ * (`user:password` lines) makes both ask for a user: SOCKS5
+ * username/password, HTTP `Proxy-Authorization: Basic`. Passwords are never
+ * taken on the command line, where `ps` shows them. See src/tunnel/socks5.ts
+ * and src/tunnel/http_proxy.ts for what each accepts. SIGINT/SIGTERM stop it.
  */
 import { Tunnel } from "../src/tunnel/tunnel.ts";
 import { serveSocks5 } from "../src/tunnel/socks5.ts";

@@ -184,6 +184,14 @@ export function dh(out: Uint8Array, privateKey: Uint8Array, publicKey: Uint8Arra
   return !isZero(out);
 }
 
+/**
+ * Tells the backend that `privateKey` is about to be wiped, so it drops any
+ * copy it keeps (see {@link CryptoBackend.forget}).
+ */
+export function forgetPrivateKey(privateKey: Uint8Array): void {
+  backend.forget?.(privateKey);
+}
+
 /** Compares two byte strings without data-dependent branches on their contents. */
 export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -62,4 +62,10 @@ export interface CryptoBackend {
    * is written as zeros, not thrown.
    */
   x25519(out: Uint8Array, scalar: Uint8Array, point: Uint8Array): void;
+  /**
+   * Drops whatever the backend keeps for the private key `scalar` between
+   * x25519 calls (libcrypto keeps a derive context per recent key). Called
+   * when a key is wiped; a backend that keeps nothing leaves it out.
+   */
+  forget?(scalar: Uint8Array): void;
 }

@@ -30,12 +30,13 @@
  *   private key is imported together with a placeholder public key: importing
  *   a bare private key makes OpenSSL compute its public key, a second scalar
  *   multiplication that derive never reads (ecx_exch.c uses only our private
- *   key and the peer's public key), which would double the cost of DH. The
- *   base point (publicKey()) goes the same way; OpenSSL's fixed-base
- *   public-key routine measured no faster here. OpenSSL clamps the scalar and
- *   masks bit 255 of u itself (RFC 7748 §5), and refuses an all-zero shared
- *   secret, which is written as zeros as the contract asks. Every EVP_PKEY and
- *   EVP_PKEY_CTX is freed before returning.
+ *   key and the peer's public key). The derive context of each of the two most
+ *   recently used private keys (four) is kept (see DeriveSlot), so a handshake's
+ *   repeated uses of its ephemeral and static keys skip the import. The base
+ *   point (publicKey()) is imported once; OpenSSL's fixed-base public-key
+ *   routine measured no faster here. OpenSSL clamps the scalar and masks bit
+ *   255 of u itself (RFC 7748 §5), and refuses an all-zero shared secret,
+ *   which is written as zeros as the contract asks.
  *
  * Secrets: the scratch copies of private keys are wiped after each call.
  * OpenSSL's long-lived contexts keep the last few ChaCha20 keys and the last
@@ -211,6 +212,39 @@ function failed(what: string): Error {
  * arrays) live in {@link #arena}, one explicitly allocated ArrayBuffer, so the
  * addresses never move and stay alive as long as this object.
  */
+/**
+ * A private key's X25519 derive context (EVP_PKEY_CTX after
+ * EVP_PKEY_derive_init), kept so the next DH with the same key costs one
+ * set_peer and one derive. Importing the key, creating the context and
+ * initialising it cost ~14 µs per DH here on top of the ~34 µs of the scalar
+ * multiplication (`openssl speed ecdhx25519`). A handshake uses each
+ * ephemeral key three times (public key and two DHs) and the static key once
+ * or twice, so two slots serve one side of it (four: both sides in one
+ * process, as tests and benchmarks run it). The key lives in OpenSSL's memory until
+ * the slot is reused or {@link CryptoBackend.forget} drops it, which the
+ * handshake does when it wipes its ephemeral key; OpenSSL clears a key's
+ * bytes when it frees it.
+ */
+interface DeriveSlot {
+  scalar: Uint8Array;
+  ctx: Deno.PointerObject | null;
+  used: number;
+}
+
+function newSlot(): DeriveSlot {
+  return { scalar: new Uint8Array(32), ctx: null, used: 0 };
+}
+
+const BASE_POINT = new Uint8Array(32);
+BASE_POINT[0] = 9;
+
+/** Equal 32-byte strings, without a data-dependent branch on their contents. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = 0;
+  for (let i = 0; i < 32; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
 class Libcrypto {
   readonly version: string;
   /** Held so the library is never unloaded while the backend is reachable. */
@@ -221,6 +255,11 @@ class Libcrypto {
   #macCtx: Deno.PointerObject;
   #macSize = 0;
   #pkeyCtx: Deno.PointerObject;
+  /** Derive contexts of the four most recently used private keys. */
+  #slots: DeriveSlot[] = [newSlot(), newSlot(), newSlot(), newSlot()];
+  #uses = 0;
+  /** The imported base point (9), kept for publicKey(). */
+  #basePoint: Deno.PointerObject | null = null;
   #subkey = new Uint8Array(32);
   #xnonce = new Uint8Array(12);
   #arena = new ArrayBuffer(ARENA_SIZE);
@@ -368,30 +407,77 @@ class Libcrypto {
       throw new RangeError("X25519 scalar, point and output must be 32 bytes");
     }
     const s = this.#s;
+    const slot = this.#deriveSlot(scalar);
+    const isBase = sameBytes(point, BASE_POINT);
+    let peer = isBase ? this.#basePoint : null;
+    if (peer === null) {
+      this.#pub.set(point);
+      peer = this.#importKey(this.#pubParams, EVP_PKEY_PUBLIC_KEY);
+      if (peer === null) throw failed("X25519 public key import");
+      if (isBase) this.#basePoint = peer;
+    }
+    this.#sizeCell[0] = 32n;
+    const ok = s.EVP_PKEY_derive_set_peer_ex(slot.ctx, peer, 0) === 1 &&
+      s.EVP_PKEY_derive(slot.ctx, out, this.#sizeCell) === 1;
+    // The context holds its own reference to the peer key until the next set_peer.
+    if (!isBase) s.EVP_PKEY_free(peer);
+    if (!ok) {
+      // OpenSSL refuses an all-zero shared secret (a low-order point, RFC 7748
+      // §6.1); the contract is to write zeros and let the caller reject it.
+      // The context is dropped rather than trusted after a failure.
+      out.fill(0);
+      s.ERR_clear_error();
+      this.#dropSlot(slot);
+    }
+  }
+
+  /** Frees the derive context kept for `scalar`, if any (see {@link DeriveSlot}). */
+  forget(scalar: Uint8Array): void {
+    for (const slot of this.#slots) {
+      if (slot.ctx !== null && sameBytes(slot.scalar, scalar)) this.#dropSlot(slot);
+    }
+  }
+
+  /**
+   * The derive context of `scalar`: the slot that holds it, or the least
+   * recently used slot, refilled (import, new context, derive_init).
+   */
+  #deriveSlot(scalar: Uint8Array): DeriveSlot & { ctx: Deno.PointerObject } {
+    const slots = this.#slots;
+    let victim = slots[0];
+    for (const slot of slots) {
+      if (slot.ctx !== null && sameBytes(slot.scalar, scalar)) {
+        slot.used = ++this.#uses;
+        return slot as DeriveSlot & { ctx: Deno.PointerObject };
+      }
+      if (slot.used < victim.used) victim = slot;
+    }
+    this.#dropSlot(victim);
+    const s = this.#s;
     this.#priv.set(scalar);
     const priv = this.#importKey(this.#keypairParams, EVP_PKEY_KEYPAIR);
     this.#priv.fill(0);
     if (priv === null) throw failed("X25519 private key import");
-    this.#pub.set(point);
-    const peer = this.#importKey(this.#pubParams, EVP_PKEY_PUBLIC_KEY);
-    if (peer === null) {
-      s.EVP_PKEY_free(priv);
-      throw failed("X25519 public key import");
-    }
+    // The context holds its own reference to the key.
     const ctx = s.EVP_PKEY_CTX_new_from_pkey(null, priv, null);
-    this.#sizeCell[0] = 32n;
-    const ok = ctx !== null && s.EVP_PKEY_derive_init(ctx) === 1 &&
-      s.EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) === 1 &&
-      s.EVP_PKEY_derive(ctx, out, this.#sizeCell) === 1;
-    if (ctx !== null) s.EVP_PKEY_CTX_free(ctx);
-    s.EVP_PKEY_free(peer);
     s.EVP_PKEY_free(priv);
-    if (!ok) {
-      // OpenSSL refuses an all-zero shared secret (a low-order point, RFC 7748
-      // §6.1); the contract is to write zeros and let the caller reject it.
-      out.fill(0);
+    if (ctx === null) throw failed("EVP_PKEY_CTX_new_from_pkey");
+    if (s.EVP_PKEY_derive_init(ctx) !== 1) {
+      s.EVP_PKEY_CTX_free(ctx);
       s.ERR_clear_error();
+      throw failed("EVP_PKEY_derive_init");
     }
+    victim.scalar.set(scalar);
+    victim.ctx = ctx;
+    victim.used = ++this.#uses;
+    return victim as DeriveSlot & { ctx: Deno.PointerObject };
+  }
+
+  #dropSlot(slot: DeriveSlot): void {
+    if (slot.ctx !== null) this.#s.EVP_PKEY_CTX_free(slot.ctx);
+    slot.ctx = null;
+    slot.scalar.fill(0);
+    slot.used = 0;
   }
 
   #importKey(params: Uint8Array, selection: number): Deno.PointerObject | null {
@@ -487,6 +573,9 @@ function load(): { backend: CryptoBackend; version: string } | null {
     },
     x25519(out, scalar, point) {
       impl.x25519(out, scalar, point);
+    },
+    forget(scalar) {
+      impl.forget(scalar);
     },
   };
   return { backend, version: impl.version };

@@ -64,6 +64,19 @@ export interface NetStackStats {
   /** Segments sent again after an RTO, and fast retransmits. */
   tcpRetransmits: number;
   tcpFastRetransmits: number;
+  /** Retransmission timeouts of data (each one resends from SND.UNA). */
+  tcpRtoExpired: number;
+  /** Loss recoveries started from SACK information (RFC 6675; counted in tcpFastRetransmits too). */
+  tcpSackRecoveries: number;
+  /**
+   * SACK blocks received and ignored: empty, inverted, ending beyond what was
+   * sent or not above SND.UNA (D-SACK blocks, RFC 2883, land here too).
+   */
+  tcpSackInvalid: number;
+  /** Valid SACK blocks dropped because the scoreboard's ranges were all taken. */
+  tcpSackDropped: number;
+  /** SACK scoreboards cleared because the peer seemed to discard SACKed data (reneging). */
+  tcpSackReneged: number;
   /** Connections given up after too many retransmissions. */
   tcpTimeouts: number;
   tcpActiveOpens: number;
@@ -109,6 +122,11 @@ export function newNetStackStats(): NetStackStats {
     tcpDropped: 0,
     tcpRetransmits: 0,
     tcpFastRetransmits: 0,
+    tcpRtoExpired: 0,
+    tcpSackRecoveries: 0,
+    tcpSackInvalid: 0,
+    tcpSackDropped: 0,
+    tcpSackReneged: 0,
     tcpTimeouts: 0,
     tcpActiveOpens: 0,
     tcpPassiveOpens: 0,

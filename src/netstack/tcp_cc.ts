@@ -9,8 +9,11 @@
  *   (Karn's rule, §3), and a new sample clears the back-off (§5.7);
  * - slow start and congestion avoidance per RFC 5681 §3.1, with an initial
  *   window of 10 segments (RFC 6928) and appropriate byte counting (L = 2
- *   SMSS, RFC 3465);
- * - fast retransmit and NewReno fast recovery per RFC 6582 §3.2.
+ *   SMSS in slow start, one SMSS per cwnd acknowledged in congestion
+ *   avoidance, RFC 3465);
+ * - with SACK, loss recovery per RFC 6675 §5 (entry and exit here, the
+ *   pipe-driven sending in tcp_output.ts); without it, fast retransmit and
+ *   NewReno fast recovery per RFC 6582 §3.2.
  */
 import type { NetStackStats } from "./stats.ts";
 import type { TcpConfig } from "./tcp_config.ts";
@@ -39,9 +42,15 @@ export interface CongestionState {
   rtActive: boolean;
   cwnd: number;
   ssthresh: number;
+  /** Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 3465 §2.1). */
+  bytesAcked: number;
   dupAcks: number;
   inRecovery: boolean;
   recover: number;
+  /** SACK in use: RFC 6675 recovery instead of NewReno. */
+  readonly sackOk: boolean;
+  /** HighRxt + 1 of RFC 6675. */
+  rxtNext: number;
 }
 
 /** Clock granularity G of RFC 6298, ms. */
@@ -91,12 +100,23 @@ export function onNewAck(c: CongestionState, ack: number, acked: number): boolea
       c.cwnd = Math.min(c.ssthresh, Math.max(seqDiff(c.sndMax, ack), c.mss) + c.mss);
       return false;
     }
+    // With SACK the pipe, not the window, paces recovery (RFC 6675 §5): nothing changes.
+    if (c.sackOk) return false;
     // Partial acknowledgment: deflate by the amount acknowledged, add back one segment.
     c.cwnd = Math.max(c.mss, c.cwnd - acked + (acked >= c.mss ? c.mss : 0));
     return true;
   }
-  if (c.cwnd < c.ssthresh) c.cwnd += Math.min(acked, 2 * c.mss);
-  else c.cwnd += Math.max(1, Math.floor(c.mss * c.mss / c.cwnd));
+  if (c.cwnd < c.ssthresh) {
+    c.cwnd += Math.min(acked, 2 * c.mss);
+    return false;
+  }
+  // Congestion avoidance by bytes acknowledged, not ACKs (RFC 3465 §2.1, RFC 5681
+  // §3.1): one SMSS per cwnd of data, so delayed ACKs do not halve the growth.
+  c.bytesAcked += acked;
+  if (c.bytesAcked >= c.cwnd) {
+    c.bytesAcked -= c.cwnd;
+    c.cwnd += c.mss;
+  }
   return false;
 }
 
@@ -117,15 +137,45 @@ export function onDupAck(c: CongestionState): boolean {
   c.recover = seqAdd(c.sndMax, -1);
   c.inRecovery = true;
   c.cwnd = c.ssthresh + 3 * c.mss;
+  c.bytesAcked = 0;
   c.rtActive = false;
   c.host.stats.tcpFastRetransmits++;
   return true;
+}
+
+/**
+ * Whether SACK loss recovery may start now (RFC 6675 §5): DupThresh
+ * duplicate ACKs or the first unacknowledged byte deemed lost, outside
+ * recovery, and past the data of an earlier recovery or timeout
+ * (RFC 6582 §4, RFC 6675 §5.1).
+ */
+export function sackRecoveryDue(c: CongestionState, firstLost: boolean): boolean {
+  return !c.inRecovery && (c.dupAcks >= 3 || firstLost) && seqGt(c.sndUna, c.recover) &&
+    flightSize(c) > 0;
+}
+
+/**
+ * Starts SACK loss recovery (RFC 6675 §5 steps 4.1-4.2): the recovery point
+ * is the highest byte sent and cwnd = ssthresh = half the flight. The caller
+ * retransmits the first unacknowledged segment.
+ */
+export function enterSackRecovery(c: CongestionState): void {
+  c.recover = seqAdd(c.sndMax, -1);
+  c.ssthresh = lossThreshold(c);
+  c.cwnd = c.ssthresh;
+  c.bytesAcked = 0;
+  c.inRecovery = true;
+  c.rtActive = false;
+  c.rxtNext = c.sndUna;
+  c.host.stats.tcpFastRetransmits++;
+  c.host.stats.tcpSackRecoveries++;
 }
 
 /** The retransmission timer expired: one segment of window, slow start again (RFC 5681 §3.1 eq. 4-5). */
 export function onRetransmitTimeout(c: CongestionState): void {
   if (c.retries <= 1) c.ssthresh = lossThreshold(c);
   c.cwnd = c.mss;
+  c.bytesAcked = 0;
   c.inRecovery = false;
   c.dupAcks = 0;
   // RFC 6582 §4: after a timeout, duplicate ACKs for data sent before it start no recovery.

@@ -13,7 +13,13 @@ export interface TcpConfig {
   backlog: number;
   /** Delayed-ACK timeout (RFC 9293 §3.8.6.3 allows up to 500 ms); 0 acknowledges every segment at once. */
   delayedAckMs: number;
-  /** RTO bounds and start value (RFC 6298 §2; the 200 ms floor is Linux's). */
+  /**
+   * RTO bounds and start value (RFC 6298 §2). The floor is Linux's 200 ms, not
+   * RFC 6298's 1 s: a tunnel's RTT is that of its path (tens of ms), SACK
+   * recovery repairs most losses without the timer, and a spurious timeout
+   * costs one window of retransmission, while a 1 s floor idles the
+   * connection for a second at every tail loss.
+   */
   minRtoMs: number;
   maxRtoMs: number;
   initialRtoMs: number;
@@ -35,6 +41,11 @@ export interface TcpConfig {
   /** Offer window scaling and timestamps (RFC 7323). */
   windowScaling: boolean;
   timestamps: boolean;
+  /**
+   * Offer selective acknowledgments (RFC 2018): loss recovery per RFC 6675
+   * when the peer agrees, NewReno (RFC 6582) when it does not.
+   */
+  sack: boolean;
   /** Connections in any state, all listeners together. */
   maxConnections: number;
   /** Challenge ACKs per second, for the whole stack (RFC 5961 §7). */
@@ -61,6 +72,7 @@ export const DEFAULT_TCP_CONFIG: Readonly<TcpConfig> = {
   noDelay: false,
   windowScaling: true,
   timestamps: true,
+  sack: true,
   maxConnections: 65_536,
   challengeAcksPerSecond: 1_000,
 };

@@ -22,7 +22,8 @@
  * orphan FIN_WAIT_2 limit) are deadlines on the connection behind a single
  * clock callback, rescheduled only when a deadline moves earlier.
  */
-import type { TcpOptionsOut } from "./tcp_header.ts";
+import { MAX_SACK_BLOCKS, type TcpOptionsOut } from "./tcp_header.ts";
+import type { SackScoreboard } from "./tcp_sack.ts";
 import type { BufferPool } from "./buffer_pool.ts";
 import { Ring } from "./ring.ts";
 import { seqAdd, seqDiff } from "./seq.ts";
@@ -64,7 +65,10 @@ export const EV_CLOSE = 8;
 export const EV_ACCEPT = 16;
 
 /** Out-of-order intervals kept per connection; data that needs more is dropped. */
-export const MAX_OOO = 8;
+export const MAX_OOO = 16;
+
+/** Words per out-of-order interval in {@link TcpConn.ooo}: start, end, last-update stamp. */
+export const OOO_STRIDE = 3;
 
 /**
  * One TCP connection; see the module doc. It is the {@link OutputState} of
@@ -120,11 +124,26 @@ export class TcpConn implements OutputState {
   finReceived = false;
   /** Sequence number of a FIN that arrived ahead of missing data, or -1. */
   oooFin = -1;
-  /** Out-of-order intervals [start, end) in sequence space, sorted, `oooCount` of them. */
-  readonly ooo: Uint32Array = new Uint32Array(MAX_OOO * 2);
+  /**
+   * Out-of-order intervals [start, end) in sequence space, sorted,
+   * `oooCount` of them, each with the value of `oooStamp` when data last
+   * arrived in it (SACK blocks go out most recent first, RFC 2018 §4).
+   */
+  readonly ooo: Uint32Array = new Uint32Array(MAX_OOO * OOO_STRIDE);
   oooCount = 0;
+  oooStamp = 0;
   /** Full-size segments received since our last ACK. */
   unacked = 0;
+
+  // ---- selective acknowledgment (RFC 2018, RFC 6675) ----
+  /** Both sides offered SACK-permitted. */
+  sackOk = false;
+  /** What the peer SACKed of our data; made at the first SACK block. */
+  scoreboard: SackScoreboard | null = null;
+  /** The byte after the highest one retransmitted in SACK recovery (HighRxt + 1 of RFC 6675). */
+  rxtNext = 0;
+  /** SACK blocks of our next segment, most recent first. */
+  readonly sackOut: Uint32Array = new Uint32Array(MAX_SACK_BLOCKS * 2);
 
   // ---- timestamps (RFC 7323 §4) ----
   tsOk = false;
@@ -137,6 +156,8 @@ export class TcpConn implements OutputState {
     timestamp: false,
     tsVal: 0,
     tsEcr: 0,
+    sackCount: 0,
+    sackBlocks: null,
   };
 
   // ---- RTT estimation (RFC 6298) and congestion control (RFC 5681/6582) ----
@@ -153,6 +174,7 @@ export class TcpConn implements OutputState {
   persistShift = 0;
   cwnd = 0;
   ssthresh = 0x7fffffff;
+  bytesAcked = 0;
   dupAcks = 0;
   inRecovery = false;
   recover = 0;
@@ -488,7 +510,9 @@ export class TcpConn implements OutputState {
       sendSyn(this);
       return;
     }
+    this.host.stats.tcpRtoExpired++;
     onRetransmitTimeout(this);
+    // Resend from SND.UNA; tcpOutput skips what the scoreboard says the peer holds.
     this.sndNxt = this.sndUna;
     tcpOutput(this);
   }

@@ -155,13 +155,21 @@ export interface TcpOptionsOut {
   timestamp: boolean;
   tsVal: number;
   tsEcr: number;
+  /** SACK blocks to send: `sackCount` [left, right) pairs of `sackBlocks` (0 when none). */
+  sackCount: number;
+  sackBlocks: Uint32Array | null;
+}
+
+/** Bytes a SACK option with `n` blocks takes, with its two NOPs of padding. */
+export function sackOptionLength(n: number): number {
+  return n > 0 ? 4 + 8 * n : 0;
 }
 
 /** Bytes the options in `o` take (a multiple of 4). */
 export function optionsLength(o: TcpOptionsOut): number {
   // SACK-permitted shares the timestamp option's 4-byte alignment padding.
   return (o.mss >= 0 ? 4 : 0) + (o.wscale >= 0 ? 4 : 0) +
-    (o.timestamp ? 12 : o.sackPermitted ? 4 : 0);
+    (o.timestamp ? 12 : o.sackPermitted ? 4 : 0) + sackOptionLength(o.sackCount);
 }
 
 /**
@@ -213,6 +221,15 @@ export function writeTcpHeader(
     put32(buf, i + 2, o.tsVal >>> 0);
     put32(buf, i + 6, o.tsEcr >>> 0);
     i += 10;
+  }
+  if (o.sackCount > 0) {
+    buf[i] = OPT_NOP;
+    buf[i + 1] = OPT_NOP;
+    buf[i + 2] = OPT_SACK;
+    buf[i + 3] = 2 + 8 * o.sackCount;
+    i += 4;
+    const b = o.sackBlocks!;
+    for (let k = 0; k < o.sackCount * 2; k++, i += 4) put32(buf, i, b[k] >>> 0);
   }
   if (o.wscale >= 0) {
     buf[i] = OPT_NOP;

@@ -15,13 +15,29 @@ import {
   EV_READABLE,
   EV_WRITABLE,
   MAX_OOO,
+  OOO_STRIDE,
   type TcpConn,
 } from "./tcp_conn.ts";
 import { TcpState } from "./tcp_state.ts";
 import { ACK, FIN, RST, SYN, type TcpSegment } from "./tcp_header.ts";
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from "./seq.ts";
-import { initCongestion, onDupAck, onNewAck, rttSample } from "./tcp_cc.ts";
-import { retransmitFirst, sendAck, sendResetSeq, sendSyn, tcpOutput } from "./tcp_output.ts";
+import {
+  enterSackRecovery,
+  initCongestion,
+  onDupAck,
+  onNewAck,
+  rttSample,
+  sackRecoveryDue,
+} from "./tcp_cc.ts";
+import {
+  retransmitFirst,
+  retransmitHole,
+  sendAck,
+  sendResetSeq,
+  sendSyn,
+  tcpOutput,
+} from "./tcp_output.ts";
+import { SackScoreboard } from "./tcp_sack.ts";
 
 /** Takes the options of the peer's SYN or SYN-ACK: MSS, window scale, timestamps. */
 export function acceptSynOptions(c: TcpConn, s: TcpSegment, mtuMss: number): void {
@@ -30,6 +46,7 @@ export function acceptSynOptions(c: TcpConn, s: TcpSegment, mtuMss: number): voi
   if (c.wsOk) c.sndWscale = s.wscale;
   else c.sndWscale = c.rcvWscale = 0;
   c.tsOk = cfg.timestamps && s.hasTimestamp;
+  c.sackOk = cfg.sack && s.sackPermitted;
   if (c.tsOk) c.tsRecent = s.tsVal;
   // No MSS option means 536 (RFC 9293 §3.7.1); timestamps take 12 bytes of every segment.
   const peer = s.mss > 0 ? s.mss : 536;
@@ -229,8 +246,9 @@ function processAck(c: TcpConn, s: TcpSegment): void {
   const now = c.host.clock.now();
   const window = s.window << c.sndWscale;
   const finSeq = c.finSeq; // before the buffer shrinks
-  if (seqGt(ack, c.sndUna)) {
-    let acked = seqDiff(ack, c.sndUna);
+  const advanced = seqGt(ack, c.sndUna);
+  if (advanced) {
+    const acked = seqDiff(ack, c.sndUna);
     // Bytes of the send buffer acknowledged: not our SYN, not our FIN.
     const dataAcked = Math.min(c.sendBuf?.length ?? 0, seqDiff(ack, c.sndBase));
     if (dataAcked > 0) c.sendBuf!.consume(dataAcked);
@@ -248,9 +266,10 @@ function processAck(c: TcpConn, s: TcpSegment): void {
       c.wantWritable = false;
       c.events |= EV_WRITABLE;
     }
-    acked = 0;
-  } else if (
-    ack === c.sndUna && s.dataLen === 0 && (s.flags & (SYN | FIN)) === 0 &&
+  }
+  if (c.sackOk) sackAck(c, s, advanced, window, finSeq);
+  else if (
+    !advanced && ack === c.sndUna && s.dataLen === 0 && (s.flags & (SYN | FIN)) === 0 &&
     seqDiff(c.sndMax, c.sndUna) > 0 && window === c.sndWnd
   ) {
     if (onDupAck(c)) retransmitFirst(c);
@@ -281,6 +300,48 @@ function processAck(c: TcpConn, s: TcpSegment): void {
   }
 }
 
+/**
+ * The SACK side of an ACK (RFC 6675): updates the scoreboard, counts the
+ * duplicate ACK (one that SACKs new data, or a classic one without blocks)
+ * and starts recovery, retransmitting the first unacknowledged segment.
+ */
+function sackAck(c: TcpConn, s: TcpSegment, advanced: boolean, window: number, finSeq: number) {
+  const st = c.host.stats;
+  let sbd = c.scoreboard;
+  if (advanced && sbd) {
+    sbd.advance(c.sndUna);
+    // A SACKed range starting at SND.UNA: the peer threw that data away (reneging,
+    // RFC 2018 §8). Forget the scoreboard and send it again.
+    if (sbd.count > 0 && sbd.r[0] === c.sndUna) {
+      sbd.clear();
+      st.tcpSackReneged++;
+      if (seqLt(c.sndNxt, c.sndMax)) c.sndNxt = c.sndUna;
+    }
+  }
+  let newly = 0;
+  if (s.sackCount > 0 && c.state !== TcpState.SynReceived) {
+    sbd ??= c.scoreboard = new SackScoreboard();
+    // Blocks may reach our FIN's sequence number; only data is tracked.
+    const dataEnd = c.finQueued && seqGt(c.sndMax, finSeq) ? finSeq : c.sndMax;
+    const u = sbd.update(s.sack, s.sackCount, c.sndUna, c.sndMax, dataEnd);
+    st.tcpSackInvalid += u.invalid;
+    st.tcpSackDropped += u.dropped;
+    newly = u.newly;
+  }
+  if (
+    !advanced && s.ack === c.sndUna && s.dataLen === 0 && (s.flags & (SYN | FIN)) === 0 &&
+    seqDiff(c.sndMax, c.sndUna) > 0 &&
+    (newly > 0 || (s.sackCount === 0 && window === c.sndWnd))
+  ) c.dupAcks++;
+  else if (advanced) c.dupAcks = 0;
+  if (sackRecoveryDue(c, sbd !== null && sbd.firstLost(c.mss))) {
+    enterSackRecovery(c);
+    sbd ??= c.scoreboard = new SackScoreboard();
+    c.sndNxt = c.sndMax;
+    retransmitHole(c, c.sndUna, sbd.nextStart(c.sndUna, c.sndMax));
+  }
+}
+
 /** Puts the data of `s` into the receive ring; returns true when it must be acknowledged at once. */
 function receiveData(c: TcpConn, s: TcpSegment): boolean {
   const rb = c.recvBuf!;
@@ -307,13 +368,14 @@ function receiveData(c: TcpConn, s: TcpSegment): boolean {
   c.rcvNxt = seqAdd(c.rcvNxt, len);
   c.events |= EV_READABLE;
   let filled = false;
-  while (c.oooCount > 0 && seqLe(c.ooo[0], c.rcvNxt)) {
-    const end = c.ooo[1];
+  const o = c.ooo;
+  while (c.oooCount > 0 && seqLe(o[0], c.rcvNxt)) {
+    const end = o[1];
     if (seqGt(end, c.rcvNxt)) {
       rb.commit(seqDiff(end, c.rcvNxt));
       c.rcvNxt = end;
     }
-    c.ooo.copyWithin(0, 2, c.oooCount * 2);
+    o.copyWithin(0, OOO_STRIDE, c.oooCount * OOO_STRIDE);
     c.oooCount--;
     filled = true;
   }
@@ -328,24 +390,29 @@ function receiveData(c: TcpConn, s: TcpSegment): boolean {
   return false;
 }
 
-/** Adds [start, end) to the sorted out-of-order intervals, merging; false when no slot is left. */
+/**
+ * Adds [start, end) to the sorted out-of-order intervals, merging, and stamps
+ * the interval it lands in as the most recent; false when no slot is left.
+ */
 function addInterval(c: TcpConn, start: number, end: number): boolean {
   const o = c.ooo;
+  const W = OOO_STRIDE;
   let n = c.oooCount;
   let i = 0;
-  while (i < n && seqLt(o[i * 2 + 1], start)) i++;
+  while (i < n && seqLt(o[i * W + 1], start)) i++;
   // Merge every interval that touches [start, end).
   let j = i;
-  while (j < n && seqLe(o[j * 2], end)) {
-    if (seqLt(o[j * 2], start)) start = o[j * 2];
-    if (seqGt(o[j * 2 + 1], end)) end = o[j * 2 + 1];
+  while (j < n && seqLe(o[j * W], end)) {
+    if (seqLt(o[j * W], start)) start = o[j * W];
+    if (seqGt(o[j * W + 1], end)) end = o[j * W + 1];
     j++;
   }
   const merged = j - i;
   if (merged === 0 && n >= MAX_OOO) return false;
-  o.copyWithin((i + 1) * 2, j * 2, n * 2);
-  o[i * 2] = start;
-  o[i * 2 + 1] = end;
+  o.copyWithin((i + 1) * W, j * W, n * W);
+  o[i * W] = start;
+  o[i * W + 1] = end;
+  o[i * W + 2] = c.oooStamp = (c.oooStamp + 1) >>> 0;
   n += 1 - merged;
   c.oooCount = n;
   return true;

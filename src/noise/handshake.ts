@@ -22,6 +22,7 @@ import {
   aeadSeal,
   clampPrivateKey,
   dh,
+  forgetPrivateKey,
   hash,
   isZero,
   kdf,
@@ -71,6 +72,7 @@ export class StaticIdentity {
       this.clear();
       return;
     }
+    forgetPrivateKey(this.privateKey);
     this.privateKey.set(key);
     clampPrivateKey(this.privateKey);
     publicKey(this.privateKey, this.publicKey);
@@ -79,6 +81,7 @@ export class StaticIdentity {
 
   /** Wipes the keys. */
   clear(): void {
+    forgetPrivateKey(this.privateKey);
     wipe(this.privateKey, this.publicKey);
     this.hasIdentity = false;
   }
@@ -149,6 +152,7 @@ export class Handshake {
 
   /** Forgets the handshake in progress (not the timestamp or the static keys). */
   clear(): void {
+    forgetPrivateKey(this.localEphemeral);
     wipe(this.hash, this.chainKey, this.localEphemeral, this.remoteEphemeral);
     this.localIndex = 0;
     this.remoteIndex = 0;
@@ -198,6 +202,7 @@ export function createInitiation(
     hs.hash.set(INITIAL_HASH);
     mixHash(hs.hash, hs.remoteStatic);
     // e: Epriv_i = DH-GENERATE(); msg.ephemeral = Epub_i
+    forgetPrivateKey(hs.localEphemeral);
     ctx.rng(hs.localEphemeral);
     clampPrivateKey(hs.localEphemeral);
     const ephemeral = field(out, Initiation.ephemeral, 32);
@@ -311,6 +316,7 @@ export function createResponse(
     writeU32(out, Response.sender, localIndex);
     writeU32(out, Response.receiver, hs.remoteIndex);
     // e: (Epriv_r, Epub_r) = DH-GENERATE(); Cr = KDF1(Cr, Epub_r); Hr = HASH(Hr ‖ Epub_r)
+    forgetPrivateKey(hs.localEphemeral);
     ctx.rng(hs.localEphemeral);
     clampPrivateKey(hs.localEphemeral);
     const ephemeral = field(out, Response.ephemeral, 32);
@@ -407,6 +413,7 @@ export function beginSession(hs: Handshake, keypair: Keypair): boolean {
   } else {
     return false;
   }
+  forgetPrivateKey(hs.localEphemeral);
   wipe(hs.chainKey, hs.hash, hs.localEphemeral);
   hs.state = HandshakeState.Zeroed;
   return true;

@@ -31,8 +31,10 @@ export interface TunnelConfig {
   privateKey: Uint8Array;
   /** `Address` entries without their prefix length. */
   addresses: string[];
-  /** `DNS` entries that are servers (search domains are dropped). */
+  /** `DNS` entries that are IP addresses: the servers, in order. */
   dns: string[];
+  /** `DNS` entries that are not IP addresses: search domains (as wg-quick's resolvconf). */
+  dnsSearch: string[];
   /** `MTU`, or null (1420). */
   mtu: number | null;
   /** `ListenPort`, or null (any free port). */
@@ -73,6 +75,7 @@ export function parseTunnelConfig(text: string): TunnelConfig {
     privateKey: new Uint8Array(0),
     addresses: [],
     dns: [],
+    dnsSearch: [],
     mtu: null,
     listenPort: null,
     fwmark: 0,
@@ -122,7 +125,12 @@ export function parseTunnelConfig(text: string): TunnelConfig {
           }
           break;
         case "dns":
-          for (const d of splitList(value)) if (parseIPv4(d) || parseIPv6(d)) cfg.dns.push(d);
+          for (const d of splitList(value)) {
+            if (parseIPv4(d) || parseIPv6(d)) cfg.dns.push(d);
+            else if (/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(d) && d.length <= 253) {
+              cfg.dnsSearch.push(d.replace(/\.$/, ""));
+            } else throw bad(`DNS "${d}"`);
+          }
           break;
         case "mtu":
           cfg.mtu = integer(value, 65535, "MTU", n);

@@ -23,11 +23,13 @@
  * too many fields; 505 for a version other than HTTP/1.x; 407 with
  * `Proxy-Authenticate: Basic` when {@link HttpProxyOptions.auth} is set and
  * the request has no matching `Proxy-Authorization: Basic`; 502 when the
- * tunnel connection fails or the origin's response is malformed; 504 when
- * connecting or the response head takes too long; 503 beyond
+ * tunnel connection fails, a name does not resolve (through the tunnel's
+ * DNS, as `Tunnel.connect` does) or the origin's response is malformed; 504
+ * when connecting, resolving or the response head takes too long; 503 beyond
  * {@link HttpProxyOptions.maxClients}. Parsing is in `http_message.ts`.
  */
 import { type TunnelConn, TunnelError } from "./conn.ts";
+import { DnsError } from "./dns.ts";
 import {
   type BodyFraming,
   ChunkedScanner,
@@ -73,9 +75,10 @@ const REALM = "gotatun";
 /** Largest response head taken from an origin. */
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 
-/** The status for a failed connect: 504 for a timeout, else 502. */
+/** The status for a failed connect or name lookup: 504 for a timeout, else 502. */
 export function statusForError(err: unknown): 502 | 504 {
-  return err instanceof TunnelError && err.code === "timeout" ? 504 : 502;
+  const timeout = (err instanceof TunnelError || err instanceof DnsError) && err.code === "timeout";
+  return timeout ? 504 : 502;
 }
 
 function closeQuietly(c: { close(): void }): void {

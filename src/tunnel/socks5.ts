@@ -6,18 +6,23 @@
  * username/password only (method 0x02, RFC 1929); a client that offers
  * neither gets 0xFF. The negotiation up to the request must finish within
  * {@link Socks5Options.negotiationTimeoutMs}. CONNECT to
- * an IPv4 or IPv6 address. Domain names (ATYP 3) are answered 0x08 "address
- * type not supported" (DNS through the tunnel is not implemented yet),
- * BIND and UDP ASSOCIATE 0x07 "command not supported". A connection the
- * peer resets is 0x05 "connection refused", one that times out 0x04 "host
- * unreachable", as is an ICMP unreachable; no tunnel address of the
- * requested family is 0x03 "network unreachable".
+ * an IPv4 or IPv6 address or a domain name (ATYP 3, `socks5h`), which is
+ * resolved through the tunnel ({@link Tunnel.resolve}), and UDP ASSOCIATE
+ * (src/tunnel/socks5_udp.ts); BIND is 0x07 "command not supported". A
+ * connection the peer resets is 0x05 "connection refused", one that times
+ * out 0x04 "host unreachable", as is an ICMP unreachable and a name that
+ * does not resolve (or is refused, such as `localhost`); no tunnel address
+ * of the requested family is 0x03 "network unreachable". UDP ASSOCIATE
+ * without `Deno.listenDatagram` (no `--unstable-net`) is 0x07, a relay
+ * socket that cannot be opened 0x01.
  *
  * {@link readSocksRequest} and {@link socksReply} are pure; {@link serveSocks5}
  * runs the accept loop on a `Deno.Listener`.
  */
 import type { Tunnel } from "./tunnel.ts";
 import { formatAddress, type TunnelConn, TunnelError } from "./conn.ts";
+import { DnsError } from "./dns.ts";
+import { udpAssociate } from "./socks5_udp.ts";
 import { type ProxyCredentials, readSocksUserPass, socksUserPassReply } from "./proxy_auth.ts";
 import { relay, writeFull } from "./relay.ts";
 
@@ -35,6 +40,7 @@ const METHOD_USERPASS = 0x02;
 const METHOD_NONE_ACCEPTABLE = 0xff;
 
 const CMD_CONNECT = 1;
+const CMD_UDP_ASSOCIATE = 3;
 const ATYP_IPV4 = 1;
 const ATYP_DOMAIN = 3;
 const ATYP_IPV6 = 4;
@@ -92,6 +98,7 @@ export function socksReply(rep: number, bound: Uint8Array | null = null, port = 
 
 /** The reply code for a failed connect. */
 export function replyForError(err: unknown): number {
+  if (err instanceof DnsError) return REP_HOST_UNREACHABLE;
   if (err instanceof TunnelError) {
     if (err.code === "refused" || err.code === "reset") return REP_CONNECTION_REFUSED;
     if (err.code === "timeout" || err.code === "unreachable") return REP_HOST_UNREACHABLE;
@@ -167,15 +174,27 @@ export async function handleSocksClient(
     while ((req = readSocksRequest(r.buf)) === null) if (!await r.more()) return;
     r.take(req.length);
     clearTimeout(stall);
+    if (req.cmd === CMD_UDP_ASSOCIATE) {
+      if (!("listenDatagram" in Deno)) {
+        opts.onError?.("UDP ASSOCIATE needs Deno.listenDatagram (run with --unstable-net)");
+        await writeFull(conn, socksReply(REP_COMMAND_NOT_SUPPORTED));
+        return;
+      }
+      const s = await udpAssociate(conn, tunnel, req.port, {
+        reply: (rep, bound, port) => writeFull(conn, socksReply(rep, bound, port)),
+        onError: opts.onError,
+      });
+      opts.onError?.(
+        `UDP ASSOCIATE ended: ${s.up} up, ${s.down} down, dropped ${s.dropped} ` +
+          `+ ${s.foreign} foreign + ${s.fragments} fragments`,
+      );
+      return;
+    }
     if (req.cmd !== CMD_CONNECT) {
       await writeFull(conn, socksReply(REP_COMMAND_NOT_SUPPORTED));
       return;
     }
-    if (req.address === null) {
-      await writeFull(conn, socksReply(REP_ADDRESS_TYPE_NOT_SUPPORTED));
-      return;
-    }
-    const hostname = formatAddress(req.address);
+    const hostname = req.address ? formatAddress(req.address) : req.name;
     try {
       tconn = await tunnel.connect({
         hostname,

@@ -5,7 +5,10 @@
  * device. A {@link Device} gets a {@link NetStack} as its Tun and a UDP
  * {@link Bind} (by default {@link DenoUdpBind}, Deno's own sockets, which
  * needs `--unstable-net`); the stack's TCP connections come out as
- * {@link TunnelConn}s with web streams.
+ * {@link TunnelConn}s with web streams, its UDP ports as
+ * {@link TunnelDatagramConn}s, and names are resolved by a
+ * {@link DnsResolver} asking the `[Interface] DNS` servers through the
+ * tunnel.
  */
 import { type Clock, realClock, type Rng, systemRng } from "../clock.ts";
 import type { Bind } from "../conn/bind.ts";
@@ -20,6 +23,8 @@ import type { TcpConfig } from "../netstack/tcp_config.ts";
 import type { TcpListener } from "../netstack/tcp_listener.ts";
 import { parseTunnelConfig, type TunnelConfig, TunnelConfigError } from "./config.ts";
 import { TunnelConn, TunnelError } from "./conn.ts";
+import { TunnelDatagramConn } from "./datagram.ts";
+import { DnsResolver, type DnsResolverConfig, ipLiteral } from "./resolver.ts";
 import { serveHttpProxy } from "./http_proxy.ts";
 import { ProxyCredentials } from "./proxy_auth.ts";
 
@@ -34,6 +39,8 @@ export interface TunnelOptions {
   tcp?: Partial<TcpConfig>;
   /** Resolves an Endpoint host name to addresses (default: `Deno.resolveDns`, A then AAAA). */
   resolveEndpoint?: (name: string) => Promise<string[]>;
+  /** Timeouts, retries and cache of {@link Tunnel.resolve}. */
+  dns?: DnsResolverConfig;
 }
 
 async function defaultResolve(name: string): Promise<string[]> {
@@ -155,6 +162,8 @@ export class Tunnel {
   readonly device: Device;
   readonly stack: NetStack;
   readonly config: TunnelConfig;
+  /** The resolver behind {@link resolve} (its counters: queries, cacheHits). */
+  readonly resolver: DnsResolver;
   #closed = false;
   /** The loopback HTTP proxy behind {@link httpClient}, started on first use. */
   #httpProxy: { listener: Deno.Listener; url: string; username: string; password: string } | null =
@@ -162,10 +171,30 @@ export class Tunnel {
   #httpClients = new Set<Deno.HttpClient>();
   #sharedHttpClient: Deno.HttpClient | null = null;
 
-  private constructor(device: Device, stack: NetStack, config: TunnelConfig) {
+  private constructor(
+    device: Device,
+    stack: NetStack,
+    config: TunnelConfig,
+    rng: Rng,
+    dns: DnsResolverConfig = {},
+  ) {
     this.device = device;
     this.stack = stack;
     this.config = config;
+    const families: (4 | 6)[] = [];
+    for (const a of config.addresses) {
+      const f = a.includes(":") ? 6 : 4;
+      if (!families.includes(f)) families.push(f);
+    }
+    this.resolver = new DnsResolver({
+      ...dns,
+      servers: config.dns,
+      search: config.dnsSearch,
+      families,
+      clock: stack.clock,
+      rng,
+      open: () => this.datagram(),
+    });
   }
 
   /**
@@ -203,29 +232,44 @@ export class Tunnel {
       throw err;
     }
     device.up();
-    return new Tunnel(device, stack, cfg);
+    return new Tunnel(device, stack, cfg, rng, opts.dns);
   }
 
   /**
-   * Opens a TCP connection through the tunnel to an IP address; resolves
-   * once established. `timeoutMs` (default: the SYN retries, about 2 min)
-   * gives up earlier with a {@link TunnelError} "timeout".
+   * Opens a TCP connection through the tunnel to `hostname`, an IP address
+   * or a name (resolved with {@link resolve}; its addresses are tried in
+   * turn); resolves once established. `timeoutMs` (default: the SYN
+   * retries, about 2 min) gives up on each address earlier with a
+   * {@link TunnelError} "timeout". A name that does not resolve rejects
+   * with a `DnsError` (src/tunnel/dns.ts).
    */
-  connect(opts: { hostname: string; port: number; timeoutMs?: number }): Promise<TunnelConn> {
+  async connect(
+    opts: { hostname: string; port: number; timeoutMs?: number },
+  ): Promise<TunnelConn> {
     this.#check();
-    const host = opts.hostname.replace(/^\[(.*)\]$/, "$1");
-    if (!parseIPv4(host) && !parseIPv6(host)) {
-      return Promise.reject(
-        new TypeError(`Not an IP address: ${opts.hostname} (names are not resolved yet)`),
-      );
+    const literal = ipLiteral(opts.hostname);
+    if (literal) return await this.#connectIp(literal, opts.port, opts.timeoutMs);
+    const addresses = await this.resolve(opts.hostname);
+    let last: unknown = null;
+    for (const a of addresses) {
+      try {
+        return await this.#connectIp(a, opts.port, opts.timeoutMs);
+      } catch (err) {
+        last = err;
+      }
     }
-    const c = this.stack.connect(host, opts.port);
+    throw last;
+  }
+
+  #connectIp(host: string, port: number, timeoutMs?: number): Promise<TunnelConn> {
+    this.#check();
+    const c = this.stack.connect(host, port);
     const clock = this.stack.clock;
     return new Promise((resolve, reject) => {
       let timer: number | null = null;
       let timedOut = false;
-      if (opts.timeoutMs !== undefined) {
-        timer = clock.after(opts.timeoutMs, () => {
+      if (timeoutMs !== undefined) {
+        timer = clock.after(timeoutMs, () => {
           timedOut = true;
           c.abort();
           c.flushEvents();
@@ -239,9 +283,33 @@ export class Tunnel {
       c.onClose = (error) => {
         if (timer !== null && !timedOut) clock.cancel(timer);
         const code = timedOut ? "timeout" : error ?? "aborted";
-        reject(new TunnelError(code, `connect to ${host}:${opts.port}: ${code}`));
+        reject(new TunnelError(code, `connect to ${host}:${port}: ${code}`));
       };
     });
+  }
+
+  /**
+   * Resolves `name` through the tunnel: A and AAAA records from the
+   * `[Interface] DNS` servers (see {@link DnsResolver} for search domains,
+   * retries, the cache and the names it refuses). IP literals come back as
+   * they are. Rejects with a `DnsError`.
+   */
+  resolve(name: string): Promise<string[]> {
+    this.#check();
+    return this.resolver.resolve(name);
+  }
+
+  /**
+   * Opens a UDP socket on `port` of the tunnel's addresses (default: a
+   * random free port). Throws if the port is taken.
+   */
+  datagram(opts: { port?: number } = {}): TunnelDatagramConn {
+    this.#check();
+    return new TunnelDatagramConn(
+      this.stack.udp(opts.port ?? 0),
+      this.config.addresses[0],
+      this.stack.clock,
+    );
   }
 
   /** Listens on a TCP port of the tunnel's addresses. */

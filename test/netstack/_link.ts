@@ -20,6 +20,9 @@ export interface LinkOptions {
   jitter?: number;
   mtu?: number;
   tcp?: Partial<TcpConfig>;
+  /** TCP settings of one stack only, over `tcp`. */
+  tcpA?: Partial<TcpConfig>;
+  tcpB?: Partial<TcpConfig>;
   /** Extra options for both stacks. */
   stack?: Partial<NetStackOptions>;
 }
@@ -52,8 +55,16 @@ export function link(opts: LinkOptions = {}): Link {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const common = { clock, rng, mtu: opts.mtu, tcp: opts.tcp, ...opts.stack };
-  const a = new NetStack({ ...common, addresses: ["10.0.0.1", "fd00::1"] });
-  const b = new NetStack({ ...common, addresses: ["10.0.0.2", "fd00::2"] });
+  const a = new NetStack({
+    ...common,
+    tcp: { ...opts.tcp, ...opts.tcpA },
+    addresses: ["10.0.0.1", "fd00::1"],
+  });
+  const b = new NetStack({
+    ...common,
+    tcp: { ...opts.tcp, ...opts.tcpB },
+    addresses: ["10.0.0.2", "fd00::2"],
+  });
   const latency = opts.latency ?? 1;
   const l: Link = {
     clock,

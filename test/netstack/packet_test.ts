@@ -244,6 +244,8 @@ Deno.test("tcp: a written header with the kernel's SYN options round-trips byte 
       timestamp: true,
       tsVal: seg.tsVal,
       tsEcr: 0,
+      sackCount: 0,
+      sackBlocks: null,
     },
   );
   assert.equal(hl, 40);

@@ -9,7 +9,7 @@ import { MemoryNetwork } from "../../src/conn/memory.ts";
 import { realClock, systemRng } from "../../src/clock.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { keyToBase64 } from "../../src/keys.ts";
-import { Tunnel } from "../../src/tunnel/tunnel.ts";
+import { Tunnel, type TunnelOptions } from "../../src/tunnel/tunnel.ts";
 
 export interface TunnelPair {
   a: Tunnel;
@@ -18,7 +18,10 @@ export interface TunnelPair {
   close(): void;
 }
 
-export async function tunnelPair(): Promise<TunnelPair> {
+/** `opts.dns`: A's `DNS =` value (default "10.9.0.53, example.org", a silent address). */
+export async function tunnelPair(
+  opts: { dns?: string; tunnel?: TunnelOptions } = {},
+): Promise<TunnelPair> {
   const net = new MemoryNetwork(realClock);
   const ka = generatePrivateKey(systemRng), kb = generatePrivateKey(systemRng);
   const psk = keyToBase64(generatePrivateKey(systemRng));
@@ -27,7 +30,7 @@ export async function tunnelPair(): Promise<TunnelPair> {
 PrivateKey = ${keyToBase64(ka)}
 Address = 10.9.0.1/24, fd09::1/64
 ListenPort = 51820
-DNS = 10.9.0.53, example.org
+DNS = ${opts.dns ?? "10.9.0.53, example.org"}
 
 [Peer]
 PublicKey = ${keyToBase64(publicKey(kb))}
@@ -36,7 +39,7 @@ AllowedIPs = 10.9.0.0/24, fd09::/64
 Endpoint = 192.0.2.2:51821
 PersistentKeepalive = 25
 `,
-    { bind: net.createBind({ v4: "192.0.2.1" }) },
+    { ...opts.tunnel, bind: net.createBind({ v4: "192.0.2.1" }) },
   );
   const b = await Tunnel.fromConfig(
     `[Interface]

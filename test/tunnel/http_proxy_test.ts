@@ -10,6 +10,7 @@ import { parseAuthFile } from "../../src/tunnel/proxy_auth.ts";
 import type { Tunnel } from "../../src/tunnel/tunnel.ts";
 import { serveSocks5 } from "../../src/tunnel/socks5.ts";
 import { ignoreUnless } from "../_util/needs.ts";
+import { answer, serveDns } from "./_dns_server.ts";
 
 const enc = new TextEncoder(), dec = new TextDecoder();
 
@@ -213,7 +214,7 @@ Deno.test("http proxy: CONNECT tunnels bytes both ways, early data included", ()
     lis.close();
   }));
 
-Deno.test("http proxy: 502 refused, 504 silent, 502 for names, 400/431/505 for bad requests", () =>
+Deno.test("http proxy: 502 refused, 504 silent, 502 for localhost, 400/431/505 for bad requests", () =>
   withProxy({ headTimeoutMs: 300 }, async (port) => {
     const first = (s: string) => s.split("\r\n")[0];
     assert.equal(
@@ -225,8 +226,9 @@ Deno.test("http proxy: 502 refused, 504 silent, 502 for names, 400/431/505 for b
       first(await exchange(port, "GET http://10.9.0.77/ HTTP/1.1\r\n\r\n")),
       "HTTP/1.1 504 Gateway Timeout",
     );
-    const name = await exchange(port, "CONNECT example.org:443 HTTP/1.1\r\n\r\n");
-    assert.match(name, /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*example\.org/);
+    // A special-use name is never sent to the tunnel's DNS: it fails at once.
+    const name = await exchange(port, "CONNECT localhost:443 HTTP/1.1\r\n\r\n");
+    assert.match(name, /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*localhost/);
     assert.match(
       await exchange(port, "GET / HTTP/1.1\r\n\r\n"),
       /^HTTP\/1\.1 400 [^]*this is a proxy/,
@@ -404,4 +406,38 @@ Deno.test({
       pair.close();
     }
   },
+});
+
+Deno.test("http proxy and httpClient(): names resolved through the tunnel's DNS", async () => {
+  const pair = await tunnelPair({ dns: "10.9.0.2, example.org" });
+  const dns = serveDns(
+    pair.b,
+    (name, qtype, q) =>
+      name === "intranet.example.org" && qtype === 1
+        ? answer(q, [{ name: "intranet.example.org", type: 1, data: "10.9.0.2" }])
+        : answer(q, [], { rcode: name === "intranet.example.org" ? 0 : 3 }),
+  );
+  const o = origin(pair.b, 8000, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = serveHttpProxy(listener, pair.a, { connectTimeoutMs: 2000 });
+  try {
+    const port = listener.addr.port;
+    const res = await exchange(port, "GET http://intranet:8000/a HTTP/1.1\r\n\r\n");
+    assert.match(res, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
+    assert.match(o.requests[0], /^GET \/a HTTP\/1\.1\r\nHost: intranet:8000\r\n/);
+    const missing = await exchange(port, "CONNECT nowhere.example.org:80 HTTP/1.1\r\n\r\n");
+    assert.match(missing, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    const fetched = await fetch("http://intranet.example.org:8000/b", {
+      client: pair.a.httpClient(),
+    });
+    assert.equal(await fetched.text(), "ok");
+    assert.match(o.requests[1], /^GET \/b HTTP\/1\.1\r\nHost: intranet\.example\.org:8000\r\n/);
+    assert.ok(dns.queries.includes("intranet.example.org/1"), dns.queries.join(" "));
+  } finally {
+    listener.close();
+    await served;
+    await o.close();
+    await dns.stop();
+    pair.close();
+  }
 });

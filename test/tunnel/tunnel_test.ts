@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { bytes, readAll, tunnelPair, writeAll } from "./_pair.ts";
 import { parseTunnelConfig, TunnelConfigError } from "../../src/tunnel/config.ts";
 import { TunnelError } from "../../src/tunnel/conn.ts";
+import { DnsError } from "../../src/tunnel/dns.ts";
 import { Tunnel } from "../../src/tunnel/tunnel.ts";
 import { MemoryNetwork } from "../../src/conn/memory.ts";
 import { realClock, systemRng } from "../../src/clock.ts";
@@ -29,6 +30,7 @@ PersistentKeepalive = 25
 `);
   assert.deepEqual(c.addresses, ["10.0.0.1", "fd00::1", "10.0.1.1"]);
   assert.deepEqual(c.dns, ["1.1.1.1", "2606:4700::1111"]);
+  assert.deepEqual(c.dnsSearch, ["example.com"]);
   assert.equal(c.mtu, 1380);
   assert.equal(c.peers.length, 1);
   assert.equal(c.peers[0].endpoint, "[2001:db8::1]:51820");
@@ -43,6 +45,10 @@ PersistentKeepalive = 25
   bad(`[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.300`, /line 3: invalid Address/);
   bad(`[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.1\nFoo = 1`, /line 4: unknown key foo/);
   bad(`[Interface]\nPrivateKey = ${KEY}`, /no Address/);
+  bad(
+    `[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.1\nDNS = 1.1.1.1, a/b`,
+    /line 4: invalid DNS "a\/b"/,
+  );
   bad(
     `[Interface]\nPrivateKey = ${KEY}\nAddress = 10.0.0.1\n[Peer]\nAllowedIPs = 1.2.3.4/32`,
     /no PublicKey/,
@@ -167,14 +173,17 @@ Deno.test("tunnel: two tunnels in memory, 1 MB each way byte-exact over IPv4 ins
 Deno.test("tunnel: two tunnels in memory, 1 MB each way byte-exact over IPv6 inside", () =>
   exchange(6));
 
-Deno.test("tunnel: a closed port is refused (RST), a name is not resolved yet", async () => {
+Deno.test("tunnel: a closed port is refused (RST), a special-use name is not resolved", async () => {
   const pair = await tunnelPair();
   try {
     await assert.rejects(
       pair.a.connect({ hostname: "10.9.0.2", port: 7001 }),
       (e) => e instanceof TunnelError && e.code === "refused",
     );
-    await assert.rejects(pair.a.connect({ hostname: "example.org", port: 80 }), TypeError);
+    await assert.rejects(
+      pair.a.connect({ hostname: "localhost", port: 80 }),
+      (e) => e instanceof DnsError && e.code === "name",
+    );
   } finally {
     pair.close();
   }

@@ -152,7 +152,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const { dir, name, conf } = await confFile(defer);
+      const { name, conf } = await confFile(defer);
       await Deno.writeTextFile(conf, "[Interface]\nAddress = 10.1.0.1/24\n", { mode: 0o600 });
       // Any link with that name: a veth pair (no dummy module on every host).
       await ns.execOk("ip", "link", "add", name, "type", "veth", "peer", "name", `${name}p`);
@@ -211,7 +211,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const { dir, name, conf } = await confFile(defer);
+      const { name, conf } = await confFile(defer);
       const key = (await runOk("wg", ["genkey"])).stdout.trim();
       const peer =
         (await runOk("wg", ["pubkey"], { stdin: (await runOk("wg", ["genkey"])).stdout }))
@@ -306,7 +306,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const { dir, name, conf } = await confFile(defer);
+      const { name, conf } = await confFile(defer);
       const key = (await runOk("wg", ["genkey"])).stdout.trim();
       await Deno.writeTextFile(
         conf,
@@ -346,7 +346,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 1, async ({ namespaces: [ns], defer }) => {
-      const { dir, name, conf } = await confFile(defer);
+      const { name, conf } = await confFile(defer);
       await Deno.writeTextFile(conf, await freshConfig("10.94.0.1/24", 43094), { mode: 0o600 });
       const up = await quickIn(ns.name, {}, "up", conf);
       assert.equal(up.code, 0, up.stderr);
@@ -374,7 +374,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withNamespaces("gtq", 2, async ({ namespaces: [a, b], defer }) => {
-      const { dir, name, conf } = await confFile(defer);
+      const { name, conf } = await confFile(defer);
       await Deno.writeTextFile(conf, await freshConfig("10.95.0.1/24", 43095), { mode: 0o600 });
       const first = await quickIn(a.name, {}, "up", conf);
       assert.equal(first.code, 0, first.stderr);
