@@ -115,8 +115,20 @@ class ConnectionSet {
   readonly #open = new Set<{ close(): void }>();
   readonly #relays = new Set<Promise<void>>();
   readonly #max: number;
+  #stop!: () => void;
+  /** Settles when {@link closeAll} is called: pending connects give up then. */
+  readonly stopped = new Promise<null>((r) => this.#stop = () => r(null));
   constructor(max: number) {
     this.#max = max;
+  }
+  /**
+   * `connecting`, or null once the forward is closing; a connection that
+   * completes after that is closed.
+   */
+  async unlessStopped<C extends { close(): void }>(connecting: Promise<C>): Promise<C | null> {
+    const c = await Promise.race([connecting, this.stopped]);
+    if (c === null) connecting.then(closeQuietly, () => {});
+    return c;
   }
   get size(): number {
     return this.#relays.size;
@@ -141,6 +153,7 @@ class ConnectionSet {
     this.#open.delete(c);
   }
   closeAll(): void {
+    this.#stop();
     for (const c of [...this.#open]) closeQuietly(c);
   }
   async settled(): Promise<void> {
@@ -194,16 +207,15 @@ export function forwardLocalTcp(
   let closing = false;
   const serve = async (local: Deno.Conn) => {
     const from = hostPort(local.remoteAddr as Deno.NetAddr);
-    let t: TunnelConn;
+    let t: TunnelConn | null;
     try {
-      t = await tunnel.connect({ ...target, timeoutMs });
+      t = await set.unlessStopped(tunnel.connect({ ...target, timeoutMs }));
     } catch (err) {
       log.verbose(`${name}: connection from ${from}: ${(err as Error).message}`);
       closeQuietly(local);
       return;
     }
-    if (closing) {
-      t.close();
+    if (t === null) {
       closeQuietly(local);
       return;
     }
@@ -279,17 +291,16 @@ export function forwardRemoteTcp(
   let closing = false;
   const serve = async (t: TunnelConn) => {
     const from = hostPort(t.remoteAddr);
-    let local: Deno.Conn;
+    let local: Deno.Conn | null;
     try {
-      local = await connectLocal(target, timeoutMs);
+      local = await set.unlessStopped(connectLocal(target, timeoutMs));
     } catch (err) {
       log.verbose(`${name}: connection from ${from}: ${(err as Error).message}`);
       t.writable.abort().catch(() => {});
       t.close();
       return;
     }
-    if (closing) {
-      closeQuietly(local);
+    if (local === null) {
       t.close();
       return;
     }

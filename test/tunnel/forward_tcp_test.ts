@@ -227,3 +227,30 @@ Deno.test("forward -R tcp: a refused local port resets the tunnel's connection",
     pair.close();
   }
 });
+
+Deno.test("forward -L tcp: close() does not wait for a connect that hangs", async () => {
+  const pair = await tunnelPair();
+  const log = memoryLogger();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  // 10.9.0.77 is routed to B, whose stack drops it: the connect would take the full timeout.
+  const fwd = forwardLocalTcp(pair.a, listener, { hostname: "10.9.0.77", port: 80 }, {
+    logger: log,
+    connectTimeoutMs: 60_000,
+  });
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    for (let i = 0; i < 100 && fwd.active === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(fwd.active, 1);
+    const t0 = performance.now();
+    fwd.close();
+    await fwd.done;
+    assert.ok(performance.now() - t0 < 1000, `done after ${performance.now() - t0} ms`);
+    assert.equal(fwd.active, 0);
+    assert.deepEqual(await readConn(c), new Uint8Array(0));
+    c.close();
+    assert.ok(!log.lines.some((l) => l.startsWith("ERROR")), log.lines.join());
+  } finally {
+    fwd.close();
+    pair.close();
+  }
+});
