@@ -11,10 +11,11 @@
  * `--unstable-net` (in DENO_RUN_FLAGS, cli/version.ts). See
  * src/tunnel/socks5.ts for what it refuses. SIGINT/SIGTERM stop it.
  */
-import { Tunnel } from "../src/tunnel/tunnel.ts";
 import { serveSocks5 } from "../src/tunnel/socks5.ts";
-import { createLogger, parseLogLevel } from "../src/log.ts";
 import { writeStderr, writeStdout } from "./output.ts";
+import { formatHostPort, onStopSignal, parseListenAddress, startTunnel } from "./tunnel_cli.ts";
+
+export { parseListenAddress };
 
 /** What `proxy` was asked to do. */
 export interface ProxyOptions {
@@ -56,15 +57,6 @@ export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
   return { config: positionals[0], socks };
 }
 
-/** `PORT` (loopback), `HOST:PORT` or `[V6]:PORT`; null when malformed. */
-export function parseListenAddress(text: string): { hostname: string; port: number } | null {
-  const m = /^(?:(?:\[([^\]]+)\]|([^:\[\]]+)):)?([0-9]{1,5})$/.exec(text);
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port > 65535) return null;
-  return { hostname: m[1] ?? m[2] ?? "127.0.0.1", port };
-}
-
 /** Runs the proxy until a signal; returns the exit code. */
 export async function proxyMain(
   args: readonly string[],
@@ -75,14 +67,9 @@ export async function proxyMain(
     writeStderr(opts);
     return 1;
   }
-  const log = createLogger(parseLogLevel(env.LOG_LEVEL ?? "error"), "proxy", writeStderr);
-  let tunnel: Tunnel;
-  try {
-    tunnel = await Tunnel.fromConfig(await Deno.readTextFile(opts.config), { logger: log });
-  } catch (err) {
-    writeStderr(`gotatun proxy: ${opts.config}: ${(err as Error).message}\n`);
-    return 1;
-  }
+  const started = await startTunnel("proxy", opts.config, env);
+  if (!started) return 1;
+  const { tunnel, log } = started;
   let listener: Deno.Listener;
   try {
     listener = Deno.listen({ ...opts.socks, transport: "tcp" });
@@ -93,16 +80,14 @@ export async function proxyMain(
     return 1;
   }
   const addr = listener.addr as Deno.NetAddr;
-  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   writeStdout(
-    `SOCKS5 proxy on ${host}:${addr.port} through ${tunnel.config.addresses.join(", ")}\n`,
+    `SOCKS5 proxy on ${formatHostPort(addr.hostname, addr.port)} through ${
+      tunnel.config.addresses.join(", ")
+    }\n`,
   );
-  const stop = () => listener.close();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  const removeSignals = onStopSignal(() => listener.close());
   await serveSocks5(listener, tunnel, { onError: (m) => log.verbose(m) });
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
+  removeSignals();
   tunnel.close();
   return 0;
 }
