@@ -70,6 +70,8 @@ export type Invocation =
   | { readonly kind: "top"; readonly args: readonly string[] }
   /** `proxy [options] CONFIG`: a tunnel in this process behind SOCKS5/HTTP (cli/proxy.ts). */
   | { readonly kind: "proxy"; readonly args: readonly string[] }
+  /** `forward [-L SPEC]… [-R SPEC]… CONFIG`: ports forwarded across an in-process tunnel (cli/forward.ts). */
+  | { readonly kind: "forward"; readonly args: readonly string[] }
   /** A close misspelling of a command: print {@link unknownCommandText} and exit 1. */
   | { readonly kind: "unknown"; readonly word: string; readonly suggestions: readonly string[] }
   /** `[-f|--foreground|--] INTERFACE-NAME`. */
@@ -77,8 +79,8 @@ export type Invocation =
 
 /**
  * Subcommands of wg(8) that gotatun answers itself. These words (with `wg`,
- * `up`, `down`, `save`, `strip`, `top`, `proxy`, `demo`, `help`) cannot be interface
- * names for the daemon: use another name, as for any tool.
+ * `up`, `down`, `save`, `strip`, `top`, `proxy`, `forward`, `demo`, `help`) cannot be
+ * interface names for the daemon: use another name, as for any tool.
  */
 export const WG_COMMANDS: ReadonlySet<string> = new Set([
   "show",
@@ -114,6 +116,7 @@ export function parseArgs(argv: readonly string[], env: Env): Invocation {
   if (argv.length >= 1 && QUICK_COMMANDS.has(argv[0])) return { kind: "quick", args: argv };
   if (argv.length >= 1 && argv[0] === "top") return { kind: "top", args: argv.slice(1) };
   if (argv.length >= 1 && argv[0] === "proxy") return { kind: "proxy", args: argv.slice(1) };
+  if (argv.length >= 1 && argv[0] === "forward") return { kind: "forward", args: argv.slice(1) };
   if (argv.length >= 1 && argv[0] !== "-f" && argv[0] !== "--foreground" && argv[0] !== "--") {
     const suggestions = suggestCommands(argv[0]);
     if (suggestions.length > 0) return { kind: "unknown", word: argv[0], suggestions };
@@ -171,6 +174,7 @@ const COMMANDS: readonly string[] = [
   "wg",
   "top",
   "proxy",
+  "forward",
   ...WG_COMMANDS,
   ...QUICK_COMMANDS,
 ];
@@ -275,6 +279,8 @@ export function helpText(argv0: string): string {
        ${argv0} up | down | save | strip <INTERFACE | CONFIG-FILE>         (as wg-quick)
        ${argv0} top [INTERFACE]
        ${argv0} proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE] CONFIG-FILE
+       ${argv0} forward [-L [BIND:]PORT:HOST:PORT[/udp]]... [-R PORT:HOST:PORT[/udp]]...
+               [--udp-timeout SECONDS] [--max-conns N] CONFIG-FILE
 
 A userspace WireGuard daemon, a drop-in replacement for wireguard-go. It creates
 the TUN interface INTERFACE-NAME (at most ${MAX_IFACE_NAME_BYTES} characters) and serves
@@ -315,6 +321,10 @@ Commands:
     --auth FILE          both proxies require a user from FILE, one
                          user:password per line (SOCKS5 username/password,
                          HTTP Proxy-Authorization: Basic); keep it chmod 600
+  forward            a tunnel inside this process with ports forwarded across
+                     it as ssh -L/-R do, TCP or /udp: -L listens here and
+                     connects into the tunnel, -R listens on the tunnel's
+                     addresses and connects here (\`${argv0} forward --help\`)
   demo               show it working, touching nothing of the host's network:
                      two network namespaces joined by a gotatun tunnel, a ping
                      and a TCP transfer through it, both ends' status, then

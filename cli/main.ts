@@ -58,6 +58,10 @@ export async function main(argv: readonly string[], env: Record<string, string>)
       const { proxyMain } = await import("./proxy.ts");
       return await proxyMain(inv.args, env);
     }
+    case "forward": {
+      const { forwardMain } = await import("./forward.ts");
+      return await forwardMain(inv.args, env);
+    }
     case "unknown":
       writeStderr(unknownCommandText(argv0(), inv.word, inv.suggestions));
       return 1;

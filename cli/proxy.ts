@@ -16,12 +16,13 @@
  * taken on the command line, where `ps` shows them. See src/tunnel/socks5.ts
  * and src/tunnel/http_proxy.ts for what each accepts. SIGINT/SIGTERM stop it.
  */
-import { Tunnel } from "../src/tunnel/tunnel.ts";
 import { serveSocks5 } from "../src/tunnel/socks5.ts";
 import { serveHttpProxy } from "../src/tunnel/http_proxy.ts";
 import { parseAuthFile, type ProxyCredentials } from "../src/tunnel/proxy_auth.ts";
-import { createLogger, parseLogLevel } from "../src/log.ts";
 import { writeStderr, writeStdout } from "./output.ts";
+import { formatHostPort, onStopSignal, parseListenAddress, startTunnel } from "./tunnel_cli.ts";
+
+export { parseListenAddress };
 
 type ListenAddress = { hostname: string; port: number };
 
@@ -81,15 +82,6 @@ export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
   return { config: positionals[0], socks, http, auth: values["--auth"] ?? null };
 }
 
-/** `PORT` (loopback), `HOST:PORT` or `[V6]:PORT`; null when malformed. */
-export function parseListenAddress(text: string): { hostname: string; port: number } | null {
-  const m = /^(?:(?:\[([^\]]+)\]|([^:\[\]]+)):)?([0-9]{1,5})$/.exec(text);
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port > 65535) return null;
-  return { hostname: m[1] ?? m[2] ?? "127.0.0.1", port };
-}
-
 /**
  * Reads the `--auth` file: the credentials and warnings to print, or the
  * error (naming the file and line).
@@ -128,12 +120,6 @@ export async function loadAuthFile(
   }
 }
 
-function formatAddr(addr: Deno.NetAddr): string {
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
-}
-
 /** Runs the proxy until a signal; returns the exit code. */
 export async function proxyMain(
   args: readonly string[],
@@ -154,14 +140,9 @@ export async function proxyMain(
     for (const w of loaded.warnings) writeStderr(`gotatun proxy: warning: ${w}\n`);
     auth = loaded.auth;
   }
-  const log = createLogger(parseLogLevel(env.LOG_LEVEL ?? "error"), "proxy", writeStderr);
-  let tunnel: Tunnel;
-  try {
-    tunnel = await Tunnel.fromConfig(await Deno.readTextFile(opts.config), { logger: log });
-  } catch (err) {
-    writeStderr(`gotatun proxy: ${opts.config}: ${(err as Error).message}\n`);
-    return 1;
-  }
+  const started = await startTunnel("proxy", opts.config, env);
+  if (!started) return 1;
+  const { tunnel, log } = started;
   const listeners: Deno.Listener[] = [];
   for (const [what, where] of [["--socks", opts.socks], ["--http", opts.http]] as const) {
     if (where === null) continue;
@@ -170,34 +151,29 @@ export async function proxyMain(
     } catch (err) {
       for (const l of listeners) l.close();
       tunnel.close();
-      const at = `${where.hostname}:${where.port}`;
-      writeStderr(`gotatun proxy: ${what}: cannot listen on ${at}: ${(err as Error).message}\n`);
+      const text = formatHostPort(where.hostname, where.port);
+      writeStderr(`gotatun proxy: ${what}: cannot listen on ${text}: ${(err as Error).message}\n`);
       return 1;
     }
   }
   const [socksListener, httpListener] = listeners;
   const through = `through ${tunnel.config.addresses.join(", ")}`;
   const withAuth = auth ? `, ${auth.size} user${auth.size === 1 ? "" : "s"} from ${opts.auth}` : "";
-  writeStdout(
-    `SOCKS5 proxy on ${formatAddr(socksListener.addr as Deno.NetAddr)} ${through}${withAuth}\n`,
-  );
-  if (httpListener) {
-    writeStdout(
-      `HTTP proxy on ${formatAddr(httpListener.addr as Deno.NetAddr)} ${through}${withAuth}\n`,
-    );
-  }
-  const stop = () => {
-    for (const l of listeners) l.close();
+  const at = (l: Deno.Listener) => {
+    const addr = l.addr as Deno.NetAddr;
+    return formatHostPort(addr.hostname, addr.port);
   };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  writeStdout(`SOCKS5 proxy on ${at(socksListener)} ${through}${withAuth}\n`);
+  if (httpListener) writeStdout(`HTTP proxy on ${at(httpListener)} ${through}${withAuth}\n`);
+  const removeSignals = onStopSignal(() => {
+    for (const l of listeners) l.close();
+  });
   const onError = (m: string) => log.verbose(m);
   await Promise.all([
     serveSocks5(socksListener, tunnel, { onError, auth }),
     httpListener ? serveHttpProxy(httpListener, tunnel, { onError, auth }) : null,
   ]);
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
+  removeSignals();
   tunnel.close();
   return 0;
 }

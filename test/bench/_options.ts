@@ -23,7 +23,8 @@ export function usage(found: readonly Found[]): string {
   --rounds N        rounds per implementation, interleaved (default 5; --quick: 1)
   --quick           1 round of short tests (1 s iperf3, 100 pings, 4 sparse pings, 10 s idle)
   --only LIST       comma-separated groups: ${GROUPS.join(", ")}
-                    (idle RSS and first ping: always)
+                    (idle RSS and first ping: always; proxy: \`gotatun proxy\` vs TUN,
+                    needs nft; alone: --only proxy)
   --pinned          pin each of the tunnel's two daemons to its own CPU (taskset -c 0 in A,
                     -c 1 in B; their threads inherit it); iperf3 and ping stay unpinned.
                     Compare with a run without it to see what scheduling costs.
@@ -139,13 +140,18 @@ export function parseOptions(
 }
 
 /** Why the benchmark cannot run here, or "" when it can. */
-export function prerequisites(impls: readonly Impl[], pinned = false): string {
+export function prerequisites(
+  impls: readonly Impl[],
+  pinned = false,
+  groups: ReadonlySet<string> = new Set(),
+): string {
   if (Deno.build.os !== "linux") return "not Linux";
   if (!isRoot()) return "not root (network namespaces need CAP_NET_ADMIN)";
   if (!existsSync("/dev/net/tun")) return "/dev/net/tun is missing";
   if (pinned && navigator.hardwareConcurrency < 2) return "--pinned needs 2 CPUs";
   const tools = ["ip", "wg", "iperf3", "ping", "ss", "getconf", "stdbuf"];
   if (pinned) tools.push("taskset");
+  if (groups.has("proxy")) tools.push("nft");
   const missing = tools.filter((t) => !hasTool(t));
   if (missing.length > 0) return `missing tools: ${missing.join(", ")}`;
   for (const i of impls) {

@@ -306,7 +306,52 @@ export const METRICS: readonly MetricDef[] = [
     better: "lower",
     digits: 2,
   },
+  ...proxyMetrics(),
 ];
+
+/**
+ * The `proxy` group (see _proxy.ts): `gotatun proxy` (SOCKS5 in front of an
+ * in-process Tunnel) and kernel TCP through the TUN daemons, side by side.
+ */
+function proxyMetrics(): MetricDef[] {
+  const out: MetricDef[] = [];
+  const paths = [
+    ["proxy", "SOCKS5 via gotatun proxy"],
+    ["tun", "kernel TCP via TUN"],
+  ] as const;
+  const each = [
+    ["dl1", "download, 1 connection", "Mbit/s", "higher", 0],
+    ["dl8", "download, 8 connections", "Mbit/s", "higher", 0],
+    ["ul1", "upload, 1 connection", "Mbit/s", "higher", 0],
+    ["ul8", "upload, 8 connections", "Mbit/s", "higher", 0],
+    ["cps", "connections (1 small request each), 8 at a time", "conn/s", "higher", 0],
+    ["lat_p50", "small request on a kept-alive connection, p50", "ms", "lower", 3],
+    ["lat_p99", "small request on a kept-alive connection, p99", "ms", "lower", 3],
+    ["dl1_loss", "download, 1 connection, 2 % loss each way", "Mbit/s", "higher", 0],
+    ["dl8_loss", "download, 8 connections, 2 % loss each way", "Mbit/s", "higher", 0],
+  ] as const;
+  for (const [path, pathLabel] of paths) {
+    for (const [id, label, unit, better, digits] of each) {
+      out.push({
+        id: `${path}_${id}`,
+        group: "proxy",
+        label: `${pathLabel}: ${label}`,
+        unit,
+        better,
+        digits,
+      });
+    }
+  }
+  out.push({
+    id: "proxy_idle_bytes",
+    group: "proxy",
+    label: "SOCKS5 via gotatun proxy: proxy RSS per idle connection (1000 open)",
+    unit: "bytes",
+    better: "lower",
+    digits: 0,
+  });
+  return out;
+}
 
 /** Groups accepted by `--only`. */
 export const GROUPS: readonly string[] = [
@@ -318,6 +363,7 @@ export const GROUPS: readonly string[] = [
   "udp",
   "handshake",
   "config",
+  "proxy",
 ];
 
 /** median() of a non-empty list (mean of the middle two for even lengths); NaN when empty. */

@@ -27,7 +27,9 @@
  * RSS, handshakes per second with _flood.ts, `wg setconf` of big
  * configurations), _latency.ts (ping: idle, sparse, under load), _idle.ts
  * (CPU and context switches of an idle tunnel) and _gc.ts (collections
- * during the TCP test). Tests of idle tunnels (sparse ping, idle CPU) run on
+ * during the TCP test) and _proxy.ts (`gotatun proxy`, SOCKS5 in front of
+ * an in-process Tunnel, next to kernel TCP through the TUN daemons; run it
+ * alone with `--only proxy`). Tests of idle tunnels (sparse ping, idle CPU) run on
  * all implementations at once instead of in turn: they leave the CPU to each
  * other. Every external step has a timeout; a failed step is noted under the
  * table and the run goes on. Namespaces,
@@ -63,6 +65,7 @@ import { findWireguardGo, firstLine, label } from "./_impls.ts";
 import { type Options, parseOptions, prerequisites, usage } from "./_options.ts";
 import { buildConfigs, buildPool, type ConfigInputs, type HandshakePool } from "./_pool.ts";
 import { jsonReport, markdownTable, Recorder, svgChart } from "./_report.ts";
+import { IDLE_CONNECTIONS, LOSS_PERCENT, proxyRun, startProxy } from "./_proxy.ts";
 
 export { parseOptions, prerequisites };
 
@@ -317,6 +320,41 @@ function steps(
       },
     });
   }
+  if (opts.only.has("proxy")) {
+    const program = opts.impls.find((i) => i.name === "gotatun")?.path ??
+      new URL("../../dist/gotatun", import.meta.url).pathname;
+    list.push({
+      group: "proxy",
+      label: "gotatun proxy (SOCKS5) vs kernel TCP via TUN",
+      fn: async (t, impl, round) => {
+        const bed = await startProxy(t, program, dir);
+        try {
+          const f = await proxyRun(
+            t,
+            bed,
+            d.tcpSeconds,
+            d.pingCount,
+            (line) => rec.note(`${impl.name} proxy round ${round}: ${line}`),
+          );
+          for (const [id, v] of Object.entries(f)) rec.add(id, impl.name, v);
+          const both = (id: string, digits = 0) =>
+            `${fmt(f[`proxy_${id}`], digits)} / ${fmt(f[`tun_${id}`], digits)}`;
+          return `proxy / TUN: download ${both("dl1")} (1), ${both("dl8")} (8) Mbit/s; upload ${
+            both("ul1")
+          } (1), ${both("ul8")} (8) Mbit/s; ${both("cps")} conn/s; latency p50 ${
+            both("lat_p50", 3)
+          } ms, p99 ${both("lat_p99", 3)} ms; ${LOSS_PERCENT} % loss: download ${
+            both("dl1_loss")
+          } (1), ${both("dl8_loss")} (8) Mbit/s; proxy RSS ${
+            fmt(f.proxy_idle_bytes, 0)
+          } B per idle connection`;
+        } finally {
+          await bed.proxy.kill();
+          await bed.server.kill();
+        }
+      },
+    });
+  }
   return list;
 }
 
@@ -334,7 +372,7 @@ export async function main(args: string[]): Promise<number> {
     Deno.stdout.writeSync(new TextEncoder().encode(usage(found)));
     return 0;
   }
-  const why = prerequisites(opts.impls, opts.pinned);
+  const why = prerequisites(opts.impls, opts.pinned, opts.only);
   if (why !== "") {
     say(`net.ts: cannot run: ${why}`);
     return 2;
@@ -559,6 +597,14 @@ function testSettings(opts: Options, d: Durations, poolBackend: string): string 
     );
   }
   if (opts.only.has("config")) parts.push("configs on fresh daemons beside the tunnel");
+  if (opts.only.has("proxy")) {
+    parts.push(
+      `proxy: gotatun proxy in A (SOCKS5, a second peer of B's daemon) and kernel TCP via A's ` +
+        `TUN to an HTTP server in B, ${d.tcpSeconds} s per throughput/rate test after 1 s, ` +
+        `${d.pingCount} small requests for latency, ${IDLE_CONNECTIONS} idle connections, ` +
+        `${LOSS_PERCENT} % loss each way by nftables in B`,
+    );
+  }
   return parts.length > 0 ? parts.join("; ") + "." : "";
 }
 

@@ -85,7 +85,7 @@ Deno.test("parseOptions() defaults, --quick, --only, --impl, --pinned and --extr
   const d = parseOptions([])!;
   assert.equal(d.rounds, 5);
   assert.deepEqual(d.impls.map((i) => i.name), ["gotatun", "wireguard-go"]);
-  assert.equal(d.only.size, 8);
+  assert.equal(d.only.size, 9);
   const q = parseOptions(["--quick", "--only", "ping,tcp"])!;
   assert.equal(q.rounds, 1);
   assert.deepEqual([...q.only], ["ping", "tcp"]);
