@@ -5,9 +5,9 @@
  * {@link forwardLocalTcp} takes the connections of a local `Deno.Listener`
  * and connects each through the tunnel; {@link forwardRemoteTcp} takes the
  * connections of a {@link TunnelListener} (a port of the tunnel's stack)
- * and connects each to a local address. {@link relayTcp} copies both ways
- * with back-pressure (one chunk in flight per direction) and half-close: a
- * FIN one way is passed on and the other way stays open until its own FIN.
+ * and connects each to a local address. {@link relayTcp} (src/tunnel/relay.ts,
+ * the same relay as the proxies') copies both ways with back-pressure and
+ * half-close.
  *
  * A failed connect (refused, reset, timeout) closes the accepted connection
  * and is logged at verbose, like every per-connection event: the other side
@@ -18,6 +18,9 @@ import type { Logger } from "../log.ts";
 import { silentLogger } from "../log.ts";
 import type { TunnelConn } from "./conn.ts";
 import type { Tunnel, TunnelListener } from "./tunnel.ts";
+import { relayTcp } from "./relay.ts";
+
+export { type RelayCounts, relayTcp } from "./relay.ts";
 
 /** Options of a forward. */
 export interface ForwardOptions {
@@ -55,59 +58,6 @@ function closeQuietly(c: { close(): void }): void {
   } catch {
     // already closed
   }
-}
-
-const RELAY_CHUNK = 64 * 1024;
-
-/** Bytes a {@link relayTcp} copied each way. */
-export interface RelayCounts {
-  /** From the local connection into the tunnel. */
-  toTunnel: number;
-  /** From the tunnel to the local connection. */
-  fromTunnel: number;
-}
-
-/**
- * Copies `local` into `tunneled` and back until both directions have ended,
- * passing each end of stream on as a FIN (`closeWrite`). A reset or error
- * either way ends both: `tunneled` is reset and `local` closed. Both are
- * closed when it resolves; it never rejects.
- */
-export async function relayTcp(local: Deno.Conn, tunneled: TunnelConn): Promise<RelayCounts> {
-  const counts: RelayCounts = { toTunnel: 0, fromTunnel: 0 };
-  const w = tunneled.writable.getWriter();
-  let failed = false;
-  const fail = () => {
-    if (failed) return;
-    failed = true;
-    // Abort resets the tunnel's connection once a write in flight has settled.
-    w.abort().catch(() => {});
-    tunneled.close();
-    closeQuietly(local);
-  };
-  const up = (async () => {
-    const buf = new Uint8Array(RELAY_CHUNK);
-    for (;;) {
-      const n = await local.read(buf);
-      if (n === null) break;
-      // The write resolves once the stack has copied the bytes, so buf is free again.
-      await w.write(buf.subarray(0, n));
-      counts.toTunnel += n;
-    }
-    await w.close();
-  })();
-  const down = (async () => {
-    for await (const chunk of tunneled.readable) {
-      for (let off = 0; off < chunk.length;) off += await local.write(chunk.subarray(off));
-      counts.fromTunnel += chunk.length;
-    }
-    await local.closeWrite();
-  })();
-  // A failure either way ends both: the other direction would otherwise wait forever.
-  await Promise.allSettled([up.catch(fail), down.catch(fail)]);
-  tunneled.close();
-  closeQuietly(local);
-  return counts;
 }
 
 /** Bookkeeping shared by both directions: the open connections and the limit. */

@@ -47,7 +47,7 @@ import {
   type RequestHead,
 } from "./http_message.ts";
 import { parseBasicCredentials, type ProxyCredentials } from "./proxy_auth.ts";
-import { relay, writeFull } from "./relay.ts";
+import { relayTcp, writeFull } from "./relay.ts";
 
 /** What the proxy connects through: `Tunnel.connect`. */
 export interface Dialer {
@@ -173,7 +173,7 @@ export async function handleHttpClient(
     }
     if (target.kind === "connect") {
       await writeFull(conn, proxyResponse(200, ""));
-      await relay(conn, tconn, got.rest);
+      await relayTcp(conn, tconn, got.rest);
     } else {
       await forward(conn, tconn, { head, target, framing: framing! }, {
         early: got.rest,

@@ -24,7 +24,7 @@ import { formatAddress, type TunnelConn, TunnelError } from "./conn.ts";
 import { DnsError } from "./dns.ts";
 import { udpAssociate } from "./socks5_udp.ts";
 import { type ProxyCredentials, readSocksUserPass, socksUserPassReply } from "./proxy_auth.ts";
-import { relay, writeFull } from "./relay.ts";
+import { relayTcp, writeFull } from "./relay.ts";
 
 export const SOCKS_VERSION = 5;
 export const REP_SUCCEEDED = 0x00;
@@ -207,7 +207,7 @@ export async function handleSocksClient(
       return;
     }
     await writeFull(conn, socksReply(REP_SUCCEEDED, tconn.localAddress, tconn.localAddr.port));
-    await relay(conn, tconn, r.buf);
+    await relayTcp(conn, tconn, r.buf);
   } catch (err) {
     opts.onError?.(`SOCKS client: ${(err as Error).message}`);
     (tconn as TunnelConn | null)?.close();
