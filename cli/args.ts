@@ -349,6 +349,9 @@ Environment, the daemon (gotatun's own):
   GOTATUN_OFFLOAD         0 turns off the TUN offloads (TSO/USO, GRO)
   GOTATUN_WORKERS         crypto Workers sharing each batch with the data-plane
                           thread, 0 to 64 (default 0)
+  GOTATUN_HANDSHAKE_WORKERS
+                          Workers that answer handshake initiations once they
+                          queue up, 0 to 16 (default 1 with 2+ CPUs, else 0)
   GOTATUN_METRICS         IP:PORT, [IPv6]:PORT or :PORT: serve Prometheus
                           metrics at /metrics (off by default)
   GOTATUN_METRICS_ALLOW_REMOTE

@@ -523,6 +523,7 @@ async function startDataplane(opts: DaemonOptions): Promise<DataplaneHandle | nu
     logLevel: opts.logLevel,
     cryptoEnv: envValue("GOTATUN_CRYPTO"),
     workers: envValue("GOTATUN_WORKERS"),
+    handshakeWorkers: envValue("GOTATUN_HANDSHAKE_WORKERS"),
     workerEntry: entry,
   };
   worker.postMessage(init);

@@ -39,6 +39,7 @@ export interface DataplaneInit {
   logLevel: LogLevel;
   cryptoEnv?: string;
   workers?: string;
+  handshakeWorkers?: string;
   workerEntry: string;
 }
 
@@ -73,6 +74,7 @@ export function runDataplaneWorker(init: DataplaneInit): void {
       wakeFd: init.wakeFd,
       cryptoEnv: init.cryptoEnv,
       workers: init.workers,
+      handshakeWorkers: init.handshakeWorkers,
       workerEntry: init.workerEntry,
     });
   } catch (err) {

@@ -18,6 +18,7 @@ import { VERSION, versionText } from "./version.ts";
 import { createLogger } from "../src/log.ts";
 import { inWorker, runCryptoWorker } from "../src/crypto_workers.ts";
 import { isDataplaneInit, runDataplaneWorker } from "./daemon_worker.ts";
+import { isHandshakeWorkerInit, runHandshakeWorker } from "../src/handshake_workers.ts";
 import { envObject } from "./env.ts";
 
 /** The program name for usage text, like Go's os.Args[0]. */
@@ -88,12 +89,13 @@ export async function main(argv: readonly string[], env: Record<string, string>)
 
 if (inWorker()) {
   // The daemon's Workers run this same module (one file, also bundled): the
-  // data plane, and the crypto Workers it may start. Each takes its own
+  // data plane, and the crypto and handshake Workers it may start. Each takes its own
   // first message and ignores the other kind.
   runCryptoWorker();
   globalThis.addEventListener("message", (e: Event) => {
     const data = (e as MessageEvent).data;
     if (isDataplaneInit(data)) runDataplaneWorker(data);
+    else if (isHandshakeWorkerInit(data)) runHandshakeWorker(data);
   });
 } else if (import.meta.main) {
   try {

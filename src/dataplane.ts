@@ -32,6 +32,7 @@ import { Device } from "./device.ts";
 import { useBestCryptoBackend } from "./crypto/select.ts";
 import { type CryptoPool, InlineCryptoPool } from "./crypto_pool.ts";
 import { WorkerCryptoPool } from "./crypto_workers.ts";
+import { HandshakeWorkers } from "./handshake_workers.ts";
 
 /** Packets per drain call before the other fds get a turn (level-triggered epoll comes back). */
 const DRAIN_BATCH = 256;
@@ -56,6 +57,13 @@ export interface DataplaneOptions {
   workers?: string;
   /** Module the crypto Workers run (it must call runCryptoWorker() in a Worker). */
   workerEntry?: string;
+  /**
+   * GOTATUN_HANDSHAKE_WORKERS: Workers that do the DH work of answering
+   * initiations once handshakes queue up (default 1 with two or more CPUs,
+   * else 0). They run `workerEntry`, which must call runHandshakeWorker()
+   * for a HandshakeWorkerInit message.
+   */
+  handshakeWorkers?: string;
 }
 
 /** What ended {@link Dataplane.run}. */
@@ -73,6 +81,7 @@ export class Dataplane {
   #linkEvents: LinkEvents | null = null;
   #stopReason: StopReason = "stopped";
   #closed = false;
+  #handshakeWorkers: HandshakeWorkers | null;
 
   private constructor(
     loop: EventLoop,
@@ -80,12 +89,14 @@ export class Dataplane {
     bind: LinuxBind,
     device: Device,
     log: Logger,
+    handshakeWorkers: HandshakeWorkers | null,
   ) {
     this.loop = loop;
     this.tun = tun;
     this.bind = bind;
     this.device = device;
     this.#log = log;
+    this.#handshakeWorkers = handshakeWorkers;
   }
 
   /**
@@ -119,6 +130,7 @@ export class Dataplane {
           ? `crypto: ${opts.workers} Worker(s) share each batch with the data-plane thread`
           : "crypto: on the data-plane thread (GOTATUN_WORKERS=0)",
       );
+      const handshakeOffload = makeHandshakeWorkers(opts, log);
       const device = new Device({
         tun,
         bind,
@@ -127,8 +139,10 @@ export class Dataplane {
         autoFlush: false,
         cryptoPool,
         clock: loop,
+        handshakeOffload: handshakeOffload ?? undefined,
       });
-      return new Dataplane(loop, tun, bind, device, log);
+      if (handshakeOffload) loop.add(handshakeOffload.fd, () => device.collectHandshakes());
+      return new Dataplane(loop, tun, bind, device, log, handshakeOffload);
     } catch (err) {
       loop?.close();
       tun.close();
@@ -194,6 +208,7 @@ export class Dataplane {
     } catch (err) {
       this.#log.error(`Closing device: ${message(err)}`);
     }
+    this.#handshakeWorkers?.close();
     this.loop.close();
     this.#linkEvents?.close();
     this.tun.close();
@@ -296,6 +311,31 @@ function warmUpCore(log: Logger): void {
   } catch (err) {
     log.error(`Warm-up failed (the tunnel is not affected): ${message(err)}`);
   }
+}
+
+/** The handshake Workers for GOTATUN_HANDSHAKE_WORKERS (not started until handshakes queue up). */
+function makeHandshakeWorkers(opts: DataplaneOptions, log: Logger): HandshakeWorkers | null {
+  const text = opts.handshakeWorkers;
+  const n = text === undefined || text === ""
+    ? (navigator.hardwareConcurrency >= 2 ? 1 : 0)
+    : Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 16) {
+    throw new Error(
+      `GOTATUN_HANDSHAKE_WORKERS must be a whole number from 0 to 16, got "${text}"`,
+    );
+  }
+  log.verbose(
+    n === 0
+      ? "handshakes: on the data-plane thread (GOTATUN_HANDSHAKE_WORKERS=0)"
+      : `handshakes: ${n} Worker(s) take the DH work once initiations queue up`,
+  );
+  if (n === 0) return null;
+  return new HandshakeWorkers({
+    workers: n,
+    entry: opts.workerEntry ?? Deno.mainModule,
+    cryptoEnv: opts.cryptoEnv,
+    onError: (err) => log.error(`Handshake Workers did not start: ${message(err)}`),
+  });
 }
 
 /**

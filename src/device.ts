@@ -23,6 +23,7 @@ import { MAX_PEERS } from "./constants.ts";
 import { timingSafeEqual } from "./crypto.ts";
 import { type CryptoPool, InlineCryptoPool } from "./crypto_pool.ts";
 import { type DeviceStats, newStats } from "./device_stats.ts";
+import type { HandshakeOffload } from "./handshake_workers.ts";
 import { IndexTable } from "./index_table.ts";
 import { keyToHex } from "./keys.ts";
 import { type Logger, silentLogger } from "./log.ts";
@@ -62,6 +63,12 @@ export interface DeviceOptions {
    * first. An I/O loop that always flushes after a batch turns it off.
    */
   autoFlush?: boolean;
+  /**
+   * Threads that do the DH work of answering initiations (default none: this
+   * thread). The owner calls {@link Device.collectHandshakes} when its fd is
+   * readable, and closes it after the device.
+   */
+  handshakeOffload?: HandshakeOffload;
 }
 
 /** Device is one WireGuard interface. */
@@ -78,6 +85,7 @@ export class Device implements PeerHost {
   readonly cookieChecker: CookieChecker;
   readonly ratelimiter: Ratelimiter;
   readonly stats: DeviceStats = newStats();
+  readonly handshakeOffload: HandshakeOffload | null;
   /** PeerHost: the send path. */
   readonly sender: Send;
   #receivePath: Receive;
@@ -110,6 +118,7 @@ export class Device implements PeerHost {
     this.cookieChecker = new CookieChecker(this.clock, this.rng);
     this.ratelimiter = new Ratelimiter(this.clock);
     this.#autoFlush = opts.autoFlush ?? true;
+    this.handshakeOffload = opts.handshakeOffload ?? null;
     this.#queue = new CryptoQueue(opts.cryptoPool ?? new InlineCryptoPool(), {
       sealed: (peer, batch, i) => this.sender.sealed(peer, batch, i),
       opened: (peer, kp, batch, i, from) => this.#receivePath.opened(peer, kp, batch, i, from),
@@ -378,6 +387,15 @@ export class Device implements PeerHost {
    */
   processHandshakes(): void {
     this.#receivePath.runHandshakes();
+    this.#drain();
+  }
+
+  /**
+   * Answers the initiations that {@link DeviceOptions.handshakeOffload}'s
+   * threads have prepared, then flushes the output.
+   */
+  collectHandshakes(): void {
+    this.#receivePath.collectHandshakes();
     this.#drain();
   }
 }

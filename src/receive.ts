@@ -40,11 +40,13 @@ import type { CookieChecker } from "./noise/cookie.ts";
 import {
   consumeInitiation,
   consumeResponse,
+  finishInitiation,
   handshakeSender,
   HandshakeState,
   responseReceiver,
   type StaticIdentity,
 } from "./noise/handshake.ts";
+import type { HandshakeOffload } from "./handshake_workers.ts";
 import type { Keypair } from "./noise/keypair.ts";
 import type { IndexEntry, Peer } from "./peer.ts";
 import type { CryptoQueue } from "./queueing.ts";
@@ -65,6 +67,8 @@ export interface ReceiveHost {
   readonly bind: Bind;
   readonly stats: DeviceStats;
   readonly isUp: boolean;
+  /** Other threads that answer initiations (null: all inline). */
+  readonly handshakeOffload: HandshakeOffload | null;
   lookupPeer(publicKey: Uint8Array): Peer | undefined;
   /** Runs a turn of the handshake queue and flushes the output. */
   processHandshakes(): void;
@@ -74,6 +78,8 @@ export interface ReceiveHost {
 const HANDSHAKES_PER_TURN = 64;
 /** Most time (ms on the device clock) spent on handshakes per turn. */
 const HANDSHAKE_TURN_BUDGET_MS = 2;
+/** Handshake messages waiting at the start of a turn that start the offload's threads. */
+const OFFLOAD_WARM_DEPTH = 4;
 
 interface QueuedHandshake {
   data: Uint8Array;
@@ -151,6 +157,7 @@ export class Receive {
   clearHandshakes(): void {
     this.#handshakeQueue.length = 0;
     this.#handshakeHead = 0;
+    this.#host.handshakeOffload?.cancel();
   }
 
   /**
@@ -159,7 +166,7 @@ export class Receive {
    */
   isUnderLoad(): boolean {
     const now = this.#host.clock.now();
-    const depth = this.handshakeQueueLength;
+    const depth = this.handshakeQueueLength + (this.#host.handshakeOffload?.inFlight ?? 0);
     const latched = this.#underLoadUntil > now;
     // Enter at UNDER_LOAD_QUEUE_DEPTH; while latched, any backlog of an eighth
     // of that keeps the latch alive. We drain the queue right after each read
@@ -185,8 +192,12 @@ export class Receive {
       let work = 0;
       const q = this.#handshakeQueue;
       const deadline = host.clock.now() + HANDSHAKE_TURN_BUDGET_MS;
+      if (this.handshakeQueueLength >= OFFLOAD_WARM_DEPTH) host.handshakeOffload?.warm();
+      const offload = host.handshakeOffload;
       while (this.#handshakeHead < q.length && work < HANDSHAKES_PER_TURN) {
         if (!host.isUp) break;
+        // Answer what the Workers finished first, which frees their slots.
+        if (offload !== null && offload.hasResults) offload.drain(this.#collected);
         const underLoad = this.isUnderLoad();
         const item = q[this.#handshakeHead];
         q[this.#handshakeHead++] = undefined as unknown as QueuedHandshake;
@@ -235,18 +246,12 @@ export class Receive {
     }
     const now = host.clock.now();
     if (type === MESSAGE_INITIATION) {
-      const peer = consumeInitiation(data, host.identity, this.#lookupPeer, { now });
-      if (!peer) {
-        host.stats.handshakeRejected++;
-        host.log.verbose(`Received invalid initiation message from ${from}`);
-        return true;
+      const offload = host.handshakeOffload;
+      if (offload && host.identity.hasIdentity && offload.submit(data, from, host.identity)) {
+        return false; // answered in collectHandshakes()
       }
-      peer.timers.anyAuthenticatedPacketTraversal();
-      peer.timers.anyAuthenticatedPacketReceived();
-      peer.setEndpointFromPacket(from);
-      peer.verbose("Received handshake initiation");
-      peer.addRxBytes(data.length);
-      this.#send.sendHandshakeResponse(peer);
+      const peer = consumeInitiation(data, host.identity, this.#lookupPeer, { now });
+      this.#answerInitiation(peer, data, from, undefined);
       return true;
     }
     if (type === MESSAGE_RESPONSE) {
@@ -273,6 +278,44 @@ export class Receive {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Answers the initiations the offload's threads have prepared (call when
+   * its fd is readable; no flush).
+   */
+  collectHandshakes(): void {
+    this.#host.handshakeOffload?.drain(this.#collected);
+  }
+
+  #collected = (data: Uint8Array, from: Endpoint, work: Uint8Array | null): void => {
+    const host = this.#host;
+    if (!host.isUp) return;
+    const peer = work === null
+      ? null
+      : finishInitiation(data, work, this.#lookupPeer, { now: host.clock.now() });
+    this.#answerInitiation(peer, data, from, work ?? undefined);
+  };
+
+  /** After an initiation was consumed (`peer`) or rejected (null): the response. */
+  #answerInitiation(
+    peer: Peer | null,
+    data: Uint8Array,
+    from: Endpoint,
+    work: Uint8Array | undefined,
+  ): void {
+    const host = this.#host;
+    if (!peer) {
+      host.stats.handshakeRejected++;
+      host.log.verbose(`Received invalid initiation message from ${from}`);
+      return;
+    }
+    peer.timers.anyAuthenticatedPacketTraversal();
+    peer.timers.anyAuthenticatedPacketReceived();
+    peer.setEndpointFromPacket(from);
+    peer.verbose("Received handshake initiation");
+    peer.addRxBytes(data.length);
+    this.#send.sendHandshakeResponse(peer, work);
   }
 
   #receiveTransport(data: Uint8Array, from: Endpoint): void {

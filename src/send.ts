@@ -274,15 +274,18 @@ export class Send implements PeerSend {
     peer.timers.handshakeInitiated();
   }
 
-  /** Answers a consumed initiation and derives the responder's session (into `next`). */
-  sendHandshakeResponse(peer: Peer): void {
+  /**
+   * Answers a consumed initiation and derives the responder's session (into
+   * `next`); `work` is prepareInitiation()'s when it ran on another thread.
+   */
+  sendHandshakeResponse(peer: Peer, work?: Uint8Array): void {
     const host = this.#host;
     const hs = peer.handshake;
     hs.lastSentHandshake = host.clock.now();
     const msg = new Uint8Array(MESSAGE_RESPONSE_SIZE);
     host.indexTable.delete(hs.localIndex);
     const index = host.indexTable.insert({ peer, keypair: null });
-    if (!createResponse(msg, hs, index, { rng: host.rng })) {
+    if (!createResponse(msg, hs, index, { rng: host.rng }, work)) {
       host.indexTable.delete(index);
       host.log.error(`${peer} - Failed to create response message`);
       return;

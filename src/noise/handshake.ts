@@ -233,6 +233,88 @@ export function createInitiation(
   }
 }
 
+/** The static keypair the responder's part of an initiation needs. */
+export interface ResponderKeys {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * The first half of consuming an initiation (mac1 already checked), which
+ * needs no peer state: the es DH and the initiator's static key. Writes that
+ * key into `peerStatic` and the running chain key and hash into `chainKey`
+ * and `h`; false when the message does not authenticate.
+ */
+function openInitiationStatic(
+  msg: Uint8Array,
+  keys: ResponderKeys,
+  peerStatic: Uint8Array,
+  chainKey: Uint8Array,
+  h: Uint8Array,
+): boolean {
+  const key = new Uint8Array(32);
+  const ss = new Uint8Array(32);
+  try {
+    chainKey.set(INITIAL_CHAIN_KEY);
+    h.set(INITIAL_HASH);
+    mixHash(h, keys.publicKey);
+    // e: Cr = KDF1(Cr, Epub_i); Hr = HASH(Hr ‖ msg.ephemeral)
+    const ephemeral = field(msg, Initiation.ephemeral, 32);
+    kdf([chainKey], chainKey, ephemeral);
+    mixHash(h, ephemeral);
+    // es: (Cr, κ) = KDF2(Cr, DH(Spriv_r, Epub_i))
+    if (!dh(ss, keys.privateKey, ephemeral)) return false;
+    kdf([chainKey, key], chainKey, ss);
+    // s: Spub_i = AEAD-DEC(κ, 0, msg.static, Hr); Hr = HASH(Hr ‖ msg.static)
+    const encStatic = field(msg, Initiation.static, 48);
+    if (!aeadOpen(peerStatic, key, ZERO_COUNTER, encStatic, h)) return false;
+    mixHash(h, encStatic);
+    return true;
+  } finally {
+    wipe(key, ss);
+  }
+}
+
+/**
+ * The second half of consuming an initiation: with the owner's handshake
+ * `hs` (found by the static key), the ss step, the timestamp, and the replay
+ * and flood checks. On success `hs` takes the handshake (InitiationConsumed).
+ * `chainKey` and `h` are the first half's and are consumed.
+ */
+function acceptInitiation(
+  msg: Uint8Array,
+  hs: Handshake,
+  chainKey: Uint8Array,
+  h: Uint8Array,
+  now: number,
+): boolean {
+  if (isZero(hs.precomputedStaticStatic)) return false;
+  const key = new Uint8Array(32);
+  const timestamp = new Uint8Array(12);
+  try {
+    // ss: (Cr, κ) = KDF2(Cr, DH(Spriv_r, Spub_i))
+    kdf([chainKey, key], chainKey, hs.precomputedStaticStatic);
+    // {t}: timestamp = AEAD-DEC(κ, 0, msg.timestamp, Hr); Hr = HASH(Hr ‖ msg.timestamp)
+    const encTimestamp = field(msg, Initiation.timestamp, 28);
+    if (!aeadOpen(timestamp, key, ZERO_COUNTER, encTimestamp, h)) return false;
+    mixHash(h, encTimestamp);
+    // Replay: the timestamp must increase. Flood: one initiation per 20 ms.
+    const replay = !tai64nAfter(timestamp, hs.latestTimestamp);
+    const flood = now - hs.lastInitiationConsumption <= HANDSHAKE_INITATION_RATE;
+    if (replay || flood) return false;
+    hs.hash.set(h);
+    hs.chainKey.set(chainKey);
+    hs.remoteEphemeral.set(field(msg, Initiation.ephemeral, 32));
+    hs.remoteIndex = readU32(msg, Initiation.sender);
+    hs.latestTimestamp.set(timestamp);
+    hs.lastInitiationConsumption = now;
+    hs.state = HandshakeState.InitiationConsumed;
+    return true;
+  } finally {
+    wipe(key, timestamp);
+  }
+}
+
 /**
  * Consumes an initiation whose mac1 was already checked. `lookup` maps the
  * decrypted static key to its owner (a peer, whose `handshake` is updated).
@@ -249,86 +331,156 @@ export function consumeInitiation<T extends { handshake: Handshake }>(
   if (msg.length !== MESSAGE_INITIATION_SIZE || !identity.hasIdentity) return null;
   const chainKey = new Uint8Array(32);
   const h = new Uint8Array(32);
-  const key = new Uint8Array(32);
-  const ss = new Uint8Array(32);
   const peerStatic = new Uint8Array(32);
-  const timestamp = new Uint8Array(12);
   try {
-    chainKey.set(INITIAL_CHAIN_KEY);
-    h.set(INITIAL_HASH);
-    mixHash(h, identity.publicKey);
-    // e: Cr = KDF1(Cr, Epub_i); Hr = HASH(Hr ‖ msg.ephemeral)
-    const ephemeral = field(msg, Initiation.ephemeral, 32);
-    kdf([chainKey], chainKey, ephemeral);
-    mixHash(h, ephemeral);
-    // es: (Cr, κ) = KDF2(Cr, DH(Spriv_r, Epub_i))
-    if (!dh(ss, identity.privateKey, ephemeral)) return null;
-    kdf([chainKey, key], chainKey, ss);
-    // s: Spub_i = AEAD-DEC(κ, 0, msg.static, Hr); Hr = HASH(Hr ‖ msg.static)
-    const encStatic = field(msg, Initiation.static, 48);
-    if (!aeadOpen(peerStatic, key, ZERO_COUNTER, encStatic, h)) return null;
-    mixHash(h, encStatic);
+    if (!openInitiationStatic(msg, identity, peerStatic, chainKey, h)) return null;
     const owner = lookup(peerStatic);
-    if (!owner) return null;
-    const hs = owner.handshake;
-    if (isZero(hs.precomputedStaticStatic)) return null;
-    // ss: (Cr, κ) = KDF2(Cr, DH(Spriv_r, Spub_i))
-    kdf([chainKey, key], chainKey, hs.precomputedStaticStatic);
-    // {t}: timestamp = AEAD-DEC(κ, 0, msg.timestamp, Hr); Hr = HASH(Hr ‖ msg.timestamp)
-    const encTimestamp = field(msg, Initiation.timestamp, 28);
-    if (!aeadOpen(timestamp, key, ZERO_COUNTER, encTimestamp, h)) return null;
-    mixHash(h, encTimestamp);
-    // Replay: the timestamp must increase. Flood: one initiation per 20 ms.
-    const replay = !tai64nAfter(timestamp, hs.latestTimestamp);
-    const flood = ctx.now - hs.lastInitiationConsumption <= HANDSHAKE_INITATION_RATE;
-    if (replay || flood) return null;
-    hs.hash.set(h);
-    hs.chainKey.set(chainKey);
-    hs.remoteEphemeral.set(ephemeral);
-    hs.remoteIndex = readU32(msg, Initiation.sender);
-    hs.latestTimestamp.set(timestamp);
-    hs.lastInitiationConsumption = ctx.now;
-    hs.state = HandshakeState.InitiationConsumed;
+    if (!owner || !acceptInitiation(msg, owner.handshake, chainKey, h, ctx.now)) return null;
     return owner;
   } finally {
-    wipe(chainKey, h, key, ss, timestamp);
+    wipe(chainKey, h);
+  }
+}
+
+/**
+ * Byte layout of {@link prepareInitiation}'s result (INITIATION_WORK_SIZE
+ * bytes): the initiator's static key, the chain key and hash after it, and
+ * the responder's ephemeral public key with its two DH results (ee, se).
+ */
+export const WORK_PEER_STATIC = 0;
+const WORK_CHAIN_KEY = 32;
+const WORK_HASH = 64;
+const WORK_EPHEMERAL = 96;
+const WORK_EE = 128;
+const WORK_SE = 160;
+export const INITIATION_WORK_SIZE = 192;
+
+/**
+ * Every DH of answering an initiation (mac1 already checked), none of which
+ * needs peer state, so another thread can run it (src/handshake_workers.ts):
+ * es and the initiator's static key (as {@link consumeInitiation}), then a new
+ * responder ephemeral key and its DHs with the initiator's ephemeral and
+ * static keys (as {@link createResponse}). The ephemeral private key never
+ * leaves this function. Writes `work` (INITIATION_WORK_SIZE bytes, see the
+ * layout above); false when the message does not authenticate or a DH is
+ * all zeros. {@link finishInitiation} completes it on the device's thread.
+ */
+export function prepareInitiation(
+  msg: Uint8Array,
+  keys: ResponderKeys,
+  rng: Rng,
+  work: Uint8Array,
+): boolean {
+  if (msg.length !== MESSAGE_INITIATION_SIZE || work.length !== INITIATION_WORK_SIZE) return false;
+  const peerStatic = work.subarray(WORK_PEER_STATIC, WORK_PEER_STATIC + 32);
+  const ok = openInitiationStatic(
+    msg,
+    keys,
+    peerStatic,
+    work.subarray(WORK_CHAIN_KEY, WORK_CHAIN_KEY + 32),
+    work.subarray(WORK_HASH, WORK_HASH + 32),
+  ) &&
+    responderDH(
+      rng,
+      field(msg, Initiation.ephemeral, 32),
+      peerStatic,
+      work.subarray(WORK_EPHEMERAL, WORK_EPHEMERAL + 32),
+      work.subarray(WORK_EE, WORK_EE + 32),
+      work.subarray(WORK_SE, WORK_SE + 32),
+    );
+  if (!ok) work.fill(0);
+  return ok;
+}
+
+/**
+ * Completes an initiation that {@link prepareInitiation} prepared into
+ * `work`: finds the owner by the static key, then the ss step, timestamp,
+ * replay and flood checks as {@link consumeInitiation}. Returns the owner,
+ * whose handshake is then InitiationConsumed; pass the same `work` to
+ * {@link createResponse}. Null when rejected. `work` is wiped on rejection.
+ */
+export function finishInitiation<T extends { handshake: Handshake }>(
+  msg: Uint8Array,
+  work: Uint8Array,
+  lookup: (staticPublic: Uint8Array) => T | undefined,
+  ctx: { now: number },
+): T | null {
+  if (msg.length !== MESSAGE_INITIATION_SIZE || work.length !== INITIATION_WORK_SIZE) return null;
+  const chainKey = work.subarray(WORK_CHAIN_KEY, WORK_CHAIN_KEY + 32);
+  const h = work.subarray(WORK_HASH, WORK_HASH + 32);
+  const owner = lookup(work.subarray(WORK_PEER_STATIC, WORK_PEER_STATIC + 32));
+  if (!owner || !acceptInitiation(msg, owner.handshake, chainKey, h, ctx.now)) {
+    work.fill(0);
+    return null;
+  }
+  wipe(chainKey, h);
+  return owner;
+}
+
+/**
+ * e, ee, se of the response: a new ephemeral key (its public key into
+ * `ephemeralPublic`) and its DH with the initiator's ephemeral and static
+ * keys. False when a DH is all zeros.
+ */
+function responderDH(
+  rng: Rng,
+  remoteEphemeral: Uint8Array,
+  remoteStatic: Uint8Array,
+  ephemeralPublic: Uint8Array,
+  ee: Uint8Array,
+  se: Uint8Array,
+): boolean {
+  const ephemeral = new Uint8Array(32);
+  try {
+    rng(ephemeral);
+    clampPrivateKey(ephemeral);
+    publicKey(ephemeral, ephemeralPublic);
+    return dh(ee, ephemeral, remoteEphemeral) && dh(se, ephemeral, remoteStatic);
+  } finally {
+    forgetPrivateKey(ephemeral);
+    wipe(ephemeral);
   }
 }
 
 /**
  * Writes the response to a consumed initiation into `out` (92 bytes; MACs
- * are left for the CookieGenerator). Returns false when `hs` is not in the
- * InitiationConsumed state.
+ * are left for the CookieGenerator). The DH work is done here, or was done
+ * by {@link prepareInitiation} when its `work` is given (then wiped).
+ * Returns false when `hs` is not in the InitiationConsumed state or a DH is
+ * all zeros.
  */
 export function createResponse(
   out: Uint8Array,
   hs: Handshake,
   localIndex: number,
   ctx: { rng: Rng },
+  work?: Uint8Array,
 ): boolean {
   if (out.length !== MESSAGE_RESPONSE_SIZE) throw new RangeError("Response must be 92 bytes");
   if (hs.state !== HandshakeState.InitiationConsumed) return false;
   const key = new Uint8Array(32);
   const tau = new Uint8Array(32);
-  const ss = new Uint8Array(32);
+  const dhOut = work ?? new Uint8Array(INITIATION_WORK_SIZE);
+  const ephemeral = dhOut.subarray(WORK_EPHEMERAL, WORK_EPHEMERAL + 32);
+  const ee = dhOut.subarray(WORK_EE, WORK_EE + 32);
+  const se = dhOut.subarray(WORK_SE, WORK_SE + 32);
   try {
+    // e: (Epriv_r, Epub_r) = DH-GENERATE(), with DH(Epriv_r, Epub_i) and
+    // DH(Epriv_r, Spub_i) for the next steps; Epriv_r is not kept.
+    if (!work && !responderDH(ctx.rng, hs.remoteEphemeral, hs.remoteStatic, ephemeral, ee, se)) {
+      return false;
+    }
     writeType(out, MESSAGE_RESPONSE);
     writeU32(out, Response.sender, localIndex);
     writeU32(out, Response.receiver, hs.remoteIndex);
-    // e: (Epriv_r, Epub_r) = DH-GENERATE(); Cr = KDF1(Cr, Epub_r); Hr = HASH(Hr ‖ Epub_r)
-    forgetPrivateKey(hs.localEphemeral);
-    ctx.rng(hs.localEphemeral);
-    clampPrivateKey(hs.localEphemeral);
-    const ephemeral = field(out, Response.ephemeral, 32);
-    publicKey(hs.localEphemeral, ephemeral);
+    field(out, Response.ephemeral, 32).set(ephemeral);
+    // Cr = KDF1(Cr, Epub_r); Hr = HASH(Hr ‖ Epub_r)
     kdf([hs.chainKey], hs.chainKey, ephemeral);
     mixHash(hs.hash, ephemeral);
     // ee: Cr = KDF1(Cr, DH(Epriv_r, Epub_i))
-    if (!dh(ss, hs.localEphemeral, hs.remoteEphemeral)) return false;
-    kdf([hs.chainKey], hs.chainKey, ss);
+    kdf([hs.chainKey], hs.chainKey, ee);
     // se: Cr = KDF1(Cr, DH(Epriv_r, Spub_i))
-    if (!dh(ss, hs.localEphemeral, hs.remoteStatic)) return false;
-    kdf([hs.chainKey], hs.chainKey, ss);
+    kdf([hs.chainKey], hs.chainKey, se);
     // psk: (Cr, τ, κ) = KDF3(Cr, Q); Hr = HASH(Hr ‖ τ)
     kdf([hs.chainKey, tau, key], hs.chainKey, hs.presharedKey);
     mixHash(hs.hash, tau);
@@ -340,7 +492,7 @@ export function createResponse(
     hs.state = HandshakeState.ResponseCreated;
     return true;
   } finally {
-    wipe(key, tau, ss);
+    wipe(key, tau, dhOut);
   }
 }
 
