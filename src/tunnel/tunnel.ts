@@ -12,7 +12,8 @@
  */
 import { type Clock, realClock, type Rng, systemRng } from "../clock.ts";
 import type { Bind } from "../conn/bind.ts";
-import { DenoUdpBind } from "../conn/deno_udp.ts";
+import type { DenoUdpBind } from "../conn/deno_udp.ts";
+import { PolledLinuxBind, preferredBind } from "../conn/polled_bind.ts";
 import { Endpoint } from "../conn/endpoint.ts";
 import { Device } from "../device.ts";
 import { parseIPv4, parseIPv6, parsePrefix } from "../ip.ts";
@@ -28,7 +29,7 @@ import { DnsResolver, type DnsResolverConfig, ipLiteral } from "./resolver.ts";
 
 /** Options for {@link Tunnel.fromConfig}. */
 export interface TunnelOptions {
-  /** The UDP edge (default: a new {@link DenoUdpBind}). */
+  /** The UDP edge (default: {@link preferredBind}, a {@link PolledLinuxBind} or a {@link DenoUdpBind}). */
   bind?: Bind;
   clock?: Clock;
   rng?: Rng;
@@ -209,15 +210,18 @@ export class Tunnel {
       mtu: cfg.mtu ?? 1420,
       tcp: opts.tcp,
     });
+    const bind = opts.bind ?? preferredBind();
     const device = new Device({
       tun: stack,
-      bind: opts.bind ?? new DenoUdpBind(),
+      bind,
       clock,
       rng,
       logger: opts.logger ?? silentLogger,
       name: "tunnel",
     });
     stack.attach(device);
+    // Datagrams drained in one wake-up go through the crypto batch at once, not a turn later.
+    if (bind instanceof PolledLinuxBind) bind.afterDrain = () => device.flush();
     try {
       applyConfig(device, cfg, endpoints);
     } catch (err) {
