@@ -20,6 +20,7 @@ import type { Tunnel } from "./tunnel.ts";
 import { formatAddress, type TunnelConn, TunnelError } from "./conn.ts";
 import { DnsError } from "./dns.ts";
 import { udpAssociate } from "./socks5_udp.ts";
+import { relayTcp } from "./forward.ts";
 
 export const SOCKS_VERSION = 5;
 export const REP_SUCCEEDED = 0x00;
@@ -199,7 +200,8 @@ export async function handleSocksClient(
       return;
     }
     await writeFull(conn, socksReply(REP_SUCCEEDED, tconn.localAddress, tconn.localAddr.port));
-    await relay(conn, tconn, r.buf);
+    // The shared relay (forward.ts): no web streams, a small read buffer while idle.
+    await relayTcp(conn, tconn, r.buf);
   } catch (err) {
     opts.onError?.(`SOCKS client: ${(err as Error).message}`);
     (tconn as TunnelConn | null)?.close();
@@ -210,38 +212,6 @@ export async function handleSocksClient(
       // already closed
     }
   }
-}
-
-/** Copies both ways until both ends finished; `early` is client data read with the request. */
-async function relay(conn: Deno.Conn, t: TunnelConn, early: Uint8Array): Promise<void> {
-  const up = (async () => {
-    const w = t.writable.getWriter();
-    if (early.length > 0) await w.write(early.slice());
-    const buf = new Uint8Array(64 * 1024);
-    for (;;) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      await w.write(buf.slice(0, n));
-    }
-    await w.close();
-  })();
-  const down = (async () => {
-    for await (const chunk of t.readable) await writeFull(conn, chunk);
-    await conn.closeWrite().catch(() => {});
-  })();
-  // A failure either way ends both: the other direction would wait forever.
-  const fail = () => {
-    t.close();
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
-  };
-  up.catch(fail);
-  down.catch(fail);
-  await Promise.allSettled([up, down]);
-  t.close();
 }
 
 /** Accepts clients on `listener` until it is closed; each is served by {@link handleSocksClient}. */
