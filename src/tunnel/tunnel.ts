@@ -3,7 +3,7 @@
  * @module
  * {@link Tunnel}: WireGuard inside a Deno program, without root or a TUN
  * device. A {@link Device} gets a {@link NetStack} as its Tun and a UDP
- * {@link Bind} (by default {@link DenoUdpBind}, Deno's own sockets, which
+ * {@link Bind} (by default `DenoUdpBind`, Deno's own sockets, which
  * needs `--unstable-net`); the stack's TCP connections come out as
  * {@link TunnelConn}s with web streams, its UDP ports as
  * {@link TunnelDatagramConn}s, and names are resolved by a
@@ -12,7 +12,6 @@
  */
 import { type Clock, realClock, type Rng, systemRng } from "../clock.ts";
 import type { Bind } from "../conn/bind.ts";
-import type { DenoUdpBind } from "../conn/deno_udp.ts";
 import { PolledLinuxBind, preferredBind } from "../conn/polled_bind.ts";
 import { Endpoint } from "../conn/endpoint.ts";
 import { Device } from "../device.ts";
@@ -29,7 +28,7 @@ import { DnsResolver, type DnsResolverConfig, ipLiteral } from "./resolver.ts";
 
 /** Options for {@link Tunnel.fromConfig}. */
 export interface TunnelOptions {
-  /** The UDP edge (default: {@link preferredBind}, a {@link PolledLinuxBind} or a {@link DenoUdpBind}). */
+  /** The UDP edge (default: {@link preferredBind}, a {@link PolledLinuxBind} or a `DenoUdpBind`). */
   bind?: Bind;
   clock?: Clock;
   rng?: Rng;

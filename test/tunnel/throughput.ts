@@ -6,25 +6,31 @@
  *
  * ```
  * deno run -A --unstable-net test/tunnel/throughput.ts [--seconds 5] [--conns 1]
- *                                                      [--dir up|down] [--prof]
+ *                                                      [--dir up|down] [--stats] [--bind deno]
  * ```
  *
  * The measuring process is tunnel A (10.77.0.1, the one whose stack sends
  * with `--dir up`); it starts tunnel B (10.77.0.2, a sink or a source on TCP
  * port 5001) as a child process. `--conns` connections move data for
  * `--seconds` after a 1 s warm-up; A prints Mbit/s and its user+sys CPU
- * time per MB. `--prof` runs A with `--cpu-prof` (a .cpuprofile in the
- * working directory). No root, loopback only.
+ * time per MB; `--stats` adds the stack's and device's counters; `--bind
+ * deno` uses DenoUdpBind on both ends. Profile with `deno run --cpu-prof`.
+ * No root, loopback only.
  */
 import process from "node:process";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { systemRng } from "../../src/clock.ts";
 import { keyToBase64 } from "../../src/keys.ts";
 import { Tunnel } from "../../src/tunnel/tunnel.ts";
+import { DenoUdpBind } from "../../src/conn/deno_udp.ts";
 import { useBestCryptoBackend } from "../../src/crypto/select.ts";
 import type { TunnelConn } from "../../src/tunnel/conn.ts";
 
 const PORT = 5001;
+
+function say(line: string): void {
+  Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
+}
 
 function conf(own: Uint8Array, peer: Uint8Array, addr: string, listen: number, to: number) {
   return `[Interface]
@@ -41,6 +47,11 @@ Endpoint = 127.0.0.1:${to}
 function flag(name: string, def: string): string {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 ? Deno.args[i + 1] : def;
+}
+
+/** `--bind deno` (either process): Deno's sockets instead of the default (FFI when allowed). */
+function bindOpt() {
+  return Deno.args.includes("deno") ? { bind: new DenoUdpBind() } : {};
 }
 
 const block = new Uint8Array(64 * 1024);
@@ -68,7 +79,7 @@ async function source(c: TunnelConn, stop: () => boolean): Promise<void> {
 async function peer(dir: string, keyA: string, keyB: string, portA: number, portB: number) {
   const ka = Uint8Array.from(atob(keyA), (c) => c.charCodeAt(0));
   const kb = Uint8Array.from(atob(keyB), (c) => c.charCodeAt(0));
-  const t = await Tunnel.fromConfig(conf(kb, ka, "10.77.0.2", portB, portA));
+  const t = await Tunnel.fromConfig(conf(kb, ka, "10.77.0.2", portB, portA), bindOpt());
   const l = t.listen({ port: PORT });
   let stop = false;
   (async () => {
@@ -78,7 +89,7 @@ async function peer(dir: string, keyA: string, keyB: string, portA: number, port
     t.close();
     Deno.exit(0);
   })();
-  console.log("ready");
+  say("ready");
   for await (const c of l) {
     if (dir === "up") sink(c, () => {});
     else source(c, () => stop);
@@ -109,6 +120,7 @@ async function main(): Promise<void> {
       keyToBase64(kb),
       String(portA),
       String(portB),
+      ...(flag("bind", "") === "deno" ? ["deno"] : []),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -116,7 +128,7 @@ async function main(): Promise<void> {
   const out = child.stdout.getReader();
   const first = await out.read();
   if (!new TextDecoder().decode(first.value).includes("ready")) throw new Error("peer failed");
-  const t = await Tunnel.fromConfig(conf(ka, kb, "10.77.0.1", portA, portB));
+  const t = await Tunnel.fromConfig(conf(ka, kb, "10.77.0.1", portA, portB), bindOpt());
   let bytes = 0, stop = false;
   const cs = await Promise.all(
     Array.from({ length: conns }, () => t.connect({ hostname: "10.77.0.2", port: PORT })),
@@ -145,7 +157,7 @@ async function main(): Promise<void> {
   stop = true;
   const mbps = (b1 - b0) * 8 / ((t1 - t0) / 1000) / 1e6;
   const cpu = (u1.user - u0.user + u1.system - u0.system) / 1000;
-  console.log(JSON.stringify({
+  say(JSON.stringify({
     dir,
     conns,
     mbps: Math.round(mbps),
@@ -154,7 +166,7 @@ async function main(): Promise<void> {
   }));
   if (Deno.args.includes("--stats")) {
     const st = t.stack.stats;
-    console.log(JSON.stringify({
+    say(JSON.stringify({
       ipIn: st.ipIn,
       ipOut: st.ipOut,
       retransmits: st.tcpRetransmits,
