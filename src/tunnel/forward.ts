@@ -59,7 +59,7 @@ function closeQuietly(c: { close(): void }): void {
 
 /** Largest read from the local connection, and the first one (grown while reads fill it). */
 const RELAY_CHUNK = 64 * 1024;
-const RELAY_FIRST_CHUNK = 4 * 1024;
+const RELAY_FIRST_CHUNK = 2 * 1024;
 
 /** Bytes a {@link relayTcp} copied each way. */
 export interface RelayCounts {
@@ -76,7 +76,7 @@ export interface RelayCounts {
  * reset or error either way ends both: `tunneled` is reset and `local`
  * closed. Both are closed when it resolves; it never rejects.
  *
- * Memory: an idle relay holds one read buffer, 4 KiB at first, doubling
+ * Memory: an idle relay holds one read buffer, 2 KiB at first, doubling
  * up to 64 KiB while reads fill it and halving when they do not; data from
  * the tunnel is taken in chunks sized to what arrived, only once it has.
  * Neither direction uses web streams.
