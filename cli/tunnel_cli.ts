@@ -7,6 +7,7 @@
  * (on stderr, wireguard-go's line shape), and stopping on SIGINT/SIGTERM.
  */
 import { Tunnel } from "../src/tunnel/tunnel.ts";
+import { useBestCryptoBackend } from "../src/crypto/select.ts";
 import { createLogger, type Logger, parseLogLevel } from "../src/log.ts";
 import { writeStderr } from "./output.ts";
 
@@ -31,7 +32,8 @@ export interface StartedTunnel {
 }
 
 /**
- * Reads `configPath` and starts a {@link Tunnel} on Deno UDP sockets, logging
+ * Reads `configPath` and starts a {@link Tunnel} (FFI UDP sockets and
+ * libcrypto when permitted, see `preferredBind` and `useBestCryptoBackend`), logging
  * as `command` at `env.LOG_LEVEL` (default error). On failure prints
  * "gotatun COMMAND: PATH: why" to stderr and returns null.
  */
@@ -42,6 +44,9 @@ export async function startTunnel(
 ): Promise<StartedTunnel | null> {
   const log = createLogger(parseLogLevel(env.LOG_LEVEL ?? "error"), command, writeStderr);
   try {
+    // libcrypto through FFI when it loads (GOTATUN_CRYPTO as for the daemon); noble is an order
+    // of magnitude slower per packet.
+    log.verbose(useBestCryptoBackend(env.GOTATUN_CRYPTO).reason);
     const tunnel = await Tunnel.fromConfig(await Deno.readTextFile(configPath), { logger: log });
     return { tunnel, log };
   } catch (err) {

@@ -7,7 +7,11 @@
  * dual-stack (Linux by default: the second fails with "address in use"),
  * IPv4 peers are reached through it as `::ffff:a.b.c.d`. Without IPv6 it
  * uses `0.0.0.0` alone. Each socket is read by an async loop that hands
- * every datagram to `receive`; sends copy the datagram and do not wait.
+ * every datagram to `receive` (a view into one reused buffer, with an
+ * endpoint reused while the sender stays the same); sends copy the datagram
+ * and do not wait. One op per datagram each way: the FFI
+ * `PolledLinuxBind` (src/conn/polled_bind.ts) batches and is many times
+ * faster where FFI is allowed.
  * `setMark` is accepted and has no effect (Deno sockets have no SO_MARK).
  */
 import { type Bind, BindError, type ReceiveFn, type SendErrorFn } from "./bind.ts";
@@ -15,6 +19,8 @@ import { Endpoint } from "./endpoint.ts";
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "../ip.ts";
 
 const EADDRINUSE = 98;
+/** Largest UDP payload over IPv4 or IPv6 without jumbograms. */
+const MAX_DATAGRAM = 65535;
 
 /** UDP on Deno's own sockets; see the module doc. */
 export class DenoUdpBind implements Bind {
@@ -67,15 +73,29 @@ export class DenoUdpBind implements Bind {
   }
 
   async #readLoop(conn: Deno.DatagramConn, gen: number): Promise<void> {
+    // One buffer per socket, reused: receive() without one allocates 64 KiB per datagram,
+    // and the device copies what it keeps before the next receive.
+    const buf = new Uint8Array(MAX_DATAGRAM);
+    let lastHost = "", lastPort = -1;
+    let ep: Endpoint | null = null;
     for (;;) {
       let msg: [Uint8Array, Deno.Addr];
       try {
-        msg = await conn.receive();
+        msg = await conn.receive(buf);
       } catch {
         return; // closed
       }
       if (gen !== this.#gen) return;
-      const ep = endpointOf(msg[1] as Deno.NetAddr);
+      const a = msg[1] as Deno.NetAddr;
+      // Parsed again only when the sender changes (the callback may modify the endpoint).
+      if (a.hostname !== lastHost || a.port !== lastPort || ep === null) {
+        ep = endpointOf(a);
+        lastHost = a.hostname;
+        lastPort = a.port;
+      } else {
+        ep.srcAddress = null;
+        ep.srcIfindex = 0;
+      }
       if (ep) this.#receive?.(msg[0], ep);
     }
   }

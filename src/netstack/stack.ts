@@ -151,9 +151,25 @@ export class NetStack implements Tun, TcpHost, UdpHost {
     this.#hashSeed = this.#random32();
   }
 
-  /** Sends the stack's packets into `device` (its `handleTunPacket`). */
-  attach(device: { handleTunPacket(packet: Uint8Array): void }): void {
-    this.output = (p) => device.handleTunPacket(p);
+  /**
+   * Sends the stack's packets into `device` (its `handleTunPacket`), and
+   * has the device flush once per clock turn after the stack sent anything:
+   * a bind that batches sends (LinuxBind) pushes out handshake initiations
+   * and data at that flush, together with everything else of the turn.
+   */
+  attach(device: { handleTunPacket(packet: Uint8Array): void; flush(): void }): void {
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      device.flush();
+    };
+    this.output = (p) => {
+      device.handleTunPacket(p);
+      if (!scheduled) {
+        scheduled = true;
+        this.clock.after(0, flush);
+      }
+    };
   }
 
   /** Connections in any state. */

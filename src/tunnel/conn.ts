@@ -33,9 +33,9 @@ export class TunnelConn {
   readonly remoteAddr: Deno.NetAddr;
   /** The local address as 4 or 16 bytes. */
   readonly localAddress: Uint8Array;
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
   readonly #c: TcpConn;
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
   #wakeRead: (() => void) | null = null;
   #wakeWrite: (() => void) | null = null;
 
@@ -61,15 +61,77 @@ export class TunnelConn {
     conn.onReadable = wake;
     conn.onWritable = wake;
     conn.onClose = wake;
-    this.readable = new ReadableStream<Uint8Array>({
+  }
+
+  /** The bytes received, as a stream (made on first use; {@link read} is the lighter way). */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream<Uint8Array>({
       pull: (controller) => this.#pull(controller),
       cancel: () => this.close(),
     }, { highWaterMark: 0 });
-    this.writable = new WritableStream<Uint8Array>({
+  }
+
+  /** The bytes to send, as a stream (made on first use; {@link write} is the lighter way). */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.#write(chunk),
       close: () => this.closeWrite(),
       abort: () => this.#c.abort(),
     });
+  }
+
+  /**
+   * Reads into `into`, as `Deno.Conn.read`: the count (at least 1 when
+   * `into` is not empty), or null at the end of the stream. Rejects with a
+   * {@link TunnelError} when the connection failed (reset, timeout).
+   */
+  async read(into: Uint8Array): Promise<number | null> {
+    if (into.length === 0) return 0;
+    const c = this.#c;
+    for (;;) {
+      const n = c.read(into);
+      if (n > 0) return n;
+      if (n === -1) {
+        if (c.error && c.error !== "aborted") {
+          throw new TunnelError(c.error, `connection ${c.error}`);
+        }
+        return null;
+      }
+      await new Promise<void>((resolve) => this.#wakeRead = resolve);
+    }
+  }
+
+  /**
+   * The next bytes received, up to `max`, in a new array sized to what was
+   * buffered; null at the end of the stream. Nothing is allocated while it
+   * waits. Rejects like {@link read}.
+   */
+  async readChunk(max = 64 * 1024): Promise<Uint8Array | null> {
+    const c = this.#c;
+    for (;;) {
+      const avail = c.readable;
+      if (avail > 0) {
+        const buf = new Uint8Array(Math.min(avail, max));
+        return buf.subarray(0, c.read(buf));
+      }
+      if (c.read(EMPTY_READ) === -1) {
+        if (c.error && c.error !== "aborted") {
+          throw new TunnelError(c.error, `connection ${c.error}`);
+        }
+        return null;
+      }
+      await new Promise<void>((resolve) => this.#wakeRead = resolve);
+    }
+  }
+
+  /**
+   * Sends all of `data` (copied into the connection's send buffer, so
+   * `data` is free again when it resolves), waiting for room as needed.
+   * Rejects with a {@link TunnelError} once the connection is closed or
+   * after {@link closeWrite}.
+   */
+  write(data: Uint8Array): Promise<void> {
+    return this.#write(data);
   }
 
   /** The error the connection ended with, or null. */
@@ -111,6 +173,12 @@ export class TunnelConn {
   /** Sends FIN once the written data is out; reading goes on. */
   closeWrite(): void {
     this.#c.shutdown();
+  }
+
+  /** Resets the connection (RST to the peer) and wakes pending reads and writes. */
+  abort(): void {
+    this.#c.abort();
+    this.#c.flushEvents();
   }
 
   /** Closes both directions (a reset if unread data is left, as Linux does). */

@@ -22,7 +22,9 @@ function closeQuietly(c: { close(): void }): void {
   }
 }
 
+/** Largest read from the local connection, and the first one (grown while reads fill it). */
 const RELAY_CHUNK = 64 * 1024;
+const RELAY_FIRST_CHUNK = 2 * 1024;
 
 /** Bytes a {@link relayTcp} copied each way. */
 export interface RelayCounts {
@@ -39,40 +41,48 @@ export interface RelayCounts {
  * into the tunnel first. A reset or error either way ends both: `tunneled`
  * is reset and `local` closed. Both are closed when it resolves; it never
  * rejects.
+ *
+ * Memory: an idle relay holds one read buffer, 2 KiB at first, doubling up
+ * to 64 KiB while reads fill it and halving when they do not; data from the
+ * tunnel is taken in chunks sized to what arrived, only once it has.
+ * Neither direction uses web streams.
  */
 export async function relayTcp(
   local: Deno.Conn,
   tunneled: TunnelConn,
-  early: Uint8Array = new Uint8Array(0),
+  early: Uint8Array | null = null,
 ): Promise<RelayCounts> {
   const counts: RelayCounts = { toTunnel: 0, fromTunnel: 0 };
-  const w = tunneled.writable.getWriter();
   let failed = false;
   const fail = () => {
     if (failed) return;
     failed = true;
-    // Abort resets the tunnel's connection once a write in flight has settled.
-    w.abort().catch(() => {});
-    tunneled.close();
+    tunneled.abort();
     closeQuietly(local);
   };
   const up = (async () => {
-    if (early.length > 0) {
-      await w.write(early);
+    if (early !== null && early.length > 0) {
+      await tunneled.write(early);
       counts.toTunnel += early.length;
     }
-    const buf = new Uint8Array(RELAY_CHUNK);
+    let buf = new Uint8Array(RELAY_FIRST_CHUNK);
     for (;;) {
       const n = await local.read(buf);
       if (n === null) break;
       // The write resolves once the stack has copied the bytes, so buf is free again.
-      await w.write(buf.subarray(0, n));
+      await tunneled.write(buf.subarray(0, n));
       counts.toTunnel += n;
+      if (n === buf.length && buf.length < RELAY_CHUNK) buf = new Uint8Array(buf.length * 2);
+      else if (n < buf.length >> 2 && buf.length > RELAY_FIRST_CHUNK) {
+        buf = new Uint8Array(buf.length >> 1);
+      }
     }
-    await w.close();
+    if (!failed) tunneled.closeWrite();
   })();
   const down = (async () => {
-    for await (const chunk of tunneled.readable) {
+    for (;;) {
+      const chunk = await tunneled.readChunk(RELAY_CHUNK);
+      if (chunk === null) break;
       await writeFull(local, chunk);
       counts.fromTunnel += chunk.length;
     }

@@ -3,7 +3,7 @@
  * @module
  * {@link Tunnel}: WireGuard inside a Deno program, without root or a TUN
  * device. A {@link Device} gets a {@link NetStack} as its Tun and a UDP
- * {@link Bind} (by default {@link DenoUdpBind}, Deno's own sockets, which
+ * {@link Bind} (by default `DenoUdpBind`, Deno's own sockets, which
  * needs `--unstable-net`); the stack's TCP connections come out as
  * {@link TunnelConn}s with web streams, its UDP ports as
  * {@link TunnelDatagramConn}s, and names are resolved by a
@@ -12,7 +12,7 @@
  */
 import { type Clock, realClock, type Rng, systemRng } from "../clock.ts";
 import type { Bind } from "../conn/bind.ts";
-import { DenoUdpBind } from "../conn/deno_udp.ts";
+import { PolledLinuxBind, preferredBind } from "../conn/polled_bind.ts";
 import { Endpoint } from "../conn/endpoint.ts";
 import { Device } from "../device.ts";
 import { parseIPv4, parseIPv6, parsePrefix } from "../ip.ts";
@@ -30,7 +30,7 @@ import { ProxyCredentials } from "./proxy_auth.ts";
 
 /** Options for {@link Tunnel.fromConfig}. */
 export interface TunnelOptions {
-  /** The UDP edge (default: a new {@link DenoUdpBind}). */
+  /** The UDP edge (default: {@link preferredBind}, a {@link PolledLinuxBind} or a `DenoUdpBind`). */
   bind?: Bind;
   clock?: Clock;
   rng?: Rng;
@@ -216,15 +216,18 @@ export class Tunnel {
       mtu: cfg.mtu ?? 1420,
       tcp: opts.tcp,
     });
+    const bind = opts.bind ?? preferredBind();
     const device = new Device({
       tun: stack,
-      bind: opts.bind ?? new DenoUdpBind(),
+      bind,
       clock,
       rng,
       logger: opts.logger ?? silentLogger,
       name: "tunnel",
     });
     stack.attach(device);
+    // Datagrams drained in one wake-up go through the crypto batch at once, not a turn later.
+    if (bind instanceof PolledLinuxBind) bind.afterDrain = () => device.flush();
     try {
       applyConfig(device, cfg, endpoints);
     } catch (err) {
