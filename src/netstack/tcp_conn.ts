@@ -71,6 +71,14 @@ export const MAX_OOO = 16;
 export const OOO_STRIDE = 3;
 
 /**
+ * Data segments acknowledged one by one (no delayed ACK) when a connection
+ * starts receiving and after it was idle (Linux's quick-ACK mode): the
+ * sender's slow start, or BBR's startup, grows per ACK and takes its first
+ * delivery-rate and RTT samples from them.
+ */
+export const QUICKACK_SEGMENTS = 16;
+
+/**
  * One TCP connection; see the module doc. It is the {@link OutputState} of
  * tcp_output.ts and the `CongestionState` of tcp_cc.ts, which declare the
  * fields they use so that they need not import this module.
@@ -134,6 +142,12 @@ export class TcpConn implements OutputState {
   oooStamp = 0;
   /** Full-size segments received since our last ACK. */
   unacked = 0;
+  /** RCV.NXT carried by the last segment we sent (Last.ACK.sent of RFC 7323 §4.3). */
+  lastAckSent = 0;
+  /** Data segments still to be acknowledged at once (quick-ACK mode, {@link QUICKACK_SEGMENTS}). */
+  quickAcks = QUICKACK_SEGMENTS;
+  /** When in-order data last arrived (idle detection for quick-ACK mode). */
+  lastDataAt = 0;
 
   // ---- selective acknowledgment (RFC 2018, RFC 6675) ----
   /** Both sides offered SACK-permitted. */
@@ -279,12 +293,8 @@ export class TcpConn implements OutputState {
     const rb = this.recvBuf;
     if (!rb || this.orphaned) return this.finReceived || this.state === TcpState.Closed ? -1 : 0;
     if (rb.length === 0) return this.finReceived || this.state === TcpState.Closed ? -1 : 0;
-    const before = seqDiff(this.rcvAdv, this.rcvNxt);
     const n = rb.read(into, off, len);
-    // Send a window update when the window grew by two segments or half the buffer
-    // (receiver SWS avoidance, RFC 9293 §3.8.6.2.2).
-    const grown = rb.free - before;
-    if (grown >= Math.min(2 * this.rcvMss, rb.capacity >> 1) && this.#synchronized()) {
+    if (n > 0 && this.#synchronized() && windowUpdateDue(this, rb)) {
       sendAck(this);
       this.arm();
     }
@@ -526,4 +536,20 @@ export class TcpConn implements OutputState {
   get finSeq(): number {
     return seqAdd(this.sndBase, this.sendBuf?.length ?? 0);
   }
+}
+
+/**
+ * Whether a read made a window update worth a segment of its own (as Linux
+ * decides it): the window the peer knows (RCV.ADV − RCV.NXT) is down to half
+ * the buffer or less, and the one we would offer now is at least twice as
+ * large and larger by two segments or half the buffer (receiver SWS
+ * avoidance, RFC 9293 §3.8.6.2.2). While the peer's window is still more
+ * than half open, the ACKs its data draws carry the new edge: a bare update
+ * per read would cost a packet each and tell the sender nothing it needs.
+ */
+function windowUpdateDue(c: TcpConn, rb: Ring): boolean {
+  const known = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt));
+  if (2 * known > rb.capacity) return false;
+  const offer = rb.free;
+  return offer >= 2 * known && offer - known >= Math.min(2 * c.rcvMss, rb.capacity >> 1);
 }

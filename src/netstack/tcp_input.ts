@@ -16,6 +16,7 @@ import {
   EV_WRITABLE,
   MAX_OOO,
   OOO_STRIDE,
+  QUICKACK_SEGMENTS,
   type TcpConn,
 } from "./tcp_conn.ts";
 import { TcpState } from "./tcp_state.ts";
@@ -53,7 +54,7 @@ export function acceptSynOptions(c: TcpConn, s: TcpSegment, mtuMss: number): voi
   c.mss = Math.max(64, Math.min(peer, mtuMss) - (c.tsOk ? 12 : 0));
   c.irs = s.seq;
   c.rcvNxt = seqAdd(s.seq, 1);
-  c.rcvAdv = c.rcvNxt;
+  c.rcvAdv = c.lastAckSent = c.rcvNxt;
 }
 
 /** Processes segment `s` for connection `c`, then fires its callbacks. */
@@ -210,7 +211,12 @@ function synchronized(c: TcpConn, s: TcpSegment): void {
     challengeAck(c);
     return;
   }
-  if (c.tsOk && s.hasTimestamp && seqLe(seq, c.rcvNxt)) c.tsRecent = s.tsVal;
+  // TS.Recent (RFC 7323 §4.3): the TSval of the segment that begins at or before the
+  // last ACK sent, so a delayed ACK echoes the earliest segment it acknowledges and
+  // the sender's RTT sample includes the delay.
+  if (
+    c.tsOk && s.hasTimestamp && seqLe(seq, c.lastAckSent) && seqGe(s.tsVal, c.tsRecent)
+  ) c.tsRecent = s.tsVal;
   c.heardFromPeer();
   processAck(c, s);
   if (c.state === TcpState.Closed) return;
@@ -367,6 +373,10 @@ function receiveData(c: TcpConn, s: TcpSegment): boolean {
   rb.commit(len);
   c.rcvNxt = seqAdd(c.rcvNxt, len);
   c.events |= EV_READABLE;
+  const now = c.host.clock.now();
+  // Data after an idle period (longer than the RTO): back to quick-ACK mode, as at the start.
+  if (now - c.lastDataAt > c.rto) c.quickAcks = QUICKACK_SEGMENTS;
+  c.lastDataAt = now;
   let filled = false;
   const o = c.ooo;
   while (c.oooCount > 0 && seqLe(o[0], c.rcvNxt)) {
@@ -380,12 +390,16 @@ function receiveData(c: TcpConn, s: TcpSegment): boolean {
     filled = true;
   }
   if (filled) return true;
+  if (c.quickAcks > 0) {
+    c.quickAcks--;
+    return true;
+  }
   // Delayed ACK: at least every second full-sized segment (RFC 5681 §4.2).
   const delay = c.host.tcpConfig.delayedAckMs;
   if (delay <= 0) return true;
   if (len >= c.rcvMss || s.dataLen >= c.mss) c.unacked++;
   if (c.unacked >= 2) return true;
-  if (c.delackAt === Infinity) c.delackAt = c.host.clock.now() + delay;
+  if (c.delackAt === Infinity) c.delackAt = now + delay;
   if (len < c.rcvMss) c.unacked = Math.max(c.unacked, 1);
   return false;
 }

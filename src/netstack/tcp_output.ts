@@ -81,6 +81,7 @@ export interface OutputState extends CongestionState {
   readonly scoreboard: SackScoreboard | null;
   rxtNext: number;
   unacked: number;
+  lastAckSent: number;
   rtSeq: number;
   rtTime: number;
   readonly persistShift: number;
@@ -217,6 +218,7 @@ function send(c: OutputState, seq: number, flags: number, at: number, len: numbe
   );
   c.host.stats.tcpSegmentsOut++;
   // Every segment carries the ACK: nothing is owed any more.
+  c.lastAckSent = c.rcvNxt;
   c.unacked = 0;
   c.delackAt = Infinity;
 }
