@@ -23,7 +23,7 @@
  */
 import type { Logger } from "./log.ts";
 import { systemRng } from "./clock.ts";
-import { warmUp } from "./warmup.ts";
+import { warmUp, warmUpHandshakes } from "./warmup.ts";
 import { EventLoop } from "./event_loop.ts";
 import { LinuxTun } from "./tun/linux.ts";
 import { LinkEvents } from "./sys/netlink.ts";
@@ -303,8 +303,9 @@ function warmUpCore(log: Logger): void {
   const start = performance.now();
   try {
     const n = warmUp(systemRng);
+    const h = warmUpHandshakes(systemRng);
     log.verbose(
-      `Warm-up: ${n} packets through a throwaway in-memory tunnel in ${
+      `Warm-up: ${n} packets through a throwaway in-memory tunnel and ${h} handshakes in ${
         (performance.now() - start).toFixed(1)
       } ms`,
     );
