@@ -128,11 +128,12 @@ export function warmUp(rng: Rng, rounds = 4): number {
  * handshake Workers (prepareInitiation, finishInitiation), so that V8 has
  * optimized them before the first real handshake. Measured on the reference
  * machine, an isolated handshake (both sides, after 300 ms idle) took 0.8 to
- * 1.8 ms after a single earlier handshake and about 0.6 ms after 100; 64 cost
- * about 30 ms once at start-up. Returns the number that completed (the test
- * checks all of them do).
+ * 1.8 ms after a single earlier handshake, about 0.8 ms after 20 and 0.6 ms
+ * after 100. The default of 16 costs about 8 ms once and 1 MiB of idle RSS
+ * (64 cost 5 MiB, for a first ping not measurably faster). Returns the
+ * number that completed (the test checks all of them do).
  */
-export function warmUpHandshakes(rng: Rng, count = 64): number {
+export function warmUpHandshakes(rng: Rng, count = 16): number {
   const a = new StaticIdentity(), b = new StaticIdentity();
   const keyA = generatePrivateKey(rng), keyB = generatePrivateKey(rng);
   a.set(keyA);
