@@ -315,6 +315,7 @@ Commands:
                      from a wg-quick config, behind a SOCKS5 server on
                      127.0.0.1:1080 (or --socks ADDR): CONNECT to addresses and
                      names (resolved through the tunnel), UDP ASSOCIATE
+                     (\`${argv0} proxy --help\`)
     --socks [HOST:]PORT  where the SOCKS5 server listens (PORT alone: 127.0.0.1)
     --http [HOST:]PORT   also an HTTP proxy there (off unless given): CONNECT,
                          and http:// URIs forwarded one request per connection

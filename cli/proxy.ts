@@ -39,7 +39,37 @@ export interface ProxyOptions {
 export const PROXY_USAGE =
   "Usage: gotatun proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE] CONFIG-FILE\n";
 
-/** Every option of `proxy`; each takes a value. */
+/** `gotatun proxy --help`. */
+export const PROXY_HELP = `${PROXY_USAGE}
+Runs the WireGuard tunnel of CONFIG-FILE (wg-quick format: [Interface] Address
+gives the tunnel's addresses, DNS its name servers) inside this process, as any
+user (no root, no TUN device), behind a SOCKS5 server and optionally an HTTP
+proxy.
+
+Options:
+  --socks [HOST:]PORT
+        where the SOCKS5 server listens (default 127.0.0.1:1080; PORT alone:
+        127.0.0.1): CONNECT to addresses and names (socks5h, resolved through
+        the tunnel) and UDP ASSOCIATE
+  --http [HOST:]PORT
+        also an HTTP proxy there (off unless given): CONNECT, and http:// URIs
+        forwarded one request per connection
+  --auth FILE
+        both proxies require a user from FILE, one user:password per line
+        (SOCKS5 username/password, HTTP Proxy-Authorization: Basic); keep it
+        chmod 600
+  -h, --help
+        print this help
+
+LOG_LEVEL=verbose logs on stderr (default: error). SIGINT or SIGTERM stops it.
+
+Examples:
+  gotatun proxy wg0.conf &
+  curl --socks5-hostname 127.0.0.1:1080 http://10.0.0.2/
+  gotatun proxy --http 8080 --auth ~/.gotatun-users wg0.conf
+`;
+
+/** Every option of `proxy` that takes a value. */
 export const PROXY_OPTIONS = ["--socks", "--http", "--auth"] as const;
 
 /**
@@ -50,11 +80,12 @@ export const PROXY_OPTIONS = ["--socks", "--http", "--auth"] as const;
  * start-up in every gotatun process, daemon included (about 5 MiB per
  * isolate).
  */
-export function parseProxyArgs(args: readonly string[]): ProxyOptions | string {
+export function parseProxyArgs(args: readonly string[]): ProxyOptions | "help" | string {
   const values: Partial<Record<(typeof PROXY_OPTIONS)[number], string>> = {};
   const positionals: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    if (a === "-h" || a === "--help") return "help";
     if (a === "--") {
       positionals.push(...args.slice(i + 1));
       break;
@@ -126,6 +157,10 @@ export async function proxyMain(
   env: Record<string, string>,
 ): Promise<number> {
   const opts = parseProxyArgs(args);
+  if (opts === "help") {
+    writeStdout(PROXY_HELP);
+    return 0;
+  }
   if (typeof opts === "string") {
     writeStderr(opts);
     return 1;

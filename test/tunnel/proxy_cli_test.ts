@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // `gotatun proxy`: argument parsing, and the command as a child process (as
-// an ordinary user needs it: Deno UDP sockets, no TUN) answering SOCKS5.
+// an ordinary user needs it: UDP sockets, no TUN) answering SOCKS5.
 import assert from "node:assert/strict";
 import {
   loadAuthFile,
   parseListenAddress,
   parseProxyArgs,
+  PROXY_HELP,
   PROXY_OPTIONS,
   PROXY_USAGE,
 } from "../../cli/proxy.ts";
@@ -61,7 +62,10 @@ Deno.test("proxy usage and `gotatun help` list every proxy option", () => {
     assert.ok(PROXY_USAGE.includes(`[${opt} `), `${opt} in PROXY_USAGE`);
     assert.match(help, new RegExp(`proxy [^\\n]*\\[${opt} `), `${opt} in the help's usage line`);
     assert.match(help, new RegExp(`^ +${opt} `, "m"), `${opt} explained in the help`);
+    assert.match(PROXY_HELP, new RegExp(`^  ${opt} `, "m"), `${opt} in proxy --help`);
   }
+  assert.equal(parseProxyArgs(["--help"]), "help");
+  assert.equal(parseProxyArgs(["c", "-h"]), "help");
 });
 
 Deno.test("loadAuthFile(): users, a warning for a file others can read, errors with file:line", async () => {
@@ -87,7 +91,7 @@ Deno.test("loadAuthFile(): users, a warning for a file others can read, errors w
   }
 });
 
-Deno.test("proxy command: starts on Deno UDP sockets, answers SOCKS5, stops on SIGTERM", async () => {
+Deno.test("proxy command: starts without root or a TUN device, answers SOCKS5, stops on SIGTERM", async () => {
   const dir = await Deno.makeTempDir();
   const peer = publicKey(generatePrivateKey(systemRng));
   const cfg = `${dir}/t.conf`;
