@@ -50,7 +50,8 @@ Options:
   -L, --local [BIND:]PORT:HOST:HOSTPORT[/udp]
         listen on BIND:PORT here (BIND: 127.0.0.1 unless given; [::1] or
         0.0.0.0 also work) and connect each client through the tunnel to
-        HOST:HOSTPORT, an IP address on the tunnel side (IPv6 in brackets)
+        HOST:HOSTPORT on the tunnel side: an IP address (IPv6 in brackets)
+        or, for TCP, a name resolved by the config's DNS through the tunnel
   -R, --remote PORT:HOST:HOSTPORT[/udp]
         listen on PORT of the tunnel's own addresses and connect each client
         to HOST:HOSTPORT here (TCP: an address or a name; UDP: an address or
@@ -163,11 +164,14 @@ export function parseForwardSpec(
   if (hostPort === null) return bad(`bad HOSTPORT "${hostPortText}" (1 to 65535)`);
   let host: string | null;
   if (direction === "local") {
-    host = parseHost(hostText, false);
+    // TCP targets may be names: Tunnel.connect resolves them with the
+    // config's DNS servers, through the tunnel.
+    host = parseHost(hostText, proto === "tcp");
     if (host === null) {
       return bad(
-        `HOST "${hostText}" must be an IP address on the tunnel side ` +
-          "(names are not resolved through the tunnel; IPv6 in brackets)",
+        proto === "tcp"
+          ? `bad HOST "${hostText}" (an address on the tunnel side, IPv6 in brackets, or a name)`
+          : `HOST "${hostText}" must be an IP address on the tunnel side for /udp (IPv6 in brackets)`,
       );
     }
   } else if (proto === "udp") {

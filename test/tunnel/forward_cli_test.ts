@@ -44,6 +44,10 @@ Deno.test("forward args: -L with and without BIND, IPv6 in brackets, /udp, -R, s
   // TCP -R targets may be names (the OS resolves them); a local port 0 is ephemeral.
   const r = parseForwardSpec("80:localhost:8080", "remote");
   assert.ok(typeof r === "object" && r.target.hostname === "localhost");
+  // A TCP target may be a name (resolved through the tunnel when a client connects).
+  const named = parseForwardSpec("8080:intranet.example:80", "local");
+  assert.ok(typeof named !== "string", String(named));
+  assert.deepEqual(named.target, { hostname: "intranet.example", port: 80 });
   const z = parseForwardSpec("0:10.0.0.2:80", "local");
   assert.ok(typeof z === "object" && z.listen.port === 0);
   const opts = parseForwardArgs([
@@ -64,8 +68,12 @@ Deno.test("forward args: -L with and without BIND, IPv6 in brackets, /udp, -R, s
 Deno.test("forward args: each error names the argument and says what to write", async (t) => {
   const cases: [string[], RegExp][] = [
     [
-      ["-L", "8080:example.com:80", "c"],
-      /-L 8080:example\.com:80: HOST "example\.com" must be an IP address.*e\.g\. -L 8080:10\.0\.0\.2:80/,
+      ["-L", "8080:example.com:53/udp", "c"],
+      /-L 8080:example\.com:53\/udp: HOST "example\.com" must be an IP address.*for \/udp.*e\.g\. -L 8080:10\.0\.0\.2:80/,
+    ],
+    [
+      ["-L", "8080:bad_name!:80", "c"],
+      /-L 8080:bad_name!:80: bad HOST "bad_name!" \(an address on the tunnel side/,
     ],
     [
       ["-L", "::1:8080:10.0.0.2:80", "c"],
@@ -243,9 +251,12 @@ Deno.test("forward command: a bad option or a taken port exits 1 naming it", asy
       }).output();
       return { code: out.code, err: new TextDecoder().decode(out.stderr) };
     };
-    const bad = await run(["-L", "8080:example.com:80", cfg]);
+    const bad = await run(["-L", "8080:example.com:53/udp", cfg]);
     assert.equal(bad.code, 1);
-    assert.match(bad.err, /-L 8080:example\.com:80: HOST "example\.com" must be an IP address/);
+    assert.match(
+      bad.err,
+      /-L 8080:example\.com:53\/udp: HOST "example\.com" must be an IP address/,
+    );
     const busy = await run(["-L", `${taken.addr.port}:10.9.0.2:80`, cfg]);
     assert.equal(busy.code, 1);
     assert.match(
