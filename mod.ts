@@ -59,16 +59,21 @@
  * b.close();
  * ```
  *
- * @example A tunnel inside the program (no root, no TUN): TCP through a peer
+ * @example A tunnel inside the program (no root, no TUN): TCP, DNS and fetch through a peer
  * ```ts ignore
- * // deno run --unstable-net --allow-net --allow-read app.ts
- * import { Tunnel } from "./mod.ts";
+ * // deno run --unstable-net --allow-net --allow-read --allow-ffi app.ts
+ * // (without --allow-ffi it runs on Deno's own UDP sockets and pure-TypeScript crypto)
+ * import { Tunnel, useBestCryptoBackend } from "./mod.ts";
  *
+ * useBestCryptoBackend(); // OpenSSL's libcrypto through FFI when it loads
  * const tunnel = await Tunnel.fromConfig(await Deno.readTextFile("wg0.conf"));
  * const conn = await tunnel.connect({ hostname: "10.0.0.2", port: 80 });
  * const w = conn.writable.getWriter();
  * await w.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
  * for await (const chunk of conn.readable) console.log(new TextDecoder().decode(chunk));
+ * console.log(await tunnel.resolve("intranet.example")); // the config's DNS, through the tunnel
+ * const res = await fetch("http://intranet.example/", { client: tunnel.httpClient() });
+ * console.log(res.status, await res.text());
  * tunnel.close();
  * ```
  *
@@ -98,6 +103,7 @@ export {
   publicKey,
   setCryptoBackend,
 } from "./src/crypto.ts";
+export { type CryptoSelection, useBestCryptoBackend } from "./src/crypto/select.ts";
 export { AllowedIps } from "./src/allowedips.ts";
 export { formatPrefix, parsePrefix } from "./src/ip.ts";
 export { ipcGet, ipcSet } from "./uapi/apply.ts";
