@@ -16,7 +16,7 @@
  * Where it cannot match `wg`: kernel WireGuard interfaces (generic netlink)
  * are not reachable from Deno; see ipc.ts for the errors reported instead.
  */
-import { DEFAULT_SOCKET_DIR, socketDirFromEnv } from "../../uapi/socket_dir.ts";
+import { socketDirFromEnv } from "../../uapi/socket_dir.ts";
 import { bstr } from "./cstr.ts";
 import { genkeyMain, pubkeyMain } from "./keys.ts";
 import type { IpcContext } from "./ipc.ts";
@@ -42,7 +42,7 @@ export interface WgIo {
   stdin?: WgReader;
   /** The program name in messages (`PROG_NAME`, argv[0]); default "wg". */
   progName?: string;
-  /** Socket directory; default `GOTATUN_SOCKET_DIR` from `env`, else {@link DEFAULT_SOCKET_DIR}. */
+  /** Socket directory; default `GOTATUN_SOCKET_DIR` from `env`, else /var/run/wireguard. */
   socketDir?: string;
   /** Name resolution; default glibc through FFI when allowed, else pure TypeScript. */
   resolver?: Resolver;
