@@ -11,7 +11,7 @@
  */
 import { Tunnel } from "../src/tunnel/tunnel.ts";
 import { useBestCryptoBackend } from "../src/crypto/select.ts";
-import { createLogger, type Logger, parseLogLevel } from "../src/log.ts";
+import { createLogger, type Logger, parseLogLevel, silentLogger } from "../src/log.ts";
 import { deviceHandler } from "../uapi/apply.ts";
 import { UapiServer } from "../uapi/server.ts";
 import { prepareSocketDir, SOCKET_DIR_ENV } from "../uapi/socket_dir.ts";
@@ -119,7 +119,11 @@ export function uapiLine(started: StartedTunnel): string {
  * in use"), a stale one replaced. `get` and `set` run on this thread,
  * between the tunnel's packets, against its Device. Throws with the reason.
  */
-async function serveUapi(tunnel: Tunnel, opt: UapiOption, log: Logger): Promise<UapiServer> {
+export async function serveUapi(
+  tunnel: Tunnel,
+  opt: UapiOption,
+  log: Logger = silentLogger,
+): Promise<UapiServer> {
   prepareSocketDir(opt.dir);
   // Absolute, so the printed path and GOTATUN_SOCKET_DIR work from any directory.
   const dir = Deno.realPathSync(opt.dir);
