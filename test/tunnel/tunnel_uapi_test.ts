@@ -171,6 +171,18 @@ Deno.test("Tunnel UAPI socket: get after traffic, wg show/set through GOTATUN_SO
     await roundTrip(pair.a, pair.b, 20_000);
     assert.match(ipcGet(pair.b.device), /^endpoint=192\.0\.2\.1:51999$/m);
 
+    // A port someone else holds: errno=-98 (EADDRINUSE) and no socket, as in wireguard-go;
+    // a port that is free brings the tunnel back.
+    const squatter = pair.net.createBind({ v4: "192.0.2.1" });
+    squatter.open(52000, () => {});
+    assert.equal(await uapi(path, "set=1\nlisten_port=52000\n\n"), "errno=-98\n\n");
+    // Port 0 (unbound) is left out of `get`, as wireguard-go leaves it out.
+    assert.equal(fields(await uapi(path, "get=1\n\n")).get("listen_port"), undefined);
+    squatter.close();
+    assert.equal(await uapi(path, "set=1\nlisten_port=52000\n\n"), "errno=0\n\n");
+    await roundTrip(pair.a, pair.b, 20_000);
+    assert.match(ipcGet(pair.b.device), /^endpoint=192\.0\.2\.1:52000$/m);
+
     // A second server on the same path is refused while this one answers.
     await assert.rejects(serveUapi(pair.b, { dir, name: "wgA" }), /unix socket in use/);
     server.close();
