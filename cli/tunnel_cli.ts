@@ -127,6 +127,10 @@ export async function serveUapi(
   prepareSocketDir(opt.dir);
   // Absolute, so the printed path and GOTATUN_SOCKET_DIR work from any directory.
   const dir = Deno.realPathSync(opt.dir);
+  const path = `${dir}/${opt.name}.sock`;
+  if (new TextEncoder().encode(path).length >= SUN_PATH) {
+    throw new Error(`the socket path ${path} is longer than ${SUN_PATH - 1} bytes`);
+  }
   return await UapiServer.listen({
     iface: opt.name,
     dir,
