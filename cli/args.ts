@@ -278,9 +278,11 @@ export function helpText(argv0: string): string {
        ${argv0} wg <wg arguments>
        ${argv0} up | down | save | strip <INTERFACE | CONFIG-FILE>         (as wg-quick)
        ${argv0} top [INTERFACE]
-       ${argv0} proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE] CONFIG-FILE
+       ${argv0} proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE]
+               [--uapi DIR [--uapi-name NAME]] CONFIG-FILE
        ${argv0} forward [-L [BIND:]PORT:HOST:PORT[/udp]]... [-R PORT:HOST:PORT[/udp]]...
-               [--udp-timeout SECONDS] [--max-conns N] CONFIG-FILE
+               [--udp-timeout SECONDS] [--max-conns N]
+               [--uapi DIR [--uapi-name NAME]] CONFIG-FILE
 
 A userspace WireGuard daemon, a drop-in replacement for wireguard-go. It creates
 the TUN interface INTERFACE-NAME (at most ${MAX_IFACE_NAME_BYTES} characters) and serves
@@ -322,10 +324,16 @@ Commands:
     --auth FILE          both proxies require a user from FILE, one
                          user:password per line (SOCKS5 username/password,
                          HTTP Proxy-Authorization: Basic); keep it chmod 600
+    --uapi DIR           also serve the tunnel's UAPI socket at DIR/NAME.sock
+                         (DIR: created 0700, not writable by group or others)
+                         for \`GOTATUN_SOCKET_DIR=DIR ${argv0} show\`, wg set, top
+    --uapi-name NAME     that socket's interface name (default: the config
+                         file's name without .conf, as in wg-quick: wg0)
   forward            a tunnel inside this process with ports forwarded across
                      it as ssh -L/-R do, TCP or /udp: -L listens here and
                      connects into the tunnel, -R listens on the tunnel's
-                     addresses and connects here (\`${argv0} forward --help\`)
+                     addresses and connects here (\`${argv0} forward --help\`);
+                     --uapi DIR and --uapi-name NAME as for proxy
   demo               show it working, touching nothing of the host's network:
                      two network namespaces joined by a gotatun tunnel, a ping
                      and a TCP transfer through it, both ends' status, then
@@ -371,6 +379,10 @@ Environment, the toolkit:
   WG_COLOR_MODE           always, never or auto (as wg; also for top)
   WG_ENDPOINT_RESOLUTION_RETRIES
                           how often to retry resolving an endpoint (as wg)
+  GOTATUN_SOCKET_DIR      the socket directory of show, showconf, set, setconf,
+                          addconf, syncconf, \`${argv0} wg\` and top (default
+                          /var/run/wireguard, which stock wg(8) always uses):
+                          where proxy and forward --uapi DIR serve
   NO_COLOR                non-empty: no colours in top
   COLUMNS                 top's width when it cannot ask the terminal
 `;

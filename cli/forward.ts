@@ -7,7 +7,8 @@
  * `-L [BIND:]PORT:HOST:HOSTPORT` listens here and connects through the
  * tunnel; `-R PORT:HOST:HOSTPORT` listens on the tunnel's addresses and
  * connects here; a `/udp` suffix forwards datagrams (src/tunnel/forward.ts,
- * src/tunnel/forward_udp.ts). SIGINT/SIGTERM stop it.
+ * src/tunnel/forward_udp.ts). `--uapi DIR` serves the tunnel's UAPI socket
+ * at `DIR/NAME.sock` (cli/tunnel_cli.ts). SIGINT/SIGTERM stop it.
  */
 import { parseIPv4, parseIPv6 } from "../src/ip.ts";
 import { type Forwarder, forwardLocalTcp, forwardRemoteTcp } from "../src/tunnel/forward.ts";
@@ -15,7 +16,15 @@ import { forwardLocalUdp, forwardRemoteUdp } from "../src/tunnel/forward_udp.ts"
 import type { Tunnel } from "../src/tunnel/tunnel.ts";
 import type { Logger } from "../src/log.ts";
 import { writeStderr, writeStdout } from "./output.ts";
-import { formatHostPort, onStopSignal, startTunnel } from "./tunnel_cli.ts";
+import {
+  formatHostPort,
+  onStopSignal,
+  parseUapiOption,
+  startTunnel,
+  UAPI_OPTIONS_HELP,
+  uapiLine,
+  type UapiOption,
+} from "./tunnel_cli.ts";
 
 /** One `-L` or `-R`. */
 export interface ForwardSpec {
@@ -38,6 +47,8 @@ export interface ForwardCommand {
   udpTimeoutMs: number;
   /** Connections (TCP) or sessions (UDP) per forward. */
   maxConnections: number;
+  /** Where `--uapi` serves the UAPI socket, or null for none. */
+  uapi: UapiOption | null;
 }
 
 export const FORWARD_USAGE = `Usage: gotatun forward [-L SPEC]... [-R SPEC]... [options] CONFIG-FILE
@@ -61,7 +72,7 @@ Options:
         a datagram either way (default 60)
   --max-conns N
         TCP connections or UDP sessions per forward at once (default 256)
-  -h, --help
+${UAPI_OPTIONS_HELP}  -h, --help
         print this help
 
 /tcp is the default; /udp forwards datagrams. LOG_LEVEL=verbose logs each
@@ -70,6 +81,8 @@ connection and session on stderr (default: error).
 Examples:
   gotatun forward -L 8080:10.0.0.2:80 wg0.conf
   gotatun forward -L [::1]:5353:10.0.0.2:53/udp -R 2222:127.0.0.1:22 wg0.conf
+  gotatun forward --uapi ~/.gotatun -L 8080:10.0.0.2:80 wg0.conf &
+  GOTATUN_SOCKET_DIR=~/.gotatun gotatun show wg0
 `;
 
 const EXAMPLE = {
@@ -217,6 +230,8 @@ export const FORWARD_OPTIONS: readonly string[] = [
   "--remote",
   "--udp-timeout",
   "--max-conns",
+  "--uapi",
+  "--uapi-name",
   "-h",
   "--help",
 ];
@@ -231,6 +246,7 @@ export function parseForwardArgs(args: readonly string[]): ForwardCommand | "hel
   const positionals: string[] = [];
   let udpTimeoutMs = 60_000;
   let maxConnections = 256;
+  let uapiDir: string | undefined, uapiName: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--") {
@@ -276,6 +292,15 @@ export function parseForwardArgs(args: readonly string[]): ForwardCommand | "hel
       i = max.next;
       continue;
     }
+    const uapi = optionValue(args, i, ["--uapi"]) ?? optionValue(args, i, ["--uapi-name"]);
+    if (uapi) {
+      const opt = a.startsWith("--uapi-name") ? "--uapi-name" : "--uapi";
+      if (uapi.value === undefined) return err(`${opt} needs a value (see gotatun forward --help)`);
+      if (opt === "--uapi") uapiDir = uapi.value;
+      else uapiName = uapi.value;
+      i = uapi.next;
+      continue;
+    }
     if (a.startsWith("-") && a !== "-") {
       return err(`unknown option "${a}" (see gotatun forward --help)`);
     }
@@ -296,7 +321,9 @@ export function parseForwardArgs(args: readonly string[]): ForwardCommand | "hel
     if (earlier) return err(`${f.text} listens where ${earlier} already does`);
     seen.set(key, f.text);
   }
-  return { config: positionals[0], forwards, udpTimeoutMs, maxConnections };
+  const uapi = parseUapiOption(uapiDir, uapiName, positionals[0]);
+  if (typeof uapi === "string") return err(uapi);
+  return { config: positionals[0], forwards, udpTimeoutMs, maxConnections, uapi };
 }
 
 /** Starts one forward; prints where it listens. Throws when it cannot listen. */
@@ -352,7 +379,7 @@ export async function forwardMain(
     writeStderr(cmd);
     return 1;
   }
-  const started = await startTunnel("forward", cmd.config, env);
+  const started = await startTunnel("forward", cmd.config, env, cmd.uapi);
   if (!started) return 1;
   const { tunnel, log } = started;
   const forwarders: Forwarder[] = [];
@@ -361,7 +388,7 @@ export async function forwardMain(
       forwarders.push(startForward(tunnel, f, cmd, log));
     } catch (err) {
       for (const fwd of forwarders) fwd.close();
-      tunnel.close();
+      started.close();
       const where = f.direction === "local"
         ? formatHostPort(f.listen.hostname, f.listen.port)
         : `tunnel port ${f.listen.port}`;
@@ -373,6 +400,7 @@ export async function forwardMain(
       return 1;
     }
   }
+  writeStdout(uapiLine(started));
   let removeSignals = () => {};
   const signalled = new Promise<void>((resolve) => removeSignals = onStopSignal(resolve));
   // Ends on a signal, or when every forward has stopped by itself.
@@ -380,6 +408,6 @@ export async function forwardMain(
   removeSignals();
   for (const f of forwarders) f.close();
   await Promise.all(forwarders.map((f) => f.done));
-  tunnel.close();
+  started.close();
   return 0;
 }

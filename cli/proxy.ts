@@ -14,13 +14,24 @@
  * (`user:password` lines) makes both ask for a user: SOCKS5
  * username/password, HTTP `Proxy-Authorization: Basic`. Passwords are never
  * taken on the command line, where `ps` shows them. See src/tunnel/socks5.ts
- * and src/tunnel/http_proxy.ts for what each accepts. SIGINT/SIGTERM stop it.
+ * and src/tunnel/http_proxy.ts for what each accepts. `--uapi DIR` serves
+ * the tunnel's UAPI socket at `DIR/NAME.sock` (cli/tunnel_cli.ts) for `wg`,
+ * `gotatun show` and `gotatun top`. SIGINT/SIGTERM stop it.
  */
 import { serveSocks5 } from "../src/tunnel/socks5.ts";
 import { serveHttpProxy } from "../src/tunnel/http_proxy.ts";
 import { parseAuthFile, type ProxyCredentials } from "../src/tunnel/proxy_auth.ts";
 import { writeStderr, writeStdout } from "./output.ts";
-import { formatHostPort, onStopSignal, parseListenAddress, startTunnel } from "./tunnel_cli.ts";
+import {
+  formatHostPort,
+  onStopSignal,
+  parseListenAddress,
+  parseUapiOption,
+  startTunnel,
+  UAPI_OPTIONS_HELP,
+  uapiLine,
+  type UapiOption,
+} from "./tunnel_cli.ts";
 
 export { parseListenAddress };
 
@@ -34,10 +45,13 @@ export interface ProxyOptions {
   http: ListenAddress | null;
   /** The `--auth` file, or null for no authentication. */
   auth: string | null;
+  /** Where `--uapi` serves the UAPI socket, or null for none. */
+  uapi: UapiOption | null;
 }
 
 export const PROXY_USAGE =
-  "Usage: gotatun proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE] CONFIG-FILE\n";
+  "Usage: gotatun proxy [--socks [HOST:]PORT] [--http [HOST:]PORT] [--auth FILE]\n" +
+  "                     [--uapi DIR [--uapi-name NAME]] CONFIG-FILE\n";
 
 /** `gotatun proxy --help`. */
 export const PROXY_HELP = `${PROXY_USAGE}
@@ -58,7 +72,7 @@ Options:
         both proxies require a user from FILE, one user:password per line
         (SOCKS5 username/password, HTTP Proxy-Authorization: Basic); keep it
         chmod 600
-  -h, --help
+${UAPI_OPTIONS_HELP}  -h, --help
         print this help
 
 LOG_LEVEL=verbose logs on stderr (default: error). SIGINT or SIGTERM stops it.
@@ -67,14 +81,16 @@ Examples:
   gotatun proxy wg0.conf &
   curl --socks5-hostname 127.0.0.1:1080 http://10.0.0.2/
   gotatun proxy --http 8080 --auth ~/.gotatun-users wg0.conf
+  gotatun proxy --uapi ~/.gotatun wg0.conf &
+  GOTATUN_SOCKET_DIR=~/.gotatun gotatun show wg0
 `;
 
 /** Every option of `proxy` that takes a value. */
-export const PROXY_OPTIONS = ["--socks", "--http", "--auth"] as const;
+export const PROXY_OPTIONS = ["--socks", "--http", "--auth", "--uapi", "--uapi-name"] as const;
 
 /**
  * Parses `proxy` arguments (`--socks ADDR`, `--http ADDR`, `--auth FILE`,
- * each also as `--opt=VALUE`, `--` and one config file); a string is the
+ * `--uapi DIR`, `--uapi-name NAME`, each also as `--opt=VALUE`, `--` and one config file); a string is the
  * error to print. Hand-written rather than node:util's parseArgs: any
  * `node:` import in the bundle loads Deno's Node compatibility layer at
  * start-up in every gotatun process, daemon included (about 5 MiB per
@@ -110,7 +126,9 @@ export function parseProxyArgs(args: readonly string[]): ProxyOptions | "help" |
     if (!http) return `Invalid --http address "${values["--http"]}"\n${PROXY_USAGE}`;
   }
   if (values["--auth"] === "") return `Option '--auth' needs a file name\n${PROXY_USAGE}`;
-  return { config: positionals[0], socks, http, auth: values["--auth"] ?? null };
+  const uapi = parseUapiOption(values["--uapi"], values["--uapi-name"], positionals[0]);
+  if (typeof uapi === "string") return `${uapi}\n${PROXY_USAGE}`;
+  return { config: positionals[0], socks, http, auth: values["--auth"] ?? null, uapi };
 }
 
 /**
@@ -175,7 +193,7 @@ export async function proxyMain(
     for (const w of loaded.warnings) writeStderr(`gotatun proxy: warning: ${w}\n`);
     auth = loaded.auth;
   }
-  const started = await startTunnel("proxy", opts.config, env);
+  const started = await startTunnel("proxy", opts.config, env, opts.uapi);
   if (!started) return 1;
   const { tunnel, log } = started;
   const listeners: Deno.Listener[] = [];
@@ -185,7 +203,7 @@ export async function proxyMain(
       listeners.push(Deno.listen({ ...where, transport: "tcp" }));
     } catch (err) {
       for (const l of listeners) l.close();
-      tunnel.close();
+      started.close();
       const text = formatHostPort(where.hostname, where.port);
       writeStderr(`gotatun proxy: ${what}: cannot listen on ${text}: ${(err as Error).message}\n`);
       return 1;
@@ -200,6 +218,7 @@ export async function proxyMain(
   };
   writeStdout(`SOCKS5 proxy on ${at(socksListener)} ${through}${withAuth}\n`);
   if (httpListener) writeStdout(`HTTP proxy on ${at(httpListener)} ${through}${withAuth}\n`);
+  writeStdout(uapiLine(started));
   const removeSignals = onStopSignal(() => {
     for (const l of listeners) l.close();
   });
@@ -209,6 +228,6 @@ export async function proxyMain(
     httpListener ? serveHttpProxy(httpListener, tunnel, { onError, auth }) : null,
   ]);
   removeSignals();
-  tunnel.close();
+  started.close();
   return 0;
 }

@@ -31,7 +31,7 @@
  * bookkeeping ({@link TopHistory}) are pure and tested with fixed inputs;
  * {@link topMain} does the I/O.
  */
-import { DEFAULT_SOCKET_DIR } from "../uapi/socket_dir.ts";
+import { DEFAULT_SOCKET_DIR, SOCKET_DIR_ENV, socketDirFromEnv } from "../uapi/socket_dir.ts";
 import type { IpcContext } from "./wg/ipc.ts";
 import { defaultResolver } from "./wg/resolve.ts";
 import { type InterfaceSnapshot, listInterfaces, type PeerSnapshot, snapshot } from "./top_read.ts";
@@ -388,6 +388,8 @@ export function topUsage(): string {
 Shows WireGuard interfaces live, read over their UAPI sockets in
 ${DEFAULT_SOCKET_DIR} (gotatun, wireguard-go or any compatible daemon): all of
 them, or INTERFACE. Refreshes every second; q or Ctrl-C quits.
+${SOCKET_DIR_ENV}=DIR reads the sockets in DIR instead (gotatun proxy and
+forward with --uapi DIR).
 
   --once    print one plain frame and exit (the default when stdout is not
             a terminal); rates need two samples and show "-"
@@ -471,7 +473,7 @@ async function top(
     writeAll(topUsage());
     return 0;
   }
-  const dir = DEFAULT_SOCKET_DIR;
+  const dir = socketDirFromEnv(env);
   const tty = isTerminal(Deno.stdout);
   const history = new TopHistory();
   const resolver = defaultResolver();

@@ -5,11 +5,27 @@
  * daemon checks that nobody else can write to it before serving
  * `<dir>/<iface>.sock` there ({@link checkSocketDir}); the clients (`wg`,
  * `up`/`down`, `top`) list the sockets in it ({@link socketNames}) and probe
- * whether one is served ({@link probeSocket}).
+ * whether one is served ({@link probeSocket}). gotatun's own clients (`wg`,
+ * `show`, `top`) take another directory from {@link SOCKET_DIR_ENV}; the
+ * in-process tunnels (`proxy`, `forward` with `--uapi DIR`) serve theirs in a
+ * directory of the user's ({@link prepareSocketDir}).
  */
 
 /** The socket directory `wg` scans (`RUNSTATEDIR "/wireguard/"`). */
 export const DEFAULT_SOCKET_DIR = "/var/run/wireguard";
+
+/**
+ * The environment variable naming the socket directory of gotatun's own
+ * `wg`, `show` and `top`. wireguard-tools has no such variable: stock `wg`
+ * always scans /var/run/wireguard (compiled in).
+ */
+export const SOCKET_DIR_ENV = "GOTATUN_SOCKET_DIR";
+
+/** The socket directory the clients use: {@link SOCKET_DIR_ENV} when set and non-empty, else the default. */
+export function socketDirFromEnv(env: Readonly<Record<string, string | undefined>>): string {
+  const dir = env[SOCKET_DIR_ENV];
+  return dir ? dir : DEFAULT_SOCKET_DIR;
+}
 
 /** Our effective uid, or null when it cannot be read (then only root may own the directory). */
 function ownUid(): number | null {
@@ -41,6 +57,28 @@ export function checkSocketDir(dir: string): void {
       })`,
     );
   }
+}
+
+/**
+ * Creates `dir` (and missing parents) mode 0700 when it does not exist,
+ * then checks it as {@link checkSocketDir} does: a directory owned by us
+ * (or root) that neither group nor others can write to. Throws with the
+ * directory named.
+ */
+export function prepareSocketDir(dir: string): void {
+  try {
+    Deno.statSync(dir);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) {
+      throw new Error(`Cannot use socket directory ${dir}: ${(err as Error).message}`);
+    }
+    try {
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new Error(`Cannot create socket directory ${dir}: ${(err as Error).message}`);
+    }
+  }
+  checkSocketDir(dir);
 }
 
 /**

@@ -6,7 +6,9 @@
  * WireGuard daemon (gotatun, wireguard-go, boringtun). Same arguments, same
  * output bytes, same messages and exit codes as the C tool, including its
  * environment variables: `WG_COLOR_MODE`, `WG_HIDE_KEYS` and
- * `WG_ENDPOINT_RESOLUTION_RETRIES`.
+ * `WG_ENDPOINT_RESOLUTION_RETRIES`. One of our own, `GOTATUN_SOCKET_DIR`,
+ * replaces /var/run/wireguard (which stock `wg` has compiled in), to reach
+ * the sockets of `gotatun proxy --uapi DIR` and `gotatun forward --uapi DIR`.
  *
  * {@link wgMain} takes the arguments after the program name. Run directly
  * (`deno run -A cli/wg/main.ts show`), this module acts as `wg`.
@@ -14,7 +16,7 @@
  * Where it cannot match `wg`: kernel WireGuard interfaces (generic netlink)
  * are not reachable from Deno; see ipc.ts for the errors reported instead.
  */
-import { DEFAULT_SOCKET_DIR } from "../../uapi/socket_dir.ts";
+import { socketDirFromEnv } from "../../uapi/socket_dir.ts";
 import { bstr } from "./cstr.ts";
 import { genkeyMain, pubkeyMain } from "./keys.ts";
 import type { IpcContext } from "./ipc.ts";
@@ -40,7 +42,7 @@ export interface WgIo {
   stdin?: WgReader;
   /** The program name in messages (`PROG_NAME`, argv[0]); default "wg". */
   progName?: string;
-  /** Socket directory; default {@link DEFAULT_SOCKET_DIR}. */
+  /** Socket directory; default `GOTATUN_SOCKET_DIR` from `env`, else /var/run/wireguard. */
   socketDir?: string;
   /** Name resolution; default glibc through FFI when allowed, else pure TypeScript. */
   resolver?: Resolver;
@@ -88,8 +90,8 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * wgMain() runs `wg <argv…>` and returns its exit status. `argv` excludes the
- * program name; `env` is the environment (only the `WG_*` variables above are
- * read). Output goes to `io.stdout`/`io.stderr` (default the process's).
+ * program name; `env` is the environment (only the `WG_*` variables above and
+ * `GOTATUN_SOCKET_DIR` are read). Output goes to `io.stdout`/`io.stderr` (default the process's).
  */
 export async function wgMain(
   argv: readonly string[],
@@ -104,7 +106,7 @@ export async function wgMain(
   }
   const progName = bstr(io.progName ?? "wg");
   const resolver = io.resolver ?? defaultResolver();
-  const ipc: IpcContext = { socketDir: io.socketDir ?? DEFAULT_SOCKET_DIR, resolver };
+  const ipc: IpcContext = { socketDir: io.socketDir ?? socketDirFromEnv(env), resolver };
   const now = io.now ?? (() => Math.floor(Date.now() / 1000));
   const ctx: SetContext = {
     stdio,

@@ -21,12 +21,14 @@ Deno.test("proxy args: loopback 1080 by default, --socks PORT, HOST:PORT, [V6]:P
     socks: { hostname: "127.0.0.1", port: 1080 },
     http: null,
     auth: null,
+    uapi: null,
   });
   assert.deepEqual(parseProxyArgs(["--socks", "9050", "c"]), {
     config: "c",
     socks: { hostname: "127.0.0.1", port: 9050 },
     http: null,
     auth: null,
+    uapi: null,
   });
   assert.deepEqual(parseListenAddress("0.0.0.0:1"), { hostname: "0.0.0.0", port: 1 });
   assert.deepEqual(parseListenAddress("[::1]:1080"), { hostname: "::1", port: 1080 });
@@ -43,12 +45,14 @@ Deno.test("proxy args: --http [HOST:]PORT (loopback unless given), --auth FILE, 
     socks: { hostname: "127.0.0.1", port: 1080 },
     http: { hostname: "127.0.0.1", port: 8080 },
     auth: "/etc/p",
+    uapi: null,
   });
   assert.deepEqual(parseProxyArgs(["--http=[::]:3128", "--socks=0.0.0.0:1", "--auth=a", "c"]), {
     config: "c",
     socks: { hostname: "0.0.0.0", port: 1 },
     http: { hostname: "::", port: 3128 },
     auth: "a",
+    uapi: null,
   });
   assert.match(parseProxyArgs(["--http", "x:y", "c"]) as string, /^Invalid --http address "x:y"/);
   assert.match(parseProxyArgs(["c", "--http"]) as string, /'--http <value>' argument missing/);
@@ -60,7 +64,9 @@ Deno.test("proxy usage and `gotatun help` list every proxy option", () => {
   const help = helpText("gotatun");
   for (const opt of PROXY_OPTIONS) {
     assert.ok(PROXY_USAGE.includes(`[${opt} `), `${opt} in PROXY_USAGE`);
-    assert.match(help, new RegExp(`proxy [^\\n]*\\[${opt} `), `${opt} in the help's usage line`);
+    // The usage lines of proxy: its first and the indented ones after it.
+    const usage = /gotatun proxy [^\n]*(\n {15}\[[^\n]*)*/.exec(help)![0];
+    assert.ok(usage.includes(`[${opt} `), `${opt} in the help's usage line`);
     assert.match(help, new RegExp(`^ +${opt} `, "m"), `${opt} explained in the help`);
     assert.match(PROXY_HELP, new RegExp(`^  ${opt} `, "m"), `${opt} in proxy --help`);
   }
