@@ -14,8 +14,10 @@
  *   nobody: PROGRAM forward (10.77.0.3, fd77::3)           python3 UDP echo [::]:7000
  *     -L 18000:10.77.0.2:8000  -L 18001:web.gte2e.test:8000 python3 DNS 10.77.0.2:53
  *     -L 17000:10.77.0.2:7000/udp  -L 17006:[fd77::2]:7000/udp   (web.gte2e.test: A and AAAA;
- *     -R 9000:127.0.0.1:9001, DNS = 10.77.0.2                     other names: NXDOMAIN)
- *   nobody: python3 HTTP server 127.0.0.1:9001             curl → 10.77.0.3:9000, [fd77::3]:9000
+ *     -R 9000:127.0.0.1:9001  -R 9002:localhost:9003/udp          other names: NXDOMAIN)
+ *     DNS = 10.77.0.2                                      curl → 10.77.0.3:9000, [fd77::3]:9000
+ *   nobody: python3 HTTP server 127.0.0.1:9001             python3 UDP client → 10.77.0.3:9002,
+ *   nobody: python3 UDP echo 127.0.0.1:9003                  [fd77::3]:9002
  *   veth 192.0.2.1/24 ─────────────────────────────────── veth 192.0.2.2/24 (UDP 51820)
  * ```
  *
@@ -24,14 +26,15 @@
  *   DNS through the tunnel: the DNS server logs the query from the forward's tunnel address);
  * - forward -R TCP: curl in B reaches, over both inner families, the server on A's loopback
  *   (download and upload);
- * - forward -L UDP to the echo over inner IPv4 and IPv6 (datagrams of 1 to 1200 bytes);
+ * - forward UDP (datagrams of 1 to 1200 bytes): -L to the echo in B over inner IPv4 and IPv6, and
+ *   -R from a client in B, over both inner families, to an echo on A's loopback (nobody's);
  * - SOCKS5 UDP ASSOCIATE (with username/password) to the echo by IPv4, IPv6 and by name, the
  *   replies' headers naming the echo's address and port;
  * - DNS through the tunnel: `curl -x socks5h://` to the test name downloads from B; an unknown
  *   name is SOCKS reply 0x04 (raw probe; curl fails with exit 97), after the server saw the query;
  *   SOCKS without credentials gets method 0xFF;
  * - the HTTP proxy with `--auth`: a forwarded GET (to an address and to the name) and CONNECT,
- *   both byte-exact; 407 without credentials and with a wrong password.
+ *   both byte-exact; 407 without credentials and with a wrong password; 502 for an unknown name.
  * Every listener of the commands under test is checked to be nobody's.
  *
  * Root only (namespaces); ignored with the reason printed without root, tools or a program under
@@ -73,17 +76,22 @@ const ECHO_PORT = 7000;
 const NAME = "web.gte2e.test", UNKNOWN = "nothere.gte2e.test";
 const USER = "alice", PASSWORD = "s3cret-pass";
 const L_TCP = 18000, L_TCP_NAME = 18001, L_UDP4 = 17000, L_UDP6 = 17006;
-const R_TCP = 9000, A_SERVER_PORT = 9001;
+const R_TCP = 9000, A_SERVER_PORT = 9001, R_UDP = 9002, A_ECHO_PORT = 9003;
 const BIG_BYTES = 4 * 1048576;
 const SMALL_BYTES = 64 * 1024;
 const DATAGRAMS = 40;
 
-/** UDP echo (dual-stack): every datagram goes back to its sender. `echo.py PORT`. */
+/**
+ * UDP echo: every datagram goes back to its sender. `echo.py PORT [HOST]`, HOST "::" (dual-stack,
+ * the default) or an IPv4 address.
+ */
 const ECHO_PY = String.raw`
 import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", int(sys.argv[1])))
+host = sys.argv[2] if len(sys.argv) > 2 else "::"
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+if ":" in host:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind((host, int(sys.argv[1])))
 while True:
     data, peer = s.recvfrom(65535)
     s.sendto(data, peer)
@@ -127,13 +135,16 @@ while True:
     s.sendto(head + question + b"".join(answers), peer)
 `;
 
-/** Datagrams to a forward's local UDP port, one at a time, each echoed byte for byte. */
+/**
+ * COUNT datagrams to HOST:PORT, one at a time, each echoed byte for byte within 5 s.
+ * `udp.py HOST PORT COUNT`.
+ */
 const UDP_CLIENT_PY = String.raw`
 import os, socket, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(5)
-s.connect(("127.0.0.1", port))
+s.connect((host, port))
 sizes = [1, 64, 512, 1200]
 for i in range(count):
     p = os.urandom(sizes[i % len(sizes)])
@@ -278,6 +289,12 @@ async function putExact(ns: Netns, work: string, url: string): Promise<void> {
   await Deno.remove(src);
 }
 
+/** The HTTP status curl in `ns` gets for `url` through the HTTP proxy `proxy`. */
+async function httpStatus(ns: Netns, proxy: string, url: string): Promise<string> {
+  const args = ["-sS", "--max-time", "25", "-o", "/dev/null", "-w", "%{http_code}", "-x", proxy];
+  return (await ok(ns, 30_000, "curl", ...args, url)).trim();
+}
+
 /** Lines the DNS server printed for queries of `name` from `source`. */
 function queries(dns: Background, source: string, name: string): string[] {
   return dns.output().stdout.split("\n").filter((l) => l.startsWith(`${source} ${name} `));
@@ -329,6 +346,14 @@ async function forwardProxyCase(
         "127.0.0.1",
       ], null);
       assert.ok(await a.listening("tcp", A_SERVER_PORT), `A's server: ${aServer.said()}`);
+      const echoPy = await writeNobodyFile(h, "echo.py", ECHO_PY);
+      const aEcho = await startAsNobody(ctx, a, h, [
+        "python3",
+        echoPy,
+        String(A_ECHO_PORT),
+        "127.0.0.1",
+      ], null);
+      assert.ok(await a.listening("udp", A_ECHO_PORT), `A's echo: ${aEcho.said()}`);
 
       const dnsLine = [`DNS = ${B_INNER4}`];
       const fwdConf = await writeNobodyFile(h, "fwd.conf", clientConfig(bed, FORWARD, 1, dnsLine));
@@ -345,8 +370,10 @@ async function forwardProxyCase(
         `127.0.0.1:${L_UDP6}:[${B_INNER6}]:${ECHO_PORT}/udp`,
         "-R",
         `${R_TCP}:127.0.0.1:${A_SERVER_PORT}`,
+        "-R",
+        `${R_UDP}:localhost:${A_ECHO_PORT}/udp`,
         fwdConf,
-      ], `forwarding tunnel port ${R_TCP}/tcp`);
+      ], `forwarding tunnel port ${R_UDP}/udp`);
 
       const users = await writeNobodyFile(h, "users", `${USER}:${PASSWORD}\n`);
       const proxyConf = await writeNobodyFile(
@@ -369,6 +396,7 @@ async function forwardProxyCase(
       for (
         const [proto, port] of [
           ["tcp", A_SERVER_PORT],
+          ["udp", A_ECHO_PORT],
           ["tcp", L_TCP],
           ["tcp", L_TCP_NAME],
           ["udp", L_UDP4],
@@ -407,17 +435,24 @@ async function forwardProxyCase(
         },
       );
 
-      await t.step("forward -L UDP to the echo over inner IPv4 and IPv6", async () => {
-        for (const port of [L_UDP4, L_UDP6]) {
+      await t.step("forward UDP: -L to B's echo, -R to A's, over inner IPv4 and IPv6", async () => {
+        const udp = [
+          [a, "127.0.0.1", L_UDP4],
+          [a, "127.0.0.1", L_UDP6],
+          [b, FORWARD.inner4, R_UDP],
+          [b, FORWARD.inner6, R_UDP],
+        ] as const;
+        for (const [ns, host, port] of udp) {
           const out = await ok(
-            a,
+            ns,
             60_000,
             "python3",
             `${dir}/udp.py`,
-            String(port),
-            String(DATAGRAMS),
+            host,
+            `${port}`,
+            `${DATAGRAMS}`,
           );
-          assert.equal(out.trim(), `echoed ${DATAGRAMS}`);
+          assert.equal(out.trim(), `echoed ${DATAGRAMS}`, `${host}:${port}`);
         }
       });
 
@@ -485,7 +520,7 @@ async function forwardProxyCase(
       );
 
       await t.step(
-        "HTTP proxy --auth: GET and CONNECT byte-exact, 407 without credentials",
+        "HTTP proxy --auth: GET and CONNECT byte-exact, 407 without credentials, 502 unknown name",
         async () => {
           await fetchExact(a, work, big, `http://${B_INNER4}:${HTTP_PORT}/big.bin`, "-x", viaHttp);
           await fetchExact(a, work, small, `http://${NAME}:${HTTP_PORT}/small.bin`, "-x", viaHttp);
@@ -498,29 +533,13 @@ async function forwardProxyCase(
             "-x",
             viaHttp,
           );
-          for (
-            const proxy of [
-              `http://127.0.0.1:${HTTP_PROXY_PORT}`,
-              `http://${USER}:wrong@127.0.0.1:${HTTP_PROXY_PORT}`,
-            ]
-          ) {
-            const code = await ok(
-              a,
-              30_000,
-              "curl",
-              "-sS",
-              "--max-time",
-              "25",
-              "-o",
-              "/dev/null",
-              "-w",
-              "%{http_code}",
-              "-x",
-              proxy,
-              `http://${B_INNER4}:${HTTP_PORT}/small.bin`,
-            );
-            assert.equal(code, "407", `${proxy}: HTTP ${code}, not 407`);
-          }
+          const url = `http://${B_INNER4}:${HTTP_PORT}/small.bin`;
+          const noAuth = `http://127.0.0.1:${HTTP_PROXY_PORT}`;
+          const wrong = `http://${USER}:wrong@127.0.0.1:${HTTP_PROXY_PORT}`;
+          assert.equal(await httpStatus(a, noAuth, url), "407", "without credentials");
+          assert.equal(await httpStatus(a, wrong, url), "407", "with a wrong password");
+          const unknown = `http://${UNKNOWN}:${HTTP_PORT}/small.bin`;
+          assert.equal(await httpStatus(a, viaHttp, unknown), "502", `GET ${unknown}`);
         },
       );
     });
@@ -531,7 +550,7 @@ async function forwardProxyCase(
 
 for (const peer of ["wireguard-go", "gotatun"] as const) {
   Deno.test({
-    name: "forward/proxy: gotatun forward -L/-R TCP and -L UDP, SOCKS5 UDP ASSOCIATE, DNS " +
+    name: "forward/proxy: gotatun forward -L/-R TCP and UDP, SOCKS5 UDP ASSOCIATE, DNS " +
       `through the tunnel, HTTP proxy with auth, all as nobody ↔ ${peer} (TUN)`,
     ignore: SKIP !== "",
     fn: (t) => forwardProxyCase(peer, t),
