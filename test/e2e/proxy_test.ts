@@ -28,102 +28,45 @@
  * (`dist/gotatun`, a bundle with no npm dependencies left to resolve) with a DENO_DIR of its
  * own, in a directory only nobody can read (its private key is there).
  *
- * Root only (namespaces); ignored with the reason printed without root, tools or a program under
- * test, and failed instead under CI=true (test/_util/needs.ts).
+ * The namespaces, the peer, the server and starting a command as nobody are _tunnel_bed.ts's
+ * (shared with forward_proxy_test.ts). Root only (namespaces); ignored with the reason printed
+ * without root, tools or a program under test, and failed instead under CI=true
+ * (test/_util/needs.ts).
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { log, mib, REFERENCE, removeDir, skipReason, tempDir } from "./_util.ts";
+import { log, mib, removeDir, skipReason, tempDir } from "./_util.ts";
 import {
-  type NamespaceContext,
-  type Netns,
-  run,
-  vethPair,
-  waitFor,
-  withNamespaces,
-} from "../_util/netns.ts";
-import { digits, genKeyPair, launchDaemon, program, wg } from "../_util/wg.ts";
-import { findWireguardGo } from "../bench/_impls.ts";
+  assertListenerUid,
+  B_INNER4,
+  B_INNER6,
+  clientConfig,
+  CLIENTS,
+  HTTP_PORT,
+  nobodyHome,
+  randomBytes,
+  setUpPeer,
+  sha256File,
+  sha256Hex,
+  startAsNobody,
+  WG_PORT,
+  wireguardGo,
+  writeNobodyFile,
+} from "./_tunnel_bed.ts";
+import { type NamespaceContext, type Netns, withNamespaces } from "../_util/netns.ts";
+import { digits, program } from "../_util/wg.ts";
 
 const TOOLS = ["ip", "wg", "curl", "python3", "nft", "runuser", "ss"];
 const SKIP = skipReason("proxy_test.ts", TOOLS);
 
-/** The peer: an explicit GOTATUN_E2E_REFERENCE, else the newest wireguard-go found. */
-const WIREGUARD_GO: string = Deno.env.get("GOTATUN_E2E_REFERENCE") ??
-  (SKIP === "" ? (await findWireguardGo())[0]?.path : undefined) ?? REFERENCE;
-
-const A_INNER4 = "10.77.0.1", B_INNER4 = "10.77.0.2";
-const A_INNER6 = "fd77::1", B_INNER6 = "fd77::2";
-const A_OUTER = "192.0.2.1", B_OUTER = "192.0.2.2";
-const WG_PORT = 51820;
-const HTTP_PORT = 8000;
 const CLOSED_PORT = 8001;
 const SOCKS = "127.0.0.1:1080";
 const BIG_BYTES = 16 * 1048576;
 const SMALL_BYTES = 256 * 1024;
 const CONCURRENT = 100;
 const LOSS_PERCENT = 2;
-
-/**
- * The HTTP server in B (kernel TCP, dual-stack): GET /NAME serves a file of its directory,
- * GET /hold/NAME first waits at a CONCURRENT-party barrier, PUT answers "SHA256HEX LENGTH".
- * Its listen backlog holds all CONCURRENT connections (socketserver's default is 5); the server
- * name is set without a DNS lookup (the namespace has no resolver).
- */
-const SERVER_PY = String.raw`
-import hashlib, http.server, os, socket, socketserver, sys, threading
-root, port, parties = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-barrier = threading.Barrier(parties, timeout=30)
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *args):
-        pass
-    def reply(self, code, body):
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        name = self.path.split("?")[0].lstrip("/")
-        if name.startswith("hold/"):
-            try:
-                barrier.wait()
-            except threading.BrokenBarrierError:
-                return self.reply(503, b"barrier broken: not all requests came at once\n")
-            name = name[len("hold/"):]
-        try:
-            with open(os.path.join(root, os.path.basename(name)), "rb") as f:
-                data = f.read()
-        except OSError:
-            return self.reply(404, b"no such file\n")
-        self.reply(200, data)
-    def do_PUT(self):
-        left = int(self.headers.get("Content-Length", "0"))
-        h, got = hashlib.sha256(), 0
-        while left > 0:
-            chunk = self.rfile.read(min(left, 65536))
-            if not chunk:
-                break
-            h.update(chunk)
-            got += len(chunk)
-            left -= len(chunk)
-        self.reply(200, ("%s %d\n" % (h.hexdigest(), got)).encode())
-
-class Server(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-    request_queue_size = 512
-    daemon_threads = True
-    def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "peer", port
-
-Server(("::", port), Handler).serve_forever()
-`;
 
 /** SOCKS5 CONNECT to (IPv4 address, port) from inside A; prints the reply bytes in hex. */
 const PROBE_PY = String.raw`
@@ -140,29 +83,6 @@ while len(reply) < 10:
     reply += chunk
 print(reply.hex())
 `;
-
-async function sha256Hex(data: Uint8Array): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function sha256File(path: string): Promise<string> {
-  return await sha256Hex(await Deno.readFile(path));
-}
-
-/** Random bytes of any length (getRandomValues gives at most 64 KiB a call). */
-function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
-  return out;
-}
-
-/** The numeric uid of a user, from `id -u`. */
-async function uidOf(user: string): Promise<number> {
-  const r = await run("id", ["-u", user], { timeoutMs: 5000 });
-  assert.equal(r.code, 0, `id -u ${user}: ${r.stderr}`);
-  return Number(r.stdout.trim());
-}
 
 /** `curl --socks5 SOCKS ARGS…` inside `ns`; throws with curl's words unless it exited 0. */
 async function curl(ns: Netns, timeoutMs: number, ...args: string[]): Promise<string> {
@@ -203,108 +123,27 @@ interface Bed {
 
 /** Builds both namespaces, the peer, the server and the proxy (as nobody). */
 async function setUp(ctx: NamespaceContext, dir: string, peer: "wireguard-go" | "gotatun") {
-  const [a, b] = ctx.namespaces;
-  const id = digits(6);
-  await vethPair(a, b, {
-    nameA: `gte${id}3`,
-    nameB: `gte${id}4`,
-    addrA: `${A_OUTER}/24`,
-    addrB: `${B_OUTER}/24`,
+  const base = await setUpPeer(ctx, dir, {
+    peer: peer === "gotatun" ? "gotatun" : await wireguardGo(),
+    clients: [CLIENTS[0]],
+    files: { "big.bin": BIG_BYTES, "small.bin": SMALL_BYTES },
+    parties: CONCURRENT,
   });
-
-  // B: the peer with a TUN device; it learns the proxy's endpoint from its handshake.
-  const ifname = `gte${id}1`;
-  ctx.defer(() => Deno.remove(`/var/run/wireguard/${ifname}.sock`).catch(() => {}));
-  await launchDaemon(b, peer === "gotatun" ? program() : WIREGUARD_GO, ifname);
-  const kb = await genKeyPair(dir), ka = await genKeyPair(dir);
-  await wg([
-    "set",
-    ifname,
-    "private-key",
-    kb.privateFile,
-    "listen-port",
-    String(WG_PORT),
-    "peer",
-    ka.publicKey,
-    "allowed-ips",
-    `${A_INNER4}/32,${A_INNER6}/128`,
-  ]);
-  await b.addrUp(ifname, `${B_INNER4}/24`, `${B_INNER6}/64`);
-  assert.ok(await b.listening("udp", WG_PORT), `${peer} did not bind UDP ${WG_PORT}`);
-
-  // B: the HTTP server over a random file.
-  const www = `${dir}/www`, work = `${dir}/work`;
-  await Deno.mkdir(www);
-  await Deno.mkdir(work);
-  await Deno.writeFile(`${www}/big.bin`, randomBytes(BIG_BYTES));
-  await Deno.writeFile(`${www}/small.bin`, randomBytes(SMALL_BYTES));
-  await Deno.writeTextFile(`${dir}/server.py`, SERVER_PY);
   await Deno.writeTextFile(`${dir}/probe.py`, PROBE_PY);
-  const server = ctx.spawn(
-    b,
-    "python3",
-    [`${dir}/server.py`, www, String(HTTP_PORT), String(CONCURRENT)],
-    { output: "piped" },
-  );
-  if (!(await b.listening("tcp", HTTP_PORT))) {
-    const o = server.output();
-    throw new Error(`the HTTP server did not listen: ${o.stdout}${o.stderr}`);
-  }
 
   // A: the proxy as nobody, its config and DENO_DIR in a directory only nobody can read.
-  const nobodyUid = await uidOf("nobody");
-  const home = await Deno.makeTempDir({ prefix: "gte2e-nobody-" });
-  ctx.defer(() => removeDir(home));
-  const conf = `${home}/wg0.conf`;
-  await Deno.writeTextFile(
-    conf,
-    [
-      "[Interface]",
-      `PrivateKey = ${ka.privateKey}`,
-      `Address = ${A_INNER4}/32, ${A_INNER6}/128`,
-      "[Peer]",
-      `PublicKey = ${kb.publicKey}`,
-      `AllowedIPs = ${B_INNER4}/32, ${B_INNER6}/128`,
-      `Endpoint = ${B_OUTER}:${WG_PORT}`,
-      "",
-    ].join("\n"),
-    { mode: 0o600 },
+  const h = await nobodyHome(ctx);
+  const conf = await writeNobodyFile(h, "wg0.conf", clientConfig(base, CLIENTS[0], 0));
+  await startAsNobody(
+    ctx,
+    base.a,
+    h,
+    [program(), "proxy", "--socks", SOCKS, conf],
+    "SOCKS5 proxy on",
   );
-  await Deno.mkdir(`${home}/deno`, { mode: 0o700 });
-  for (const p of [home, conf, `${home}/deno`]) await Deno.chown(p, nobodyUid, null);
-  const prog = program();
-  const proxy = ctx.spawn(a, "runuser", [
-    "-u",
-    "nobody",
-    "--",
-    "env",
-    `HOME=${home}`,
-    `DENO_DIR=${home}/deno`,
-    prog,
-    "proxy",
-    "--socks",
-    SOCKS,
-    conf,
-  ], { output: "piped" });
-  let exited = false;
-  proxy.status.then(() => (exited = true));
-  const up = await waitFor(
-    () => exited || proxy.output().stdout.includes("SOCKS5 proxy on"),
-    30_000,
-    100,
-  );
-  const said = () => `${proxy.output().stdout}${proxy.output().stderr}`;
-  assert.ok(up && !exited, `${prog} proxy did not start as nobody:\n${said()}`);
-  log(said().trim());
-
   // The process serving 127.0.0.1:1080 is nobody's.
-  const ss = await a.execOk("ss", "-Htlnp", "sport = :1080");
-  const pid = Number(/pid=(\d+)/.exec(ss.stdout)?.[1]);
-  assert.ok(pid > 0, `no process listens on 1080: ${ss.stdout}`);
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
-  assert.equal(uid, nobodyUid, `the proxy (pid ${pid}) runs as uid ${uid}, not nobody`);
-  return { a, b, www, work } satisfies Bed;
+  await assertListenerUid(base.a, "tcp", 1080, h.uid);
+  return { a: base.a, b: base.b, www: base.www, work: base.work } satisfies Bed;
 }
 
 async function downloadExact(bed: Bed, url: string, file: string, timeoutMs: number) {
