@@ -45,6 +45,7 @@
  * Threads: contexts are per module instance. Each Worker that imports this
  * module loads its own copy and never shares a context with another thread.
  */
+import { cstr } from "../sys/libc.ts";
 import type { CryptoBackend } from "./backend.ts";
 import { AEAD_SYMBOLS, ChachaPoly, OSSL_PARAM_SIZE, writeParam } from "./libcrypto_aead.ts";
 import { nobleBackend } from "./noble.ts";
@@ -195,13 +196,6 @@ function writeLE32(b: Uint8Array, i: number, v: number): void {
   b[i + 3] = v >>> 24;
 }
 
-function cstring(s: string): Uint8Array<ArrayBuffer> {
-  const bytes = new TextEncoder().encode(s);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
-}
-
 function failed(what: string): Error {
   return new Error(`libcrypto: ${what} failed`);
 }
@@ -288,14 +282,14 @@ class Libcrypto {
     this.version = v === null ? "OpenSSL 3" : Deno.UnsafePointerView.getCString(v);
 
     this.#aead = new ChachaPoly(s);
-    const md = s.EVP_MD_fetch(null, cstring("BLAKE2S-256"), null);
-    const mac = s.EVP_MAC_fetch(null, cstring("BLAKE2SMAC"), null);
+    const md = s.EVP_MD_fetch(null, cstr("BLAKE2S-256"), null);
+    const mac = s.EVP_MAC_fetch(null, cstr("BLAKE2SMAC"), null);
     if (md === null || mac === null) throw failed("algorithm fetch");
     this.#mdCtx = notNull(s.EVP_MD_CTX_new(), "EVP_MD_CTX_new");
     if (s.EVP_DigestInit_ex2(this.#mdCtx, md, null) !== 1) throw failed("EVP_DigestInit_ex2");
     this.#macCtx = notNull(s.EVP_MAC_CTX_new(mac), "EVP_MAC_CTX_new");
     this.#pkeyCtx = notNull(
-      s.EVP_PKEY_CTX_new_from_name(null, cstring("X25519"), null),
+      s.EVP_PKEY_CTX_new_from_name(null, cstr("X25519"), null),
       "EVP_PKEY_CTX_new_from_name",
     );
     if (s.EVP_PKEY_fromdata_init(this.#pkeyCtx) !== 1) throw failed("EVP_PKEY_fromdata_init");
@@ -305,9 +299,9 @@ class Libcrypto {
   /** Writes the constant OSSL_PARAM arrays (and their key names) into the arena. */
   #buildParams(): void {
     const bytes = new Uint8Array(this.#arena);
-    bytes.set(cstring("priv"), AT_NAME_PRIV);
-    bytes.set(cstring("pub"), AT_NAME_PUB);
-    bytes.set(cstring("size"), AT_NAME_SIZE);
+    bytes.set(cstr("priv"), AT_NAME_PRIV);
+    bytes.set(cstr("pub"), AT_NAME_PUB);
+    bytes.set(cstr("size"), AT_NAME_SIZE);
     const a = this.#arena, T = OSSL_PARAM_OCTET_STRING;
     writeParam(a, AT_KEYPAIR_PARAMS, AT_NAME_PRIV, T, AT_PRIV, 32);
     writeParam(a, AT_KEYPAIR_PARAMS + OSSL_PARAM_SIZE, AT_NAME_PUB, T, AT_PLACEHOLDER_PUB, 32);

@@ -35,6 +35,7 @@
  * direction (XChaCha20 subkeys included) until replaced, as any long-lived
  * cipher context keeps its key.
  */
+import { cstr } from "../sys/libc.ts";
 
 /** The libcrypto functions this file calls (merged into the backend's symbol table). */
 export const AEAD_SYMBOLS = {
@@ -108,10 +109,6 @@ const AT_OPEN_PARAMS = AT_NONCE_PARAMS + 2 * OSSL_PARAM_SIZE;
 const AT_TAG_PARAMS = AT_OPEN_PARAMS + 3 * OSSL_PARAM_SIZE;
 const ARENA_SIZE = AT_TAG_PARAMS + 2 * OSSL_PARAM_SIZE;
 
-function cstring(s: string): Uint8Array {
-  return new TextEncoder().encode(s + "\0");
-}
-
 /** True when `a` and `b` share memory but do not start at the same byte. */
 function partiallyOverlaps(a: Uint8Array, b: Uint8Array): boolean {
   // Offsets first: reading `buffer` costs more, and equal offsets never partially overlap.
@@ -182,14 +179,14 @@ export class ChachaPoly {
    */
   constructor(s: AeadSym, tryNonceParam = true) {
     this.#s = s;
-    const cipher = s.EVP_CIPHER_fetch(null, cstring("ChaCha20-Poly1305"), null);
+    const cipher = s.EVP_CIPHER_fetch(null, cstr("ChaCha20-Poly1305"), null);
     if (cipher === null) throw new Error("libcrypto: ChaCha20-Poly1305 fetch failed");
     this.#enc = new Direction(s, cipher, 1);
     this.#dec = new Direction(s, cipher, 0);
     const a = this.#arena;
     const bytes = new Uint8Array(a);
-    bytes.set(cstring("tlsivfixed"), AT_NAME_NONCE);
-    bytes.set(cstring("tag"), AT_NAME_TAG);
+    bytes.set(cstr("tlsivfixed"), AT_NAME_NONCE);
+    bytes.set(cstr("tag"), AT_NAME_TAG);
     const T = OSSL_PARAM_OCTET_STRING;
     writeParam(a, AT_NONCE_PARAMS, AT_NAME_NONCE, T, AT_NONCE, NONCE_SIZE);
     writeParam(a, AT_OPEN_PARAMS, AT_NAME_NONCE, T, AT_NONCE, NONCE_SIZE);
