@@ -22,7 +22,7 @@
  * orphan FIN_WAIT_2 limit) are deadlines on the connection behind a single
  * clock callback, rescheduled only when a deadline moves earlier.
  */
-import { MAX_SACK_BLOCKS, type TcpOptionsOut } from "./tcp_header.ts";
+import { MAX_SACK_BLOCKS, noTcpOptions, type TcpOptionsOut } from "./tcp_header.ts";
 import type { SackScoreboard } from "./tcp_sack.ts";
 import type { BufferPool } from "./buffer_pool.ts";
 import { Ring } from "./ring.ts";
@@ -163,16 +163,7 @@ export class TcpConn implements OutputState {
   tsOk = false;
   tsRecent = 0;
   /** Reused option block for outgoing segments. */
-  readonly opts: TcpOptionsOut = {
-    mss: -1,
-    wscale: -1,
-    sackPermitted: false,
-    timestamp: false,
-    tsVal: 0,
-    tsEcr: 0,
-    sackCount: 0,
-    sackBlocks: null,
-  };
+  readonly opts: TcpOptionsOut = noTcpOptions();
 
   // ---- RTT estimation (RFC 6298) and congestion control (RFC 5681/6582) ----
   srtt = 0;

@@ -160,6 +160,20 @@ export interface TcpOptionsOut {
   sackBlocks: Uint32Array | null;
 }
 
+/** A new option block that announces nothing (no MSS, scale, SACK or timestamp). */
+export function noTcpOptions(): TcpOptionsOut {
+  return {
+    mss: -1,
+    wscale: -1,
+    sackPermitted: false,
+    timestamp: false,
+    tsVal: 0,
+    tsEcr: 0,
+    sackCount: 0,
+    sackBlocks: null,
+  };
+}
+
 /** Bytes a SACK option with `n` blocks takes, with its two NOPs of padding. */
 export function sackOptionLength(n: number): number {
   return n > 0 ? 4 + 8 * n : 0;

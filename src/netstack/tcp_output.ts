@@ -15,6 +15,7 @@ import {
   FIN,
   finishTcpChecksum,
   MAX_SACK_BLOCKS,
+  noTcpOptions,
   PSH,
   RST,
   SYN,
@@ -90,16 +91,7 @@ export interface OutputState extends CongestionState {
   persistAt: number;
 }
 
-const NO_OPTIONS: TcpOptionsOut = {
-  mss: -1,
-  wscale: -1,
-  sackPermitted: false,
-  timestamp: false,
-  tsVal: 0,
-  tsEcr: 0,
-  sackCount: 0,
-  sackBlocks: null,
-};
+const NO_OPTIONS: TcpOptionsOut = noTcpOptions();
 
 /**
  * Builds and sends one segment from `local`:`lport` to `remote`:`rport`,
