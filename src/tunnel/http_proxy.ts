@@ -47,7 +47,7 @@ import {
   type RequestHead,
 } from "./http_message.ts";
 import { parseBasicCredentials, type ProxyCredentials } from "./proxy_auth.ts";
-import { relayTcp, writeFull } from "./relay.ts";
+import { acceptClients, relayTcp, writeFull } from "./relay.ts";
 
 /** What the proxy connects through: `Tunnel.connect`. */
 export interface Dialer {
@@ -313,24 +313,14 @@ export async function serveHttpProxy(
   dialer: Dialer,
   opts: HttpProxyOptions = {},
 ): Promise<void> {
-  const clients = new Set<Promise<void>>();
   const max = opts.maxClients ?? 256;
-  for (;;) {
-    let conn: Deno.Conn;
-    try {
-      conn = await listener.accept();
-    } catch {
-      break;
-    }
-    if (clients.size >= max) {
+  await acceptClients(listener, (conn) => handleHttpClient(conn, dialer, opts), {
+    max,
+    refuse(conn) {
       opts.onError?.(`HTTP client: more than ${max} clients, answered 503`);
       writeFull(conn, proxyResponse(503, "too many clients"))
         .catch(() => {})
         .finally(() => closeQuietly(conn));
-      continue;
-    }
-    const p = handleHttpClient(conn, dialer, opts).finally(() => clients.delete(p));
-    clients.add(p);
-  }
-  await Promise.allSettled(clients);
+    },
+  });
 }

@@ -14,6 +14,35 @@ export async function writeFull(conn: Deno.Conn, data: Uint8Array): Promise<void
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
 
+/**
+ * Accepts connections on `listener` until it is closed and serves each
+ * with `serve`; with `limit`, a connection beyond `limit.max` served at
+ * once goes to `limit.refuse` instead (which must close it). Resolves once
+ * every connection served is done.
+ */
+export async function acceptClients(
+  listener: Deno.Listener,
+  serve: (conn: Deno.Conn) => Promise<void>,
+  limit?: { max: number; refuse(conn: Deno.Conn): void },
+): Promise<void> {
+  const clients = new Set<Promise<void>>();
+  for (;;) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch {
+      break;
+    }
+    if (limit !== undefined && clients.size >= limit.max) {
+      limit.refuse(conn);
+      continue;
+    }
+    const p = serve(conn).finally(() => clients.delete(p));
+    clients.add(p);
+  }
+  await Promise.allSettled(clients);
+}
+
 function closeQuietly(c: { close(): void }): void {
   try {
     c.close();

@@ -24,7 +24,7 @@ import { formatAddress, type TunnelConn, TunnelError } from "./conn.ts";
 import { DnsError } from "./dns.ts";
 import { udpAssociate } from "./socks5_udp.ts";
 import { type ProxyCredentials, readSocksUserPass, socksUserPassReply } from "./proxy_auth.ts";
-import { relayTcp, writeFull } from "./relay.ts";
+import { acceptClients, relayTcp, writeFull } from "./relay.ts";
 
 export const SOCKS_VERSION = 5;
 export const REP_SUCCEEDED = 0x00;
@@ -258,16 +258,5 @@ export async function serveSocks5(
   tunnel: Tunnel,
   opts: Socks5Options = {},
 ): Promise<void> {
-  const clients = new Set<Promise<void>>();
-  for (;;) {
-    let conn: Deno.Conn;
-    try {
-      conn = await listener.accept();
-    } catch {
-      break;
-    }
-    const p = handleSocksClient(conn, tunnel, opts).finally(() => clients.delete(p));
-    clients.add(p);
-  }
-  await Promise.allSettled(clients);
+  await acceptClients(listener, (conn) => handleSocksClient(conn, tunnel, opts));
 }
