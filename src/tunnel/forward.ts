@@ -140,7 +140,8 @@ function acceptLoop<C extends { close(): void }>(
 
 /**
  * `ssh -L`: each connection to `listener` is connected through `tunnel` to
- * `target` (an IP address inside the tunnel) and relayed. Stops when the
+ * `target` (an IP address inside the tunnel, or a name its DNS resolves)
+ * and relayed. Stops when the
  * listener closes or {@link Forwarder.close} is called.
  */
 export function forwardLocalTcp(
@@ -246,7 +247,7 @@ export function forwardRemoteTcp(
       local = await set.unlessStopped(connectLocal(target, timeoutMs));
     } catch (err) {
       log.verbose(`${name}: connection from ${from}: ${(err as Error).message}`);
-      t.writable.abort().catch(() => {});
+      t.abort();
       t.close();
       return;
     }
