@@ -357,3 +357,24 @@ export function randomSuffix(n = 6): string {
 export function taskArgs(argv: readonly string[] = Deno.args): string[] {
   return argv[0] === "--" ? argv.slice(1) : [...argv];
 }
+
+/**
+ * Runs `deno test` with `args` (flags, then files) in a child process, for
+ * cases that need flags the parent test run lacks (`--unstable-net`,
+ * `--deny-ffi`). Returns the exit code, the output (stdout then stderr,
+ * without colours) and the number of tests the child reports passed (-1
+ * when its summary line is missing).
+ */
+export async function denoTestChild(
+  args: readonly string[],
+): Promise<{ code: number; text: string; passed: number }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["test", ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const m = /ok \| (\d+) passed \| 0 failed/.exec(text);
+  return { code: out.code, text, passed: m ? Number(m[1]) : -1 };
+}

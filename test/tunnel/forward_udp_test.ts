@@ -3,17 +3,11 @@
 // _forward_udp_cases.ts need Deno.listenDatagram, so they run in a child
 // `deno test --unstable-net`; this test passes only if every case there does.
 import assert from "node:assert/strict";
+import { denoTestChild } from "../_util/proc.ts";
 
 Deno.test("forward udp: the cases of _forward_udp_cases.ts pass under --unstable-net", async () => {
   const cases = new URL("./_forward_udp_cases.ts", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "-A", "--unstable-net", "--no-prompt", cases],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, text);
-  const m = /ok \| (\d+) passed \| 0 failed/.exec(text);
-  assert.ok(m && Number(m[1]) >= 7, text);
+  const r = await denoTestChild(["-A", "--unstable-net", "--no-prompt", cases]);
+  assert.equal(r.code, 0, r.text);
+  assert.ok(r.passed >= 7, r.text);
 });

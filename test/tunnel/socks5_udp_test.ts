@@ -6,6 +6,7 @@
 // it this file runs itself again in a `deno test --unstable-net` child.
 import assert from "node:assert/strict";
 import { tunnelPair } from "./_pair.ts";
+import { denoTestChild } from "../_util/proc.ts";
 import { answer, PTR_QNAME, serveDns } from "./_dns_server.ts";
 import {
   REP_COMMAND_NOT_SUPPORTED,
@@ -208,22 +209,15 @@ if ("listenDatagram" in Deno) {
     }));
 } else {
   Deno.test("socks5: UDP ASSOCIATE (rerun with --unstable-net)", async () => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "test",
-        "-A",
-        "--no-prompt",
-        "--unstable-net",
-        "--filter",
-        "UDP ASSOCIATE relays",
-        new URL(import.meta.url).pathname,
-      ],
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, text);
+    const { code, text } = await denoTestChild([
+      "-A",
+      "--no-prompt",
+      "--unstable-net",
+      "--filter",
+      "UDP ASSOCIATE relays",
+      new URL(import.meta.url).pathname,
+    ]);
+    assert.equal(code, 0, text);
     assert.match(text, /UDP ASSOCIATE relays both ways.* \.\.\. ok/);
     assert.match(text, /ok \| 1 passed/);
   });
