@@ -65,6 +65,17 @@ AllowedIPs = 10.9.0.1/32, fd09::1/128
   };
 }
 
+/** Reads exactly `n` bytes from `conn`; throws at an early end of stream. */
+export async function readN(conn: Deno.Conn, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  for (let off = 0; off < n;) {
+    const k = await conn.read(out.subarray(off));
+    if (k === null) throw new Error(`EOF after ${off} of ${n} bytes`);
+    off += k;
+  }
+  return out;
+}
+
 /** `n` bytes of a fixed pattern. */
 export function bytes(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n);

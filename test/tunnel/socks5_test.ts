@@ -2,7 +2,7 @@
 // SOCKS5 through a tunnel: a Tunnel pair in memory, A's SOCKS server on a
 // loopback port, a client doing the RFC 1928 handshake over Deno.connect.
 import assert from "node:assert/strict";
-import { bytes, tunnelPair } from "./_pair.ts";
+import { bytes, readN, tunnelPair } from "./_pair.ts";
 import {
   readSocksRequest,
   REP_COMMAND_NOT_SUPPORTED,
@@ -15,16 +15,6 @@ import {
 } from "../../src/tunnel/socks5.ts";
 import { parseIPv4, parseIPv6 } from "../../src/ip.ts";
 import { parseAuthFile } from "../../src/tunnel/proxy_auth.ts";
-
-async function readN(conn: Deno.Conn, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  for (let off = 0; off < n;) {
-    const k = await conn.read(out.subarray(off));
-    if (k === null) throw new Error(`EOF after ${off} of ${n} bytes`);
-    off += k;
-  }
-  return out;
-}
 
 /** Greets, sends CONNECT for `addr` (4/16 bytes, or a name), returns the reply code. */
 async function socksConnect(

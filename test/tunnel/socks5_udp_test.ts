@@ -5,7 +5,7 @@
 // socket. UDP ASSOCIATE needs Deno.listenDatagram (--unstable-net); without
 // it this file runs itself again in a `deno test --unstable-net` child.
 import assert from "node:assert/strict";
-import { tunnelPair } from "./_pair.ts";
+import { readN, tunnelPair } from "./_pair.ts";
 import { denoTestChild } from "../_util/proc.ts";
 import { answer, PTR_QNAME, serveDns } from "./_dns_server.ts";
 import {
@@ -17,16 +17,6 @@ import {
 import { formatSocksUdp, parseSocksUdp } from "../../src/tunnel/socks5_udp.ts";
 import { TYPE_A } from "../../src/tunnel/dns.ts";
 import { formatIPv4, parseIPv4, parseIPv6 } from "../../src/ip.ts";
-
-async function readN(conn: Deno.Conn, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  for (let off = 0; off < n;) {
-    const k = await conn.read(out.subarray(off));
-    if (k === null) throw new Error(`EOF after ${off} of ${n} bytes`);
-    off += k;
-  }
-  return out;
-}
 
 /** Greets, sends command `cmd` for `addr` (4/16 bytes, or a name); the reply. */
 async function socksRequest(
