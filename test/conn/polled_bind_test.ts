@@ -5,11 +5,7 @@
 import assert from "node:assert/strict";
 import { PolledLinuxBind, preferredBind } from "../../src/conn/polled_bind.ts";
 import { Endpoint } from "../../src/conn/endpoint.ts";
-import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
-import { systemRng } from "../../src/clock.ts";
-import { keyToBase64 } from "../../src/keys.ts";
-import { Tunnel } from "../../src/tunnel/tunnel.ts";
-import { bytes, readAll, writeAll } from "../tunnel/_pair.ts";
+import { bytes, loopbackTunnels, readAll, writeAll } from "../tunnel/_pair.ts";
 
 Deno.test("PolledLinuxBind: datagrams in both directions, a drain per wake-up, close ends the wait", async () => {
   const a = new PolledLinuxBind(), b = new PolledLinuxBind();
@@ -51,14 +47,7 @@ Deno.test("preferredBind: the FFI bind when FFI is granted (this test runs with 
 });
 
 Deno.test("Tunnel on PolledLinuxBind over loopback: 2 MB each way byte-exact", async () => {
-  const ka = generatePrivateKey(systemRng), kb = generatePrivateKey(systemRng);
-  const port = 42000 + Math.floor(Math.random() * 8000);
-  const conf = (own: Uint8Array, peer: Uint8Array, addr: string, listen: number, to: number) =>
-    `[Interface]\nPrivateKey = ${keyToBase64(own)}\nAddress = ${addr}/32\n` +
-    `ListenPort = ${listen}\n[Peer]\nPublicKey = ${keyToBase64(publicKey(peer))}\n` +
-    `AllowedIPs = 10.78.0.0/24\nEndpoint = 127.0.0.1:${to}\n`;
-  const a = await Tunnel.fromConfig(conf(ka, kb, "10.78.0.1", port, port + 1));
-  const b = await Tunnel.fromConfig(conf(kb, ka, "10.78.0.2", port + 1, port));
+  const { a, b } = await loopbackTunnels("10.78.0");
   try {
     assert.ok(a.device.bind instanceof PolledLinuxBind);
     const l = b.listen({ port: 7000 });

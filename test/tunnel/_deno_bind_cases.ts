@@ -6,27 +6,12 @@
 // datagrams.
 import assert from "node:assert/strict";
 import { DenoUdpBind } from "../../src/conn/deno_udp.ts";
-import { cryptoBackend, generatePrivateKey, publicKey } from "../../src/crypto.ts";
-import { systemRng } from "../../src/clock.ts";
-import { keyToBase64 } from "../../src/keys.ts";
-import { Tunnel } from "../../src/tunnel/tunnel.ts";
-import { bytes, readAll, writeAll } from "./_pair.ts";
-
-async function pair() {
-  const ka = generatePrivateKey(systemRng), kb = generatePrivateKey(systemRng);
-  const port = 42000 + Math.floor(Math.random() * 8000);
-  const conf = (own: Uint8Array, peer: Uint8Array, addr: string, listen: number, to: number) =>
-    `[Interface]\nPrivateKey = ${keyToBase64(own)}\nAddress = ${addr}/32\n` +
-    `ListenPort = ${listen}\n[Peer]\nPublicKey = ${keyToBase64(publicKey(peer))}\n` +
-    `AllowedIPs = 10.79.0.0/24\nEndpoint = 127.0.0.1:${to}\n`;
-  const a = await Tunnel.fromConfig(conf(ka, kb, "10.79.0.1", port, port + 1));
-  const b = await Tunnel.fromConfig(conf(kb, ka, "10.79.0.2", port + 1, port));
-  return { a, b };
-}
+import { cryptoBackend } from "../../src/crypto.ts";
+import { bytes, loopbackTunnels, readAll, writeAll } from "./_pair.ts";
 
 Deno.test("without FFI a Tunnel runs on DenoUdpBind: 300 kB each way over TCP, byte-exact", async () => {
   assert.equal(Deno.permissions.querySync({ name: "ffi" }).state, "denied");
-  const { a, b } = await pair();
+  const { a, b } = await loopbackTunnels("10.79.0");
   try {
     assert.ok(a.device.bind instanceof DenoUdpBind, "the portable bind");
     assert.equal(cryptoBackend().name, "noble");
@@ -52,7 +37,7 @@ Deno.test("without FFI a Tunnel runs on DenoUdpBind: 300 kB each way over TCP, b
 });
 
 Deno.test("without FFI a Tunnel's datagrams go both ways", async () => {
-  const { a, b } = await pair();
+  const { a, b } = await loopbackTunnels("10.79.0");
   try {
     const da = a.datagram({ port: 5000 }), db = b.datagram({ port: 5001 });
     const msg = new TextEncoder().encode("ping through DenoUdpBind");

@@ -114,3 +114,19 @@ export async function writeAll(w: WritableStream<Uint8Array>, data: Uint8Array):
   }
   await writer.close();
 }
+
+/**
+ * Two Tunnels in this process, on their default UDP bind, peered over
+ * 127.0.0.1 on random ports: A is `${net}.1`, B `${net}.2`.
+ */
+export async function loopbackTunnels(net: string): Promise<{ a: Tunnel; b: Tunnel }> {
+  const ka = generatePrivateKey(systemRng), kb = generatePrivateKey(systemRng);
+  const port = 42000 + Math.floor(Math.random() * 8000);
+  const conf = (own: Uint8Array, peer: Uint8Array, addr: string, listen: number, to: number) =>
+    `[Interface]\nPrivateKey = ${keyToBase64(own)}\nAddress = ${addr}/32\n` +
+    `ListenPort = ${listen}\n[Peer]\nPublicKey = ${keyToBase64(publicKey(peer))}\n` +
+    `AllowedIPs = ${net}.0/24\nEndpoint = 127.0.0.1:${to}\n`;
+  const a = await Tunnel.fromConfig(conf(ka, kb, `${net}.1`, port, port + 1));
+  const b = await Tunnel.fromConfig(conf(kb, ka, `${net}.2`, port + 1, port));
+  return { a, b };
+}
