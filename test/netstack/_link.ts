@@ -5,7 +5,11 @@
  * seeded loss, duplication, extra delay (which reorders) and a tap that can
  * watch or drop packets. Stack A is 10.0.0.1 / fd00::1, B 10.0.0.2 / fd00::2.
  */
+import assert from "node:assert/strict";
 import { FakeClock, seededRng } from "../_util/fake_clock.ts";
+import { IpPacket, parseIp } from "../../src/netstack/ip_packet.ts";
+import { parseTcp, TcpSegment } from "../../src/netstack/tcp_header.ts";
+import type { TcpConn } from "../../src/netstack/tcp_conn.ts";
 import { NetStack, type NetStackOptions } from "../../src/netstack/stack.ts";
 import type { TcpConfig } from "../../src/netstack/tcp_config.ts";
 
@@ -109,4 +113,20 @@ export function pattern(n: number, seed = 7): Uint8Array {
   const out = new Uint8Array(n);
   seededRng(seed)(out);
   return out;
+}
+
+/** A connection from A to B's port `port`: A's end `c` and B's accepted end `s`. */
+export function openConn(l: Link, port = 80): { c: TcpConn; s: TcpConn } {
+  const lis = l.b.listen(port);
+  const c = l.a.connect("10.0.0.2", port);
+  assert.ok(l.until(() => lis.queue.length === 1, 5000));
+  return { c, s: lis.accept()! };
+}
+
+/** Parses a TCP segment the tap saw (the segment keeps the buffer: pass a copy); null otherwise. */
+export function tapSegment(p: Uint8Array): TcpSegment | null {
+  const ip = new IpPacket();
+  const s = new TcpSegment();
+  if (parseIp(p, ip) !== 0 || ip.proto !== 6 || parseTcp(ip, s) !== 0) return null;
+  return s;
 }

@@ -5,31 +5,15 @@
 // updates when the application drains a closing window but not at every read;
 // the timestamp echo of a delayed ACK (RFC 7323 §4.3).
 import assert from "node:assert/strict";
-import { type Link, link, pattern } from "./_link.ts";
+import { type Link, link, openConn, pattern, tapSegment } from "./_link.ts";
 import { QUICKACK_SEGMENTS, type TcpConn } from "../../src/netstack/tcp_conn.ts";
-import { IpPacket, parseIp } from "../../src/netstack/ip_packet.ts";
-import { parseTcp, TcpSegment } from "../../src/netstack/tcp_header.ts";
-
-function open(l: Link, port = 80): { c: TcpConn; s: TcpConn } {
-  const lis = l.b.listen(port);
-  const c = l.a.connect("10.0.0.2", port);
-  assert.ok(l.until(() => lis.queue.length === 1, 5000));
-  return { c, s: lis.accept()! };
-}
-
-/** Parses a packet the tap saw (a copy: the segment keeps the buffer). */
-function seg(p: Uint8Array): TcpSegment | null {
-  const ip = new IpPacket();
-  const s = new TcpSegment();
-  if (parseIp(p, ip) !== 0 || ip.proto !== 6 || parseTcp(ip, s) !== 0) return null;
-  return s;
-}
+import { TcpSegment } from "../../src/netstack/tcp_header.ts";
 
 /** Counts what crosses the link: A's data segments and B's bare ACKs, in order. */
 function watch(l: Link) {
   const log: { from: "a" | "b"; t: TcpSegment; at: number }[] = [];
   l.tap = (p, from) => {
-    const t = seg(p);
+    const t = tapSegment(p);
     if (t && (from === "a" ? t.dataLen > 0 : t.dataLen === 0)) {
       log.push({ from, t, at: l.clock.now() });
     }
@@ -50,7 +34,7 @@ function drainOnReadable(s: TcpConn): { got: number } {
 
 Deno.test("tcp ack: quick ACKs for the first segments, then one per second full-sized segment", () => {
   const l = link({ latency: 5 });
-  const { c, s } = open(l);
+  const { c, s } = openConn(l);
   const log = watch(l);
   const r = drainOnReadable(s);
   const data = pattern(200 * c.mss);
@@ -83,7 +67,7 @@ Deno.test("tcp ack: quick ACKs for the first segments, then one per second full-
 
 Deno.test("tcp ack: quick-ACK mode again after the connection was idle", () => {
   const l = link({ latency: 5 });
-  const { c, s } = open(l);
+  const { c, s } = openConn(l);
   const r = drainOnReadable(s);
   const burst = (n: number) => {
     assert.equal(c.write(pattern(n * c.mss)), n * c.mss);
@@ -102,7 +86,7 @@ Deno.test("tcp ack: quick-ACK mode again after the connection was idle", () => {
 Deno.test("tcp ack: a read that reopens a closing window sends an update; reads of an open one do not", () => {
   const cap = 64 * 1024;
   const l = link({ tcp: { receiveBuffer: cap } });
-  const { c, s } = open(l);
+  const { c, s } = openConn(l);
   const data = pattern(4 * cap);
   let sent = c.write(data);
   c.onWritable = () => {
@@ -141,7 +125,7 @@ Deno.test("tcp ack: a read that reopens a closing window sends an update; reads 
 
 Deno.test("tcp ack: a delayed ACK echoes the TSval of the first segment it covers (RFC 7323 §4.3)", () => {
   const l = link({ latency: 5 });
-  const { c, s } = open(l);
+  const { c, s } = openConn(l);
   drainOnReadable(s);
   // Leave quick-ACK mode first.
   assert.equal(c.write(pattern(QUICKACK_SEGMENTS * c.mss)), QUICKACK_SEGMENTS * c.mss);
@@ -151,7 +135,7 @@ Deno.test("tcp ack: a delayed ACK echoes the TSval of the first segment it cover
   const sentTs: number[] = [];
   const echoed: number[] = [];
   l.tap = (p, from) => {
-    const t = seg(p);
+    const t = tapSegment(p);
     if (t && from === "a" && t.dataLen > 0) sentTs.push(t.tsVal);
     if (t && from === "b" && t.dataLen === 0) echoed.push(t.tsEcr);
     return true;

@@ -4,34 +4,17 @@
 // (RFC 2018 §4), loss recovery that repairs several holes of one window
 // without a timeout, and NewReno when one side does not do SACK.
 import assert from "node:assert/strict";
-import { type Link, link, pattern } from "./_link.ts";
+import { link, openConn, pattern, tapSegment } from "./_link.ts";
 import { transfer } from "./_transfer.ts";
-import type { TcpConn } from "../../src/netstack/tcp_conn.ts";
 import { MAX_SACK_RANGES, SackScoreboard } from "../../src/netstack/tcp_sack.ts";
-import { IpPacket, parseIp, writeIPv4 } from "../../src/netstack/ip_packet.ts";
+import { writeIPv4 } from "../../src/netstack/ip_packet.ts";
 import {
   ACK,
   finishTcpChecksum,
-  parseTcp,
   SYN,
   TcpSegment,
   writeTcpHeader,
 } from "../../src/netstack/tcp_header.ts";
-
-function open(l: Link, port = 80): { c: TcpConn; s: TcpConn } {
-  const lis = l.b.listen(port);
-  const c = l.a.connect("10.0.0.2", port);
-  assert.ok(l.until(() => lis.queue.length === 1, 5000));
-  return { c, s: lis.accept()! };
-}
-
-/** Parses a packet the tap saw (a copy: the segment keeps the buffer). */
-function seg(p: Uint8Array): TcpSegment | null {
-  const ip = new IpPacket();
-  const s = new TcpSegment();
-  if (parseIp(p, ip) !== 0 || ip.proto !== 6 || parseTcp(ip, s) !== 0) return null;
-  return s;
-}
 
 const blocks = (...b: number[]) => Uint32Array.from(b);
 
@@ -107,11 +90,11 @@ Deno.test("tcp sack: SACK-permitted on SYN and SYN-ACK only when both sides offe
     const l = link({ tcpA: { sack: a }, tcpB: { sack: b } });
     const syns: boolean[] = [];
     l.tap = (p) => {
-      const t = seg(p);
+      const t = tapSegment(p);
       if (t && t.flags & SYN) syns.push(t.sackPermitted);
       return true;
     };
-    const { c, s } = open(l);
+    const { c, s } = openConn(l);
     assert.deepEqual(syns, [a, a && b]);
     assert.equal(c.sackOk, want);
     assert.equal(s.sackOk, want);
@@ -120,13 +103,13 @@ Deno.test("tcp sack: SACK-permitted on SYN and SYN-ACK only when both sides offe
 
 Deno.test("tcp sack: the receiver reports held blocks, the most recent first, in immediate ACKs", () => {
   const l = link();
-  const { c, s } = open(l);
+  const { c, s } = openConn(l);
   const mss = c.mss;
   // Drop the 1st, 3rd and 5th data segments of a burst of 8.
   let n = 0;
   const acks: TcpSegment[] = [];
   l.tap = (p, from) => {
-    const t = seg(p);
+    const t = tapSegment(p);
     if (!t) return true;
     if (from === "a" && t.dataLen > 0) {
       n++;
@@ -171,7 +154,7 @@ Deno.test("tcp sack: the receiver reports held blocks, the most recent first, in
 
 Deno.test("tcp sack: hostile SACK blocks are ignored and counted; the transfer stays byte-exact", () => {
   const l = link();
-  const { c, s } = open(l);
+  const { c, s } = openConn(l);
   const data = pattern(400_000, 4);
   let sent = 0;
   let got = 0;

@@ -2,37 +2,21 @@
 // TCP state machine edges: zero-window stalls, simultaneous open and close,
 // RST in every state, SYN floods against the backlog, closed ports.
 import assert from "node:assert/strict";
-import { type Link, link, pattern } from "./_link.ts";
+import { type Link, link, openConn, pattern, tapSegment } from "./_link.ts";
 import type { TcpConn } from "../../src/netstack/tcp_conn.ts";
 import { TcpState } from "../../src/netstack/tcp_state.ts";
-import { IpPacket, parseIp } from "../../src/netstack/ip_packet.ts";
-import { parseTcp, RST, SYN, TcpSegment } from "../../src/netstack/tcp_header.ts";
-
-function open(l: Link, port = 80): { c: TcpConn; s: TcpConn } {
-  const lis = l.b.listen(port);
-  const c = l.a.connect("10.0.0.2", port);
-  assert.ok(l.until(() => lis.queue.length === 1, 5000));
-  return { c, s: lis.accept()! };
-}
-
-/** Parses a packet the tap saw. */
-function seg(p: Uint8Array): TcpSegment | null {
-  const ip = new IpPacket();
-  const s = new TcpSegment();
-  if (parseIp(p, ip) !== 0 || ip.proto !== 6 || parseTcp(ip, s) !== 0) return null;
-  return s;
-}
+import { RST, SYN } from "../../src/netstack/tcp_header.ts";
 
 Deno.test("tcp: a zero window stalls the sender, persist probes keep asking, reading resumes it", () => {
   const l = link({ tcp: { receiveBuffer: 16384, sendBuffer: 65536 } });
-  const { c, s } = open(l);
+  const { c, s } = openConn(l);
   const data = pattern(60000);
   let sent = c.write(data);
   assert.ok(l.until(() => s.readable === 16384, 5000));
   // The receiver reads nothing: the window is zero; the sender probes with growing gaps.
   const probesAt: number[] = [];
   l.tap = (p, from) => {
-    const t = seg(p);
+    const t = tapSegment(p);
     if (from === "a" && t && t.dataLen === 0 && t.seq === (c.sndUna - 1) >>> 0) {
       probesAt.push(l.clock.now());
     }
@@ -59,7 +43,7 @@ Deno.test("tcp: a zero window stalls the sender, persist probes keep asking, rea
 
 Deno.test("tcp: simultaneous close ends in TIME_WAIT on both sides, then nothing is left", () => {
   const l = link();
-  const { c, s } = open(l);
+  const { c, s } = openConn(l);
   c.shutdown();
   s.shutdown();
   assert.ok(l.until(() => c.state === TcpState.TimeWait && s.state === TcpState.TimeWait, 5000));
@@ -119,12 +103,12 @@ function fix(p: Uint8Array): void {
 
 Deno.test("tcp: RST in every state (RFC 9293 §3.10.7.4, RFC 5961 §3, RFC 1337)", () => {
   const states: [string, (l: Link) => TcpConn, TcpState, string | null][] = [];
-  const established = (l: Link) => open(l).c;
+  const established = (l: Link) => openConn(l).c;
   states.push(["ESTABLISHED", established, TcpState.Closed, "reset"]);
   states.push([
     "FIN_WAIT_1",
     (l) => {
-      const { c } = open(l);
+      const { c } = openConn(l);
       l.tap = () => false; // the FIN's ACK never arrives
       c.shutdown();
       return c;
@@ -135,7 +119,7 @@ Deno.test("tcp: RST in every state (RFC 9293 §3.10.7.4, RFC 5961 §3, RFC 1337)
   states.push([
     "FIN_WAIT_2",
     (l) => {
-      const { c } = open(l);
+      const { c } = openConn(l);
       c.shutdown();
       assert.ok(l.until(() => c.state === TcpState.FinWait2, 5000));
       return c;
@@ -146,7 +130,7 @@ Deno.test("tcp: RST in every state (RFC 9293 §3.10.7.4, RFC 5961 §3, RFC 1337)
   states.push([
     "CLOSE_WAIT",
     (l) => {
-      const { c, s } = open(l);
+      const { c, s } = openConn(l);
       s.shutdown();
       assert.ok(l.until(() => c.state === TcpState.CloseWait, 5000));
       return c;
@@ -157,7 +141,7 @@ Deno.test("tcp: RST in every state (RFC 9293 §3.10.7.4, RFC 5961 §3, RFC 1337)
   states.push([
     "LAST_ACK",
     (l) => {
-      const { c, s } = open(l);
+      const { c, s } = openConn(l);
       s.shutdown();
       assert.ok(l.until(() => c.state === TcpState.CloseWait, 5000));
       l.tap = () => false;
@@ -170,9 +154,9 @@ Deno.test("tcp: RST in every state (RFC 9293 §3.10.7.4, RFC 5961 §3, RFC 1337)
   states.push([
     "CLOSING",
     (l) => {
-      const { c, s } = open(l);
+      const { c, s } = openConn(l);
       // Both FINs cross; B's ACK of A's FIN is lost, so A stays in CLOSING.
-      l.tap = (p, from) => !(from === "b" && seg(p)!.flags === 0x10);
+      l.tap = (p, from) => !(from === "b" && tapSegment(p)!.flags === 0x10);
       c.shutdown();
       s.shutdown();
       return c;
@@ -183,7 +167,7 @@ Deno.test("tcp: RST in every state (RFC 9293 §3.10.7.4, RFC 5961 §3, RFC 1337)
   states.push([
     "TIME_WAIT",
     (l) => {
-      const { c, s } = open(l);
+      const { c, s } = openConn(l);
       c.shutdown();
       assert.ok(l.until(() => c.state === TcpState.FinWait2, 5000));
       s.shutdown();
@@ -223,7 +207,7 @@ Deno.test("tcp: RST in SYN_SENT (refused) and SYN_RECEIVED (listener forgets it)
   // SYN_RECEIVED: the handshake's last ACK is replaced by a RST.
   const lis = l.b.listen(81);
   l.tap = (p, from) => {
-    const t = seg(p);
+    const t = tapSegment(p);
     return !(from === "a" && t && t.flags === 0x10);
   };
   const c2 = l.a.connect("10.0.0.2", 81);
@@ -259,7 +243,7 @@ Deno.test("tcp: a SYN flood is bounded by the backlog; the slots come back when 
 
 Deno.test("tcp: hostile segments are dropped and counted, never thrown", () => {
   const l = link();
-  const { c } = open(l);
+  const { c } = openConn(l);
   const p = new Uint8Array(40);
   p.set([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1]);
   const dv = new DataView(p.buffer);
