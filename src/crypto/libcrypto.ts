@@ -47,6 +47,7 @@
  */
 import { cstr } from "../sys/libc.ts";
 import type { CryptoBackend } from "./backend.ts";
+import { timingSafeEqual } from "../crypto.ts";
 import { AEAD_SYMBOLS, ChachaPoly, OSSL_PARAM_SIZE, writeParam } from "./libcrypto_aead.ts";
 import { nobleBackend } from "./noble.ts";
 
@@ -232,13 +233,6 @@ function newSlot(): DeriveSlot {
 const BASE_POINT = new Uint8Array(32);
 BASE_POINT[0] = 9;
 
-/** Equal 32-byte strings, without a data-dependent branch on their contents. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = 0;
-  for (let i = 0; i < 32; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
-}
-
 class Libcrypto {
   readonly version: string;
   /** Held so the library is never unloaded while the backend is reachable. */
@@ -402,7 +396,7 @@ class Libcrypto {
     }
     const s = this.#s;
     const slot = this.#deriveSlot(scalar);
-    const isBase = sameBytes(point, BASE_POINT);
+    const isBase = timingSafeEqual(point, BASE_POINT);
     let peer = isBase ? this.#basePoint : null;
     if (peer === null) {
       this.#pub.set(point);
@@ -428,7 +422,7 @@ class Libcrypto {
   /** Frees the derive context kept for `scalar`, if any (see {@link DeriveSlot}). */
   forget(scalar: Uint8Array): void {
     for (const slot of this.#slots) {
-      if (slot.ctx !== null && sameBytes(slot.scalar, scalar)) this.#dropSlot(slot);
+      if (slot.ctx !== null && timingSafeEqual(slot.scalar, scalar)) this.#dropSlot(slot);
     }
   }
 
@@ -440,7 +434,7 @@ class Libcrypto {
     const slots = this.#slots;
     let victim = slots[0];
     for (const slot of slots) {
-      if (slot.ctx !== null && sameBytes(slot.scalar, scalar)) {
+      if (slot.ctx !== null && timingSafeEqual(slot.scalar, scalar)) {
         slot.used = ++this.#uses;
         return slot as DeriveSlot & { ctx: Deno.PointerObject };
       }
