@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type Link, link, openConn, pattern, tapSegment } from "./_link.ts";
 import { QUICKACK_SEGMENTS, type TcpConn } from "../../src/netstack/tcp_conn.ts";
-import { TcpSegment } from "../../src/netstack/tcp_header.ts";
+import type { TcpSegment } from "../../src/netstack/tcp_header.ts";
 
 /** Counts what crosses the link: A's data segments and B's bare ACKs, in order. */
 function watch(l: Link) {

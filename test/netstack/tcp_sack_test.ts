@@ -12,7 +12,7 @@ import {
   ACK,
   finishTcpChecksum,
   SYN,
-  TcpSegment,
+  type TcpSegment,
   writeTcpHeader,
 } from "../../src/netstack/tcp_header.ts";
 
