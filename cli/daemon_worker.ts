@@ -106,6 +106,8 @@ export function runDataplaneWorker(init: DataplaneInit): void {
   });
   dp.loop.onWake = () => control.poll();
   post({ kind: "ready", iface: dp.name });
+  // After the first postMessage, which would undo it (see Dataplane.warmUp).
+  dp.warmUp();
   const why = dp.run();
   dp.close();
   control.close();

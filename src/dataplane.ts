@@ -123,7 +123,6 @@ export class Dataplane {
       const bind = new LinuxBind();
       const crypto = useBestCryptoBackend(opts.cryptoEnv);
       log.verbose(crypto.reason);
-      warmUpCore(log);
       const cryptoPool = makeCryptoPool(opts);
       log.verbose(
         cryptoPool instanceof WorkerCryptoPool
@@ -147,6 +146,30 @@ export class Dataplane {
       loop?.close();
       tun.close();
       throw new Error(prefixed("Failed to start device", err));
+    }
+  }
+
+  /**
+   * Compiles the protocol's code paths before the first real handshake (see
+   * src/warmup.ts). Call it last before {@link run}: V8 throws optimised code
+   * away when a prototype its assumptions depend on changes, and the first
+   * `postMessage` of a Worker does that (measured: blake2s and the noise
+   * helpers were deoptimised by the Worker's "ready" message, and the first
+   * handshake then took 4–5 ms instead of under 3). Never fatal: the tunnel
+   * works without it, only its first packets are slower.
+   */
+  warmUp(): void {
+    const start = performance.now();
+    try {
+      const n = warmUp(systemRng);
+      const h = warmUpHandshakes(systemRng);
+      this.#log.verbose(
+        `Warm-up: ${n} packets through a throwaway in-memory tunnel and ${h} handshakes in ${
+          (performance.now() - start).toFixed(1)
+        } ms`,
+      );
+    } catch (err) {
+      this.#log.error(`Warm-up failed (the tunnel is not affected): ${message(err)}`);
     }
   }
 
@@ -292,26 +315,6 @@ function message(err: unknown): string {
 export function prefixed(prefix: string, err: unknown): string {
   const m = message(err);
   return m.startsWith(prefix) ? m : `${prefix}: ${m}`;
-}
-
-/**
- * Compiles the protocol's code paths before the first real handshake (see
- * src/warmup.ts). Never fatal: the tunnel works without it, only its first
- * packets are slower.
- */
-function warmUpCore(log: Logger): void {
-  const start = performance.now();
-  try {
-    const n = warmUp(systemRng);
-    const h = warmUpHandshakes(systemRng);
-    log.verbose(
-      `Warm-up: ${n} packets through a throwaway in-memory tunnel and ${h} handshakes in ${
-        (performance.now() - start).toFixed(1)
-      } ms`,
-    );
-  } catch (err) {
-    log.error(`Warm-up failed (the tunnel is not affected): ${message(err)}`);
-  }
 }
 
 /** The handshake Workers for GOTATUN_HANDSHAKE_WORKERS (not started until handshakes queue up). */
