@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The daemon compiles its handshake and packet code at start-up (src/warmup.ts) so that the
+ * first handshake through a new tunnel runs optimised code. V8 throws optimised code away when
+ * an assumption it was built on breaks, e.g. "dependent prototype chain changed"; the
+ * data-plane Worker's first `postMessage` did exactly that to blake2s and the noise helpers,
+ * and the first ping after config took 4–5 ms instead of under 3. This test runs two gotatun
+ * daemons with V8's deopt log on (DENO_V8_FLAGS=--log-deopt, one file per isolate), makes the
+ * first handshake with one ping, and checks that none of our own code (file: URLs) was
+ * deoptimised for a dependency change in any isolate of either daemon.
+ *
+ * Needs root, /dev/net/tun, ip, wg and ping; the program under test must be gotatun (a Deno
+ * program writes the V8 log; anything else fails the "logs were written" check).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { removeDir, skipReason, tempDir } from "./_util.ts";
+import { deleteAll, Netns, ping, vethPair } from "../_util/netns.ts";
+import { digits, genKeyPair, launchDaemon, program, wg } from "../_util/wg.ts";
+
+const SKIP = skipReason("warm_test.ts", ["ip", "wg", "ping", "env"]);
+
+/** `code-deopt` lines of V8 logs for our code that V8 threw away because a dependency changed. */
+function dependencyDeopts(logText: string): string[] {
+  return logText.split("\n").filter((l) =>
+    l.startsWith("code-deopt,") && l.includes(",dependency-change,") && l.includes("<file:")
+  );
+}
+
+Deno.test({
+  name: "warm-up: the first handshake runs code that no later start-up step deoptimised",
+  ignore: SKIP !== "",
+  async fn() {
+    const id = digits(6);
+    const created: Netns[] = [];
+    let dir: string | null = null;
+    try {
+      dir = await tempDir();
+      const logDirs = [`${dir}/v8-1`, `${dir}/v8-2`];
+      for (const d of logDirs) await Deno.mkdir(d);
+      const ns1 = await Netns.create(`gte2e-${id}-w1`);
+      created.push(ns1);
+      const ns2 = await Netns.create(`gte2e-${id}-w2`);
+      created.push(ns2);
+      await vethPair(ns1, ns2, {
+        nameA: `gte${id}a`,
+        nameB: `gte${id}b`,
+        addrA: "192.0.2.1/24",
+        addrB: "192.0.2.2/24",
+      });
+      const wg1 = `gte${id}1`, wg2 = `gte${id}2`;
+      // V8 writes isolate-<address>-<pid>-v8.log files into the working directory.
+      for (
+        const [ns, ifname, logDir] of [[ns1, wg1, logDirs[0]], [ns2, wg2, logDirs[1]]] as const
+      ) {
+        await launchDaemon(ns, program(), ifname, {
+          wrapper: ["env", "-C", logDir, "DENO_V8_FLAGS=--log-deopt"],
+        });
+      }
+      const k1 = await genKeyPair(dir), k2 = await genKeyPair(dir);
+      await ns1.ip("addr", "add", "198.51.100.1/24", "dev", wg1);
+      await ns2.ip("addr", "add", "198.51.100.2/24", "dev", wg2);
+      // deno-fmt-ignore
+      await wg(["set", wg1, "private-key", k1.privateFile, "listen-port", "10000",
+        "peer", k2.publicKey, "allowed-ips", "198.51.100.2/32", "endpoint", "192.0.2.2:20000"]);
+      // deno-fmt-ignore
+      await wg(["set", wg2, "private-key", k2.privateFile, "listen-port", "20000",
+        "peer", k1.publicKey, "allowed-ips", "198.51.100.1/32"]);
+      await ns1.ip("link", "set", wg1, "up");
+      await ns2.ip("link", "set", wg2, "up");
+      const r = await ping(ns1, "198.51.100.2", 1, { waitS: 5 });
+      assert.equal(r.received, 1, `first ping through the tunnel\n${r.output}`);
+      // The handshake really happened (both roles ran their code).
+      const hs = (await wg(["show", wg2, "latest-handshakes"])).stdout;
+      assert.match(hs, /\t[1-9]\d*\n?$/, `responder's latest handshake: ${hs}`);
+
+      for (const [i, logDir] of logDirs.entries()) {
+        const files = [...Deno.readDirSync(logDir)].filter((e) => e.name.endsWith("-v8.log"));
+        // The main thread's isolate and the data-plane Worker's, at least.
+        assert.ok(files.length >= 2, `daemon ${i + 1}: V8 logs written: ${files.length}`);
+        const deopts = files.flatMap((f) =>
+          dependencyDeopts(Deno.readTextFileSync(`${logDir}/${f.name}`))
+        );
+        assert.deepEqual(deopts, [], `daemon ${i + 1}: our code deoptimised after warm-up`);
+      }
+    } finally {
+      await deleteAll(created);
+      await removeDir(dir);
+    }
+  },
+});
