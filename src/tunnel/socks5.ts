@@ -120,6 +120,11 @@ export interface Socks5Options {
   auth?: ProxyCredentials;
   /** Time for the greeting, authentication and request, ms (default 10 000). */
   negotiationTimeoutMs?: number;
+  /**
+   * Clients served at once (default 1024, about 18 MiB of idle connections);
+   * more are closed at once, as a full server's backlog would refuse them.
+   */
+  maxClients?: number;
 }
 
 /** Bytes from a Deno.Conn, buffered so that the request can be read whole. */
@@ -258,5 +263,16 @@ export async function serveSocks5(
   tunnel: Tunnel,
   opts: Socks5Options = {},
 ): Promise<void> {
-  await acceptClients(listener, (conn) => handleSocksClient(conn, tunnel, opts));
+  const max = opts.maxClients ?? 1024;
+  await acceptClients(listener, (conn) => handleSocksClient(conn, tunnel, opts), {
+    max,
+    refuse(conn) {
+      opts.onError?.(`SOCKS5 client: more than ${max} clients, closed`);
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    },
+  });
 }

@@ -206,3 +206,31 @@ Deno.test("socks5: a client that stalls in the negotiation is closed after negot
     assert.ok(took >= 150 && took < 3000, `${took} ms`);
     conn.close();
   }, { negotiationTimeoutMs: 200 }));
+
+Deno.test("socks5: past maxClients a new client is closed at once; a freed slot serves again", () =>
+  withProxy(async (port) => {
+    // Two clients hold both slots: connected, greeting not sent yet.
+    const holders = [
+      await Deno.connect({ hostname: "127.0.0.1", port }),
+      await Deno.connect({ hostname: "127.0.0.1", port }),
+    ];
+    await new Promise((r) => setTimeout(r, 50));
+    const third = await Deno.connect({ hostname: "127.0.0.1", port });
+    // Closed at once: without the cap it would wait for its greeting until the 60 s timeout.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      third.read(new Uint8Array(8)).catch(() => null),
+      new Promise<string>((r) => timer = setTimeout(() => r("still open after 2 s"), 2000)),
+    ]);
+    clearTimeout(timer);
+    assert.equal(n, null, "the third client is closed without an answer");
+    third.close();
+    holders.pop()!.close();
+    await new Promise((r) => setTimeout(r, 50));
+    // The freed slot takes a client again: its greeting is answered.
+    const next = await Deno.connect({ hostname: "127.0.0.1", port });
+    await next.write(new Uint8Array([5, 1, 0]));
+    assert.deepEqual([...await readN(next, 2)], [5, 0]);
+    next.close();
+    for (const h of holders) h.close();
+  }, { maxClients: 2, negotiationTimeoutMs: 60_000 }));
