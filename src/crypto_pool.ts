@@ -69,7 +69,7 @@ export class JobBatch {
     this.data = new Uint8Array(buffer, 0, dataSize);
     this.keys = new Uint8Array(buffer, dataSize, MAX_JOBS * 32);
     this.meta = new Int32Array(buffer, dataSize + MAX_JOBS * 32, MAX_JOBS * JOB_FIELDS);
-    this.views = new ViewCache(this.data, MAX_JOBS * VIEWS_PER_JOB);
+    this.views = new ViewCache(this.data, MAX_JOBS * VIEWS_PER_JOB, 13);
     for (let i = 0; i < MAX_JOBS; i++) this.keyViews.push(this.keys.subarray(i * 32, i * 32 + 32));
   }
 

@@ -161,7 +161,7 @@ export class RxBatch {
     const n = family === 4 ? 4 : 16;
     this.from = new Endpoint(family, new Uint8Array(n), 0);
     this.#fromSrc = new Uint8Array(n);
-    this.#views = new ViewCache(this.#a.u8, BATCH_SIZE * SEGMENT_VIEWS);
+    this.#views = new ViewCache(this.#a.u8, BATCH_SIZE * SEGMENT_VIEWS, 13);
   }
 
   /** The mmsghdr array to pass to recvmmsg. */

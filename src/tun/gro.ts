@@ -110,7 +110,7 @@ export class GroBatcher {
   readonly #cap: number;
   #mem = new Uint8Array(GRO_MEM);
   #w = new Uint32Array(this.#mem.buffer, 0, GRO_MEM >>> 2);
-  #scratchViews = new ViewCache(this.#mem, VIEWS);
+  #scratchViews = new ViewCache(this.#mem, VIEWS, 8);
   /** Views of frames written alone, by their place in the write order. */
   #singleViews: ViewCache;
   #count = 0;
@@ -161,7 +161,7 @@ export class GroBatcher {
     this.#itFlags = new Uint8Array(cap);
     this.#itPrev = new Int32Array(cap);
     this.#order = new Int32Array(cap);
-    this.#singleViews = new ViewCache(this.#mem, cap);
+    this.#singleViews = new ViewCache(this.#mem, cap, 12);
   }
 
   /** Packets queued since the last {@link GroBatcher.flush}. */
