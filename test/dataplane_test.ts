@@ -48,6 +48,18 @@ Deno.test({
 });
 
 Deno.test({
+  name: 'Dataplane whose link was deleted before its loop started stops with "interface deleted"',
+  ignore: ignoreUnless(LABEL, NEEDS),
+  async fn() {
+    await withNamespaces("gtdp", 1, async ({ namespaces: [ns] }) => {
+      const r = await runHelper(ns, "delete-before-run", "gtdp0") as PlaneResult;
+      assert.equal(r.why, "interface deleted", r.log.join("\n"));
+      assert.deepEqual(r.errors, []);
+    });
+  },
+});
+
+Deno.test({
   name: "Dataplane idle with a keepalive peer: its loop wakes for timers and packets only",
   ignore: ignoreUnless(LABEL, NEEDS),
   async fn() {
