@@ -200,10 +200,9 @@ export class Dataplane {
       };
       loop.after(TICK_MS, tick);
     }
+    // A link deleted before the loop ran (during the warm-up, say) is found
+    // here; #gone() then stops the loop, and run() returns at once.
     this.#followLink();
-    // A link deleted before the loop ran (during the warm-up, say) is gone
-    // already; EventLoop.run() would forget the stop #gone() asked for.
-    if (this.#stopReason === "interface deleted") return this.#stopReason;
     this.#resyncUdp();
     loop.run();
     return this.#stopReason;

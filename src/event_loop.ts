@@ -161,13 +161,14 @@ export class EventLoop implements Clock {
   /**
    * Runs until {@link stop}: blocks this thread. Throws what a handler threw
    * when no `onError` was given. A stopped loop may be run again (its fds
-   * and timers stay), so a thread can also run it in slices.
+   * and timers stay), so a thread can also run it in slices. A stop() asked
+   * for while the loop was not running (by code that runs before it, such as
+   * a setup step that finds its fd gone) makes the next run() return at once.
    */
   run(): void {
     if (this.#running) throw new Error("EventLoop is already running");
     if (this.#epfd < 0) throw new Error("EventLoop is closed");
     this.#running = true;
-    this.#stopped = false;
     const c = this.#c, view = this.#eventsView, handlers = this.#handlers;
     try {
       while (!this.#stopped) {
@@ -195,6 +196,7 @@ export class EventLoop implements Clock {
       }
     } finally {
       this.#running = false;
+      this.#stopped = false;
     }
   }
 
@@ -221,7 +223,10 @@ export class EventLoop implements Clock {
     }
   }
 
-  /** Makes {@link run} return after the current handler. Idempotent. */
+  /**
+   * Makes {@link run} return after the current handler, or, called while the
+   * loop is not running, makes the next run() return at once. Idempotent.
+   */
   stop(): void {
     this.#stopped = true;
   }

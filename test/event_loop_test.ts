@@ -308,6 +308,30 @@ test("EventLoop.stop() from a handler ends run() after that handler; run() may s
   }
 });
 
+test("EventLoop.stop() before run() makes that run() return at once; the next one runs", () => {
+  const [r, w] = pipe();
+  const loop = new EventLoop();
+  try {
+    const g = guard(loop);
+    const seen: number[][] = [];
+    loop.add(r, () => {
+      seen.push(drain(r));
+      loop.stop();
+    });
+    put(w, [1]);
+    loop.stop();
+    loop.run();
+    assert.deepEqual(seen, [], "no handler ran");
+    loop.run();
+    assert.equal(g.fired(), false);
+    assert.deepEqual(seen, [[1]]);
+  } finally {
+    loop.close();
+    closeQuietly(r);
+    closeQuietly(w);
+  }
+});
+
 test("EventLoop wakes for a write to its wakeFd from another thread and calls onWake", async () => {
   const worker = new Worker(new URL("./_util/wake_worker.ts", import.meta.url), {
     type: "module",
