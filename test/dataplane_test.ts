@@ -34,30 +34,25 @@ async function runHelper(ns: Netns, ...args: string[]): Promise<unknown> {
   return JSON.parse(out.stdout.trim().split("\n").pop()!);
 }
 
-Deno.test({
-  name: 'Dataplane in a Worker stops with "interface deleted" when its link is deleted',
-  ignore: ignoreUnless(LABEL, NEEDS),
-  async fn() {
-    await withNamespaces("gtdp", 1, async ({ namespaces: [ns] }) => {
-      const r = await runHelper(ns, "delete", "gtdp0") as PlaneResult;
-      assert.equal(r.why, "interface deleted", r.log.join("\n"));
-      assert.deepEqual(r.errors, []);
-      assert.equal(await ns.hasLink("gtdp0"), false);
-    });
-  },
-});
-
-Deno.test({
-  name: 'Dataplane whose link was deleted before its loop started stops with "interface deleted"',
-  ignore: ignoreUnless(LABEL, NEEDS),
-  async fn() {
-    await withNamespaces("gtdp", 1, async ({ namespaces: [ns] }) => {
-      const r = await runHelper(ns, "delete-before-run", "gtdp0") as PlaneResult;
-      assert.equal(r.why, "interface deleted", r.log.join("\n"));
-      assert.deepEqual(r.errors, []);
-    });
-  },
-});
+for (
+  const [scenario, when] of [
+    ["delete", "when its link is deleted"],
+    ["delete-before-run", "when its link was deleted before its loop started"],
+  ] as const
+) {
+  Deno.test({
+    name: `Dataplane in a Worker stops with "interface deleted" ${when}`,
+    ignore: ignoreUnless(LABEL, NEEDS),
+    async fn() {
+      await withNamespaces("gtdp", 1, async ({ namespaces: [ns] }) => {
+        const r = await runHelper(ns, scenario, "gtdp0") as PlaneResult;
+        assert.equal(r.why, "interface deleted", r.log.join("\n"));
+        assert.deepEqual(r.errors, []);
+        assert.equal(await ns.hasLink("gtdp0"), false);
+      });
+    },
+  });
+}
 
 Deno.test({
   name: "Dataplane idle with a keepalive peer: its loop wakes for timers and packets only",

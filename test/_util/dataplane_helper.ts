@@ -224,25 +224,21 @@ function peerConfig(
 async function main(): Promise<void> {
   const [scenario, ...ifaces] = Deno.args;
   const result: Record<string, unknown> = {};
-  if (scenario === "delete") {
+  if (scenario === "delete" || scenario === "delete-before-run") {
+    // "delete-before-run": the link goes away between the TUN's creation and
+    // the loop's start (the daemon's warm-up runs there); run() must end at
+    // once, not wait forever.
     const plane = new Plane({ iface: ifaces[0], config: "", measure: false });
     try {
       await plane.expect("opened");
-      await ip("link", "set", ifaces[0], "up");
-      await plane.go();
-      await ip("link", "del", ifaces[0]);
-      Object.assign(result, await plane.stopped());
-    } finally {
-      plane.terminate();
-    }
-  } else if (scenario === "delete-before-run") {
-    // The link goes away between the TUN's creation and the loop's start (the
-    // daemon's warm-up runs there): run() must end at once, not wait forever.
-    const plane = new Plane({ iface: ifaces[0], config: "", measure: false });
-    try {
-      await plane.expect("opened");
-      await ip("link", "del", ifaces[0]);
-      plane.start();
+      if (scenario === "delete") {
+        await ip("link", "set", ifaces[0], "up");
+        await plane.go();
+        await ip("link", "del", ifaces[0]);
+      } else {
+        await ip("link", "del", ifaces[0]);
+        plane.start();
+      }
       Object.assign(result, await plane.stopped());
     } finally {
       plane.terminate();
