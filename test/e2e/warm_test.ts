@@ -17,7 +17,7 @@
 
 import assert from "node:assert/strict";
 import { removeDir, skipReason, tempDir } from "./_util.ts";
-import { deleteAll, Netns, ping, vethPair } from "../_util/netns.ts";
+import { ping, vethPair, withNamespaces } from "../_util/netns.ts";
 import { digits, genKeyPair, launchDaemon, program, wg } from "../_util/wg.ts";
 
 const SKIP = skipReason("warm_test.ts", ["ip", "wg", "ping", "env"]);
@@ -34,16 +34,11 @@ Deno.test({
   ignore: SKIP !== "",
   async fn() {
     const id = digits(6);
-    const created: Netns[] = [];
-    let dir: string | null = null;
-    try {
-      dir = await tempDir();
+    await withNamespaces(`gte2e-${id}`, 2, async ({ namespaces: [ns1, ns2], defer }) => {
+      const dir = await tempDir();
+      defer(() => removeDir(dir));
       const logDirs = [`${dir}/v8-1`, `${dir}/v8-2`];
       for (const d of logDirs) await Deno.mkdir(d);
-      const ns1 = await Netns.create(`gte2e-${id}-w1`);
-      created.push(ns1);
-      const ns2 = await Netns.create(`gte2e-${id}-w2`);
-      created.push(ns2);
       await vethPair(ns1, ns2, {
         nameA: `gte${id}a`,
         nameB: `gte${id}b`,
@@ -85,9 +80,6 @@ Deno.test({
         );
         assert.deepEqual(deopts, [], `daemon ${i + 1}: our code deoptimised after warm-up`);
       }
-    } finally {
-      await deleteAll(created);
-      await removeDir(dir);
-    }
+    });
   },
 });
