@@ -14,6 +14,7 @@ import { helpText } from "../../cli/args.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { systemRng } from "../../src/clock.ts";
 import { keyToBase64 } from "../../src/keys.ts";
+import { MAIN, spawnGotatun, stopGotatun } from "./_cli.ts";
 
 Deno.test("forward args: -L with and without BIND, IPv6 in brackets, /udp, -R, several at once", () => {
   const cmd = parseForwardArgs([
@@ -149,27 +150,6 @@ async function readLines(r: ReadableStreamDefaultReader<string>, n: number): Pro
   return text.split("\n").slice(0, n);
 }
 
-function spawnGotatun(args: string[]): Deno.ChildProcess {
-  const main = new URL("../../cli/main.ts", import.meta.url).pathname;
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-net", "-A", main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function stop(child: Deno.ChildProcess): Promise<number> {
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    // already gone
-  }
-  const status = await child.status;
-  await child.stdout.cancel().catch(() => {});
-  await child.stderr.cancel().catch(() => {});
-  return status.code;
-}
-
 Deno.test("forward command: -L in one process, -R in another, a TCP echo through both over loopback UDP", async () => {
   const dir = await Deno.makeTempDir();
   const ka = generatePrivateKey(systemRng), kb = generatePrivateKey(systemRng);
@@ -221,11 +201,11 @@ Deno.test("forward command: -L in one process, -R in another, a TCP echo through
     assert.deepEqual(new Uint8Array(got), msg);
     aOut.releaseLock();
     bOut.releaseLock();
-    assert.equal(await stop(a), 0);
-    assert.equal(await stop(b), 0);
+    assert.equal(await stopGotatun(a), 0);
+    assert.equal(await stopGotatun(b), 0);
   } finally {
-    await stop(a);
-    await stop(b);
+    await stopGotatun(a);
+    await stopGotatun(b);
     echo.close();
     await echoing.catch(() => {});
     await Deno.remove(dir, { recursive: true });
@@ -244,10 +224,9 @@ Deno.test("forward command: a bad option or a taken port exits 1 naming it", asy
   );
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
-    const main = new URL("../../cli/main.ts", import.meta.url).pathname;
     const run = async (args: string[]) => {
       const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--unstable-net", "-A", main, "forward", ...args],
+        args: ["run", "--unstable-net", "-A", MAIN, "forward", ...args],
       }).output();
       return { code: out.code, err: new TextDecoder().decode(out.stderr) };
     };
@@ -269,7 +248,7 @@ Deno.test("forward command: a bad option or a taken port exits 1 naming it", asy
     assert.equal(missing.code, 1);
     assert.match(missing.err, /gotatun forward: .*nope\.conf: /);
     const help = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", main, "forward", "--help"],
+      args: ["run", "-A", MAIN, "forward", "--help"],
     }).output();
     assert.equal(help.code, 0);
     assert.equal(new TextDecoder().decode(help.stdout), FORWARD_USAGE);

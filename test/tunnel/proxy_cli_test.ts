@@ -14,6 +14,7 @@ import { helpText } from "../../cli/args.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { systemRng } from "../../src/clock.ts";
 import { keyToBase64 } from "../../src/keys.ts";
+import { spawnGotatun } from "./_cli.ts";
 
 Deno.test("proxy args: loopback 1080 by default, --socks PORT, HOST:PORT, [V6]:PORT", () => {
   assert.deepEqual(parseProxyArgs(["wg.conf"]), {
@@ -107,12 +108,7 @@ Deno.test("proxy command: starts without root or a TUN device, answers SOCKS5, s
       `Address = 10.9.0.1/24\n[Peer]\nPublicKey = ${keyToBase64(peer)}\n` +
       `AllowedIPs = 10.9.0.0/24\nEndpoint = 127.0.0.1:9\n`,
   );
-  const main = new URL("../../cli/main.ts", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-net", "-A", main, "proxy", "--socks", "127.0.0.1:0", cfg],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnGotatun(["proxy", "--socks", "127.0.0.1:0", cfg]);
   try {
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
@@ -163,24 +159,15 @@ Deno.test("proxy command: --http and --auth, both proxies ask for the user in th
   );
   await Deno.writeTextFile(users, "alice:open sesame\n");
   await Deno.chmod(users, 0o644);
-  const main = new URL("../../cli/main.ts", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-net",
-      "-A",
-      main,
-      "proxy",
-      "--socks=127.0.0.1:0",
-      "--http",
-      "127.0.0.1:0",
-      "--auth",
-      users,
-      cfg,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnGotatun([
+    "proxy",
+    "--socks=127.0.0.1:0",
+    "--http",
+    "127.0.0.1:0",
+    "--auth",
+    users,
+    cfg,
+  ]);
   const enc = new TextEncoder();
   try {
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();

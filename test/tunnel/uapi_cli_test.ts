@@ -8,16 +8,7 @@ import assert from "node:assert/strict";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
 import { systemRng } from "../../src/clock.ts";
 import { keyToBase64 } from "../../src/keys.ts";
-
-const main = new URL("../../cli/main.ts", import.meta.url).pathname;
-
-function spawnGotatun(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-net", "-A", main, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
+import { MAIN, spawnGotatun, stopGotatun } from "./_cli.ts";
 
 /** Runs gotatun to its end with `env` added. */
 async function run(
@@ -25,7 +16,7 @@ async function run(
   env: Record<string, string> = {},
 ): Promise<{ code: number; out: string; err: string }> {
   const o = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-net", "-A", main, ...args],
+    args: ["run", "--unstable-net", "-A", MAIN, ...args],
     env,
   }).output();
   const dec = new TextDecoder();
@@ -41,18 +32,6 @@ async function readUntil(r: ReadableStreamDefaultReader<string>, re: RegExp): Pr
     text += value;
   }
   return text;
-}
-
-async function stop(child: Deno.ChildProcess): Promise<number> {
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    // already gone
-  }
-  const status = await child.status;
-  await child.stdout.cancel().catch(() => {});
-  await child.stderr.cancel().catch(() => {});
-  return status.code;
 }
 
 function writeConfig(path: string): string {
@@ -114,10 +93,10 @@ Deno.test("proxy --uapi DIR: gotatun wg show, set, showconf and top reach it thr
     );
     assert.ok(Deno.lstatSync(`${dir}/wgt.sock`).isSocket);
 
-    assert.equal(await stop(proxy), 0);
+    assert.equal(await stopGotatun(proxy), 0);
     assert.throws(() => Deno.lstatSync(`${dir}/wgt.sock`), Deno.errors.NotFound);
   } finally {
-    await stop(proxy);
+    await stopGotatun(proxy);
     await Deno.remove(tmp, { recursive: true });
   }
 });
@@ -146,7 +125,7 @@ Deno.test("forward --uapi DIR --uapi-name NAME: served while it runs, removed on
     );
     const names = await run(["show", "interfaces"], { GOTATUN_SOCKET_DIR: tmp });
     assert.deepEqual(names, { code: 0, out: "fw0\n", err: "" });
-    assert.equal(await stop(fwd), 0);
+    assert.equal(await stopGotatun(fwd), 0);
     assert.throws(() => Deno.lstatSync(`${tmp}/fw0.sock`), Deno.errors.NotFound);
 
     // site.cfg gives no name without --uapi-name; a group-writable directory is refused.
@@ -168,7 +147,7 @@ Deno.test("forward --uapi DIR --uapi-name NAME: served while it runs, removed on
     assert.equal(open.code, 1);
     assert.match(open.err, /--uapi: Cannot use socket directory .*: writable by group or others/);
   } finally {
-    await stop(fwd);
+    await stopGotatun(fwd);
     await Deno.remove(tmp, { recursive: true });
   }
 });
