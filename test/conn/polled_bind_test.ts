@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { PolledLinuxBind, preferredBind } from "../../src/conn/polled_bind.ts";
 import { Endpoint } from "../../src/conn/endpoint.ts";
-import { bytes, loopbackTunnels, readAll, writeAll } from "../tunnel/_pair.ts";
+import { assertTcpBothWays, loopbackTunnels } from "../tunnel/_pair.ts";
 
 Deno.test("PolledLinuxBind: datagrams in both directions, a drain per wake-up, close ends the wait", async () => {
   const a = new PolledLinuxBind(), b = new PolledLinuxBind();
@@ -50,21 +50,7 @@ Deno.test("Tunnel on PolledLinuxBind over loopback: 2 MB each way byte-exact", a
   const { a, b } = await loopbackTunnels("10.78.0");
   try {
     assert.ok(a.device.bind instanceof PolledLinuxBind);
-    const l = b.listen({ port: 7000 });
-    const up = bytes(2_000_000, 3), down = bytes(2_000_000, 4);
-    const [ca, cb] = await Promise.all([
-      a.connect({ hostname: "10.78.0.2", port: 7000, timeoutMs: 10_000 }),
-      l.accept(),
-    ]);
-    const [gotB, gotA] = await Promise.all([
-      readAll(cb.readable),
-      readAll(ca.readable),
-      writeAll(ca.writable, up),
-      writeAll(cb.writable, down),
-    ]);
-    assert.ok(gotB.length === up.length && gotB.every((v, i) => v === up[i]), "A to B");
-    assert.ok(gotA.length === down.length && gotA.every((v, i) => v === down[i]), "B to A");
-    l.close();
+    await assertTcpBothWays(a, b, "10.78.0", 2_000_000, [3, 4]);
   } finally {
     a.close();
     b.close();

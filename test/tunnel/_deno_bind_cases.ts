@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { DenoUdpBind } from "../../src/conn/deno_udp.ts";
 import { cryptoBackend } from "../../src/crypto.ts";
-import { bytes, loopbackTunnels, readAll, writeAll } from "./_pair.ts";
+import { assertTcpBothWays, loopbackTunnels } from "./_pair.ts";
 
 Deno.test("without FFI a Tunnel runs on DenoUdpBind: 300 kB each way over TCP, byte-exact", async () => {
   assert.equal(Deno.permissions.querySync({ name: "ffi" }).state, "denied");
@@ -15,21 +15,7 @@ Deno.test("without FFI a Tunnel runs on DenoUdpBind: 300 kB each way over TCP, b
   try {
     assert.ok(a.device.bind instanceof DenoUdpBind, "the portable bind");
     assert.equal(cryptoBackend().name, "noble");
-    const l = b.listen({ port: 7000 });
-    const up = bytes(300_000, 5), down = bytes(300_000, 6);
-    const [ca, cb] = await Promise.all([
-      a.connect({ hostname: "10.79.0.2", port: 7000, timeoutMs: 10_000 }),
-      l.accept(),
-    ]);
-    const [gotB, gotA] = await Promise.all([
-      readAll(cb.readable),
-      readAll(ca.readable),
-      writeAll(ca.writable, up),
-      writeAll(cb.writable, down),
-    ]);
-    assert.ok(gotB.length === up.length && gotB.every((v, i) => v === up[i]), "A to B");
-    assert.ok(gotA.length === down.length && gotA.every((v, i) => v === down[i]), "B to A");
-    l.close();
+    await assertTcpBothWays(a, b, "10.79.0", 300_000, [5, 6]);
   } finally {
     a.close();
     b.close();

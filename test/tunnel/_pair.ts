@@ -5,6 +5,7 @@
  * clock: A is 10.9.0.1 / fd09::1 at 192.0.2.1:51820, B 10.9.0.2 / fd09::2 at
  * 192.0.2.2:51821; A knows B's endpoint.
  */
+import assert from "node:assert/strict";
 import { MemoryNetwork } from "../../src/conn/memory.ts";
 import { realClock, systemRng } from "../../src/clock.ts";
 import { generatePrivateKey, publicKey } from "../../src/crypto.ts";
@@ -129,4 +130,36 @@ export async function loopbackTunnels(net: string): Promise<{ a: Tunnel; b: Tunn
   const a = await Tunnel.fromConfig(conf(ka, kb, `${net}.1`, port, port + 1));
   const b = await Tunnel.fromConfig(conf(kb, ka, `${net}.2`, port + 1, port));
   return { a, b };
+}
+
+/**
+ * Opens a TCP connection from A to B (`${net}.2`, port 7000) of a
+ * {@link loopbackTunnels} pair, sends `size` bytes each way at once (seeds
+ * `seeds`), and asserts both arrive byte-exact.
+ */
+export async function assertTcpBothWays(
+  a: Tunnel,
+  b: Tunnel,
+  net: string,
+  size: number,
+  seeds: [up: number, down: number],
+): Promise<void> {
+  const l = b.listen({ port: 7000 });
+  try {
+    const up = bytes(size, seeds[0]), down = bytes(size, seeds[1]);
+    const [ca, cb] = await Promise.all([
+      a.connect({ hostname: `${net}.2`, port: 7000, timeoutMs: 10_000 }),
+      l.accept(),
+    ]);
+    const [gotB, gotA] = await Promise.all([
+      readAll(cb.readable),
+      readAll(ca.readable),
+      writeAll(ca.writable, up),
+      writeAll(cb.writable, down),
+    ]);
+    assert.ok(gotB.length === up.length && gotB.every((v, i) => v === up[i]), "A to B");
+    assert.ok(gotA.length === down.length && gotA.every((v, i) => v === down[i]), "B to A");
+  } finally {
+    l.close();
+  }
 }
