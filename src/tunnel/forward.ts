@@ -18,7 +18,7 @@ import type { Logger } from "../log.ts";
 import { silentLogger } from "../log.ts";
 import type { TunnelConn } from "./conn.ts";
 import type { Tunnel, TunnelListener } from "./tunnel.ts";
-import { relayTcp } from "./relay.ts";
+import { closeQuietly, relayTcp } from "./relay.ts";
 
 export { type RelayCounts, relayTcp } from "./relay.ts";
 
@@ -50,14 +50,6 @@ export interface Forwarder {
 /** `host:port`, with an IPv6 host in brackets. */
 function hostPort(a: { hostname: string; port: number }): string {
   return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
-}
-
-function closeQuietly(c: { close(): void }): void {
-  try {
-    c.close();
-  } catch {
-    // already closed
-  }
 }
 
 /** Bookkeeping shared by both directions: the open connections and the limit. */

@@ -23,6 +23,7 @@ import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "../ip.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { UdpSocket } from "../netstack/udp.ts";
 import type { Forwarder } from "./forward.ts";
+import { closeQuietly } from "./relay.ts";
 import type { Tunnel } from "./tunnel.ts";
 import { UdpSessions } from "./udp_sessions.ts";
 
@@ -69,14 +70,6 @@ function sameAddress(from: UdpSocket["from"], address: Uint8Array): boolean {
   if ((from.family === 4) !== (address.length === 4)) return false;
   for (let i = 0; i < address.length; i++) if (from.address[i] !== address[i]) return false;
   return true;
-}
-
-function closeQuietly(c: { close(): void }): void {
-  try {
-    c.close();
-  } catch {
-    // already closed
-  }
 }
 
 interface LocalSession {

@@ -47,7 +47,7 @@ import {
   type RequestHead,
 } from "./http_message.ts";
 import { parseBasicCredentials, type ProxyCredentials } from "./proxy_auth.ts";
-import { acceptClients, relayTcp, writeFull } from "./relay.ts";
+import { acceptClients, closeQuietly, relayTcp, writeFull } from "./relay.ts";
 
 /** What the proxy connects through: `Tunnel.connect`. */
 export interface Dialer {
@@ -79,14 +79,6 @@ const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 export function statusForError(err: unknown): 502 | 504 {
   const timeout = (err instanceof TunnelError || err instanceof DnsError) && err.code === "timeout";
   return timeout ? 504 : 502;
-}
-
-function closeQuietly(c: { close(): void }): void {
-  try {
-    c.close();
-  } catch {
-    // already closed
-  }
 }
 
 /** Reads the request head, at most {@link MAX_HEAD_BYTES}; null when the client left or stalled. */

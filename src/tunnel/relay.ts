@@ -43,7 +43,8 @@ export async function acceptClients(
   await Promise.allSettled(clients);
 }
 
-function closeQuietly(c: { close(): void }): void {
+/** Closes a connection, listener or socket, ignoring that it may be closed already. */
+export function closeQuietly(c: { close(): void }): void {
   try {
     c.close();
   } catch {

@@ -24,7 +24,7 @@ import { formatAddress, type TunnelConn, TunnelError } from "./conn.ts";
 import { DnsError } from "./dns.ts";
 import { udpAssociate } from "./socks5_udp.ts";
 import { type ProxyCredentials, readSocksUserPass, socksUserPassReply } from "./proxy_auth.ts";
-import { acceptClients, relayTcp, writeFull } from "./relay.ts";
+import { acceptClients, closeQuietly, relayTcp, writeFull } from "./relay.ts";
 
 export const SOCKS_VERSION = 5;
 export const REP_SUCCEEDED = 0x00;
@@ -167,11 +167,7 @@ export async function handleSocksClient(
   let tconn: TunnelConn | null = null;
   // A client that stalls before its request is complete is closed: its read fails.
   const stall = setTimeout(() => {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(conn);
   }, opts.negotiationTimeoutMs ?? 10_000);
   try {
     if (!await negotiateMethod(r, conn, opts.auth)) return;
@@ -218,11 +214,7 @@ export async function handleSocksClient(
     (tconn as TunnelConn | null)?.close();
   } finally {
     clearTimeout(stall);
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(conn);
   }
 }
 
@@ -268,11 +260,7 @@ export async function serveSocks5(
     max,
     refuse(conn) {
       opts.onError?.(`SOCKS5 client: more than ${max} clients, closed`);
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
+      closeQuietly(conn);
     },
   });
 }

@@ -25,6 +25,7 @@ import { parseIPv4, parseIPv6 } from "../ip.ts";
 import { formatAddress } from "./conn.ts";
 import type { TunnelDatagramConn } from "./datagram.ts";
 import { ipLiteral } from "./resolver.ts";
+import { closeQuietly } from "./relay.ts";
 import type { Tunnel } from "./tunnel.ts";
 
 const ATYP_IPV4 = 1;
@@ -134,11 +135,7 @@ export async function udpAssociate(
   const closeAll = () => {
     if (closed) return;
     closed = true;
-    try {
-      relay.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(relay);
     tsock.close();
   };
   try {

@@ -27,6 +27,7 @@ import { TunnelDatagramConn } from "./datagram.ts";
 import { DnsResolver, type DnsResolverConfig, ipLiteral } from "./resolver.ts";
 import { serveHttpProxy } from "./http_proxy.ts";
 import { ProxyCredentials } from "./proxy_auth.ts";
+import { closeQuietly } from "./relay.ts";
 
 /** Options for {@link Tunnel.fromConfig}. */
 export interface TunnelOptions {
@@ -377,11 +378,7 @@ export class Tunnel {
     }
     this.#httpClients.clear();
     this.#sharedHttpClient = null;
-    try {
-      this.#httpProxy?.listener.close();
-    } catch {
-      // already closed
-    }
+    if (this.#httpProxy) closeQuietly(this.#httpProxy.listener);
     this.stack.close();
     this.device.close();
   }
