@@ -241,18 +241,20 @@ export class Dataplane {
 
   // ---- UDP fds follow the bind (it reopens on up/down and listen_port changes).
 
-  #onUdp = (): void => {
-    this.bind.drain(DRAIN_BATCH);
+  /** Drains the one socket epoll reported (the other would only say EAGAIN), then flushes. */
+  #onUdp(fd: number): void {
+    this.bind.drain(DRAIN_BATCH, fd);
     // Decrypted packets (TUN writes) and handshake replies (UDP) go out now.
     this.device.flush();
-  };
+  }
 
   /** Re-registers every UDP fd: a reopened socket may reuse a closed one's number. */
   #resyncUdp(): void {
     for (const fd of this.#udpFds) this.loop.remove(fd);
     this.#udpFds.clear();
     for (const fd of this.bind.fds()) {
-      this.loop.add(fd, this.#onUdp);
+      // One handler per socket, made here (when the sockets change), not per packet.
+      this.loop.add(fd, () => this.#onUdp(fd));
       this.#udpFds.add(fd);
     }
   }

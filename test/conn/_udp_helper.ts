@@ -144,6 +144,15 @@ switch (scenario) {
       result[`inorder ${host}`] = got.every((g, i) => g.text === `x:${i}`);
       result[`from ${host}`] = got[0]?.from;
     }
+    // drain(max, fd) reads only that socket; the other's datagrams wait for their turn.
+    const [fd4, fd6] = b.bind.fds();
+    for (let i = 0; i < 3; i++) a.send(`v4:${i}`, `127.0.0.1:${b.port}`);
+    for (let i = 0; i < 2; i++) a.send(`v6:${i}`, `[::1]:${b.port}`);
+    a.bind.flush();
+    result.onlyV6 = b.bind.drain(1024, fd6);
+    result.onlyV6Got = b.got.splice(0).map((g) => g.text);
+    result.onlyV4 = b.bind.drain(1024, fd4);
+    result.onlyV4Got = b.got.splice(0).map((g) => g.text);
     result.sendErrors = a.bind.sendErrors;
     result.recvErrors = b.bind.recvErrors;
     // Large datagram (jumbo: loopback MTU 65536) survives the slot.

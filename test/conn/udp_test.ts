@@ -114,7 +114,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "LinuxBind batches 100 datagrams per family over loopback, in order",
+  name:
+    "LinuxBind batches 100 datagrams per family over loopback, in order; drain(max, fd) reads one socket",
   ignore,
   async fn() {
     const ns = await addNetns();
@@ -125,6 +126,11 @@ Deno.test({
         assert.equal(r[`inorder ${host}`], true, host);
       }
       assert.match(String(r["from [::1]"]), /^\[::1\]:\d+$/);
+      // drain(max, fd): the ready socket alone (the daemon's loop knows which fd woke it).
+      assert.equal(r.onlyV6, 2);
+      assert.deepEqual(r.onlyV6Got, ["v6:0", "v6:1"]);
+      assert.equal(r.onlyV4, 3);
+      assert.deepEqual(r.onlyV4Got, ["v4:0", "v4:1", "v4:2"]);
       // An IPv4-mapped destination leaves through the IPv4 socket.
       assert.match(String(r["from [::ffff:127.0.0.1]"]), /^127\.0\.0\.1:\d+$/);
       assert.equal(r.sendErrors, 0);
