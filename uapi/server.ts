@@ -39,7 +39,9 @@
  *   that line as an operation). At most `maxConnections` connections are
  *   kept; the one idle the longest is dropped to admit a new one.
  * - {@link UapiServer.closed} watches the directory (Deno.watchFs), so a rename
- *   of the socket counts as a deletion too; inotify on the file does not.
+ *   of the socket counts as a deletion too; inotify on the file does not. When
+ *   the watch cannot be had or fails (wireguard-go then fails to start, or
+ *   exits), it logs an error and checks for the socket once a second.
  * - {@link UapiServer.listen} refuses a socket directory that someone else
  *   could write to: one owned by a user other than root (or ourselves, for an
  *   unprivileged daemon), or writable by its group or by others. In such a
@@ -80,7 +82,18 @@ export interface UapiServerOptions {
    * beyond this, complete lines are applied as they arrive.
    */
   maxRequestBytes?: number;
+  /**
+   * Watches the socket directory (default `Deno.watchFs(dir)`). When it
+   * cannot be had (no inotify instance left: `fs.inotify.max_user_instances`)
+   * or fails later (an overflowed event queue), the server logs an error and
+   * checks for its socket once a second instead of stopping: only the
+   * socket's removal ends the daemon.
+   */
+  watch?: (dir: string) => Deno.FsWatcher;
 }
+
+/** How often the socket's presence is checked when the directory cannot be watched. */
+const POLL_MS = 1000;
 
 const DEFAULT_MAX_CONNECTIONS = 64;
 
@@ -124,6 +137,7 @@ export class UapiServer {
   #maxConnections: number;
   #stopAccept: () => void;
   #watcher: Deno.FsWatcher | null = null;
+  #poll: ReturnType<typeof setInterval> | null = null;
   #resolveClosed!: () => void;
   /** Inode of our socket file, to recognise it at close. */
   #ino: number | null;
@@ -241,6 +255,7 @@ export class UapiServer {
     } catch {
       // Already closed.
     }
+    if (this.#poll !== null) clearInterval(this.#poll);
     for (const conn of this.#conns.keys()) conn.close();
     this.#conns.clear();
     this.#resolveClosed();
@@ -248,32 +263,65 @@ export class UapiServer {
 
   /** Watches the directory for the deletion of our socket (wireguard-go uses inotify). */
   #watch(dir: string): void {
-    const watcher = Deno.watchFs(dir, { recursive: false });
+    let watcher: Deno.FsWatcher;
+    try {
+      watcher = (this.#opts.watch ?? ((d) => Deno.watchFs(d, { recursive: false })))(dir);
+    } catch (err) {
+      this.#pollInstead(dir, err);
+      return;
+    }
     this.#watcher = watcher;
     const base = this.path.slice(this.path.lastIndexOf("/") + 1);
-    const check = (): boolean => {
-      try {
-        Deno.lstatSync(this.path);
-        return false;
-      } catch {
-        return true;
-      }
-    };
     (async () => {
       // Checked after the watch is in place, so a deletion cannot slip between.
-      if (check()) {
-        this.#finish();
-        return;
-      }
+      if (this.#gone()) return this.#removed();
       for await (const event of watcher) {
         if (this.#done) return;
-        if (event.paths.some((p) => p.endsWith("/" + base) || p === base) && check()) break;
+        if (event.paths.some((p) => p.endsWith("/" + base) || p === base) && this.#gone()) {
+          return this.#removed();
+        }
       }
-      if (!this.#done) {
-        this.#log.verbose(`UAPI socket ${this.path} was removed`);
-        this.#finish();
-      }
-    })().catch(() => this.#finish());
+      // The watch ended without our socket going away (only close() ends it normally).
+      if (!this.#done) this.#pollInstead(dir, new Error("the watch ended"));
+    })().catch((err) => {
+      if (!this.#done) this.#pollInstead(dir, err);
+    });
+  }
+
+  /** The socket file is no longer there (deleted or renamed). */
+  #gone(): boolean {
+    try {
+      Deno.lstatSync(this.path);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  #removed(): void {
+    if (this.#done) return;
+    this.#log.verbose(`UAPI socket ${this.path} was removed`);
+    this.#finish();
+  }
+
+  /** Without a working directory watch: look for the socket once a second. */
+  #pollInstead(dir: string, err: unknown): void {
+    if (this.#done || this.#poll !== null) return;
+    try {
+      this.#watcher?.close();
+    } catch {
+      // Already closed.
+    }
+    this.#watcher = null;
+    this.#log.error(
+      `Cannot watch ${dir} for the removal of ${this.path} (${
+        err instanceof Error ? err.message : String(err)
+      }); checking for it every ${POLL_MS / 1000} s instead`,
+    );
+    this.#poll = setInterval(() => {
+      if (this.#gone()) this.#removed();
+    }, POLL_MS);
+    if (this.#gone()) this.#removed();
   }
 
   async #acceptDeno(listener: Deno.UnixListener): Promise<void> {

@@ -234,6 +234,54 @@ Deno.test("UapiServer.closed ignores other files in the directory", async () => 
   }
 });
 
+for (
+  const [what, watch] of [
+    // No inotify instance left (fs.inotify.max_user_instances): watchFs throws.
+    ["cannot be had", (): Deno.FsWatcher => {
+      throw new Error("Too many open files (os error 24)");
+    }],
+    // The watch fails later (an overflowed event queue, say).
+    ["fails later", (): Deno.FsWatcher => {
+      return {
+        close() {},
+        [Symbol.dispose]() {},
+        [Symbol.asyncIterator]() {
+          return {
+            next: () => Promise.reject(new Error("inotify queue overflow")),
+          };
+        },
+      } as unknown as Deno.FsWatcher;
+    }],
+  ] as const
+) {
+  Deno.test(`UapiServer keeps serving when the directory watch ${what}; polls for the socket`, async () => {
+    const dir = await tempDir();
+    const errors: string[] = [];
+    const logger = { verbose() {}, error: (m: string) => errors.push(m) };
+    const server = await UapiServer.listen({
+      iface: ifname(),
+      handle: new FakeHandler(),
+      dir,
+      logger,
+      watch,
+    });
+    try {
+      let done = false;
+      server.closed.then(() => (done = true));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(done, false, "a failed watch alone does not stop the server");
+      assert.equal(errors.length, 1, errors.join("; "));
+      assert.match(errors[0], new RegExp(`Cannot watch ${dir} .*every 1 s instead`));
+      assert.equal(await exchange(server.path, ["get=1\n\n"]), "listen_port=1\nerrno=0\n\n");
+      Deno.removeSync(server.path);
+      await withTimeout(server.closed, 3000, "closed after unlink, found by polling");
+    } finally {
+      server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
 Deno.test("UapiServer.listen() rejects interface names with a slash", async () => {
   await assert.rejects(
     UapiServer.listen({ iface: "a/b", handle: new FakeHandler(), dir: "/nonexistent" }),
