@@ -307,6 +307,8 @@ export class UapiServer {
   /** Without a working directory watch: look for the socket once a second. */
   #pollInstead(dir: string, err: unknown): void {
     if (this.#done || this.#poll !== null) return;
+    // A watch that ended because the directory went away took the socket with it.
+    if (this.#gone()) return this.#removed();
     try {
       this.#watcher?.close();
     } catch {
@@ -321,7 +323,6 @@ export class UapiServer {
     this.#poll = setInterval(() => {
       if (this.#gone()) this.#removed();
     }, POLL_MS);
-    if (this.#gone()) this.#removed();
   }
 
   async #acceptDeno(listener: Deno.UnixListener): Promise<void> {

@@ -282,6 +282,40 @@ for (
   });
 }
 
+Deno.test("UapiServer: a watch that ends with the socket gone (its directory deleted) closes without an error", async () => {
+  const dir = await tempDir();
+  const errors: string[] = [];
+  const logger = { verbose() {}, error: (m: string) => errors.push(m) };
+  let end = () => {};
+  const watch = (): Deno.FsWatcher =>
+    ({
+      close() {},
+      [Symbol.dispose]() {},
+      [Symbol.asyncIterator]() {
+        return {
+          next: () =>
+            new Promise((resolve) => (end = () => resolve({ done: true, value: undefined }))),
+        };
+      },
+    }) as unknown as Deno.FsWatcher;
+  const server = await UapiServer.listen({
+    iface: ifname(),
+    handle: new FakeHandler(),
+    dir,
+    logger,
+    watch,
+  });
+  try {
+    Deno.removeSync(server.path);
+    end();
+    await withTimeout(server.closed, 500, "closed when the watch ended");
+    assert.deepEqual(errors, []);
+  } finally {
+    server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("UapiServer.listen() rejects interface names with a slash", async () => {
   await assert.rejects(
     UapiServer.listen({ iface: "a/b", handle: new FakeHandler(), dir: "/nonexistent" }),
