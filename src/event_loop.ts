@@ -81,6 +81,8 @@ export class EventLoop implements Clock {
   #running = false;
   /** Waits that returned, for tests and metrics. */
   wakeups = 0;
+  /** {@link Clock.tick}: `now()` when this turn began (set after each wait and before timers run). */
+  readonly tick = new Float64Array([performance.now()]);
 
   /** Creates the epoll set and its wake-up eventfd. Throws if the kernel refuses. */
   constructor(opts: EventLoopOptions = {}) {
@@ -182,6 +184,7 @@ export class EventLoop implements Clock {
         // −1 is EINTR (a signal handled on this thread): simply look again.
         const n = c.epoll_wait(this.#epfd, this.#events, MAX_EVENTS, timeout);
         this.wakeups++;
+        this.tick[0] = performance.now();
         for (let i = 0; i < n && !this.#stopped; i++) {
           const fd = view.getInt32(i * SIZEOF_EPOLL_EVENT + EPOLL_EVENT_DATA_OFFSET, true);
           if (fd === this.#wakefd) {
@@ -203,6 +206,7 @@ export class EventLoop implements Clock {
   /** Runs every timer callback due by now (and those they schedule for now). */
   #runTimers(): void {
     const now = performance.now();
+    this.tick[0] = now;
     for (;;) {
       if (this.#stopped) return;
       const fn = this.#timers.takeDue(now);

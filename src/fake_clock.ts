@@ -38,12 +38,14 @@ export const FAKE_WALL_START = Date.UTC(2024, 0, 1);
  */
 export class FakeClock implements Clock {
   #now: number;
+  /** {@link Clock.tick}: always holds `now()` (a fake clock has no turns). */
+  readonly tick = new Float64Array(1);
   /** wall() − now(), changed by setWall. */
   #wallOffset: number;
   #timers = new TimerHeap();
 
   constructor(opts: { now?: number; wall?: number } = {}) {
-    this.#now = opts.now ?? 0;
+    this.#now = this.tick[0] = opts.now ?? 0;
     this.#wallOffset = (opts.wall ?? FAKE_WALL_START) - this.#now;
   }
 
@@ -88,10 +90,10 @@ export class FakeClock implements Clock {
     for (;;) {
       const fn = this.#timers.takeDue(target);
       if (fn === null) break;
-      this.#now = this.#timers.lastDue;
+      this.#now = this.tick[0] = this.#timers.lastDue;
       fn();
     }
-    this.#now = target;
+    this.#now = this.tick[0] = target;
   }
 
   /** Advances to each next deadline until none is left within `maxMs`. */

@@ -15,7 +15,7 @@
  * into a reused per-job copy, and the TUN gets a cached view of the arena.
  */
 import type { AllowedIps } from "./allowedips.ts";
-import type { Clock } from "./clock.ts";
+import { type Clock, nowTick } from "./clock.ts";
 import type { Bind } from "./conn/bind.ts";
 import type { Endpoint } from "./conn/endpoint.ts";
 import {
@@ -326,7 +326,10 @@ export class Receive {
       host.stats.unknownIndex++;
       return;
     }
-    if (host.clock.now() - kp.created >= REJECT_AFTER_TIME) {
+    const clock = host.clock;
+    if (
+      (clock.tick ?? nowTick(clock))[0] - kp.created >= REJECT_AFTER_TIME
+    ) {
       host.stats.expiredKeypair++;
       return;
     }

@@ -14,7 +14,7 @@
  * to the bind as a cached view of it.
  */
 import type { AllowedIps } from "./allowedips.ts";
-import type { Clock, Rng } from "./clock.ts";
+import { type Clock, nowTick, type Rng } from "./clock.ts";
 import type { Bind } from "./conn/bind.ts";
 import {
   AEAD_TAG_SIZE,
@@ -124,7 +124,10 @@ export class Send implements PeerSend {
   #usableKeypair(peer: Peer): Keypair | null {
     const kp = peer.keypairs.current;
     if (!kp || kp.sendExhausted) return null;
-    if (this.#host.clock.now() - kp.created >= REJECT_AFTER_TIME) return null;
+    const clock = this.#host.clock;
+    if (
+      (clock.tick ?? nowTick(clock))[0] - kp.created >= REJECT_AFTER_TIME
+    ) return null;
     return kp;
   }
 
@@ -217,9 +220,11 @@ export class Send implements PeerSend {
     if (data) peer.timers.dataSent();
     const kp = peer.keypairs.current;
     if (!kp) return;
+    const clock = this.#host.clock;
     if (
       kp.sendNeedsRekey ||
-      (kp.isInitiator && this.#host.clock.now() - kp.created > REKEY_AFTER_TIME)
+      (kp.isInitiator &&
+        (clock.tick ?? nowTick(clock))[0] - kp.created > REKEY_AFTER_TIME)
     ) {
       this.sendHandshakeInitiation(peer, false);
     }
@@ -229,7 +234,11 @@ export class Send implements PeerSend {
   keepKeyFreshReceiving(peer: Peer): void {
     if (peer.timers.sentLastMinuteHandshake) return;
     const kp = peer.keypairs.current;
-    if (kp && kp.isInitiator && this.#host.clock.now() - kp.created > REKEY_ON_RECEIVE_AGE) {
+    const clock = this.#host.clock;
+    if (
+      kp && kp.isInitiator &&
+      (clock.tick ?? nowTick(clock))[0] - kp.created > REKEY_ON_RECEIVE_AGE
+    ) {
       peer.timers.sentLastMinuteHandshake = true;
       this.sendHandshakeInitiation(peer, false);
     }

@@ -17,7 +17,7 @@
  * Code that sends or receives calls the event functions below ("Should be
  * called after…"); the timers call back into the peer through {@link TimerHost}.
  */
-import type { Clock, Rng } from "./clock.ts";
+import { type Clock, nowTick, type Rng } from "./clock.ts";
 import {
   KEEPALIVE_TIMEOUT,
   MAX_TIMER_HANDSHAKES,
@@ -55,7 +55,9 @@ export class Timer {
 
   /** Arms the timer to fire `ms` from now (replacing any earlier arming). */
   mod(ms: number): void {
-    const deadline = this.#clock.now() + ms;
+    const clock = this.#clock;
+    // The turn's time (Clock.tick), read from memory: this runs for every packet.
+    const deadline = (clock.tick ?? nowTick(clock))[0] + ms;
     this.#deadline = deadline;
     this.#pending = true;
     if (this.#handle >= 0 && this.#scheduledFor <= deadline) return;
@@ -83,14 +85,16 @@ export class Timer {
   }
 
   #schedule(ms: number): void {
-    this.#scheduledFor = this.#clock.now() + ms;
+    const clock = this.#clock;
+    this.#scheduledFor = (clock.tick ?? nowTick(clock))[0] + ms;
     this.#handle = this.#clock.after(ms, () => this.#fire());
   }
 
   #fire(): void {
     this.#handle = -1;
     if (!this.#pending) return;
-    const left = this.#deadline - this.#clock.now();
+    const clock = this.#clock;
+    const left = this.#deadline - (clock.tick ?? nowTick(clock))[0];
     if (left > 0) {
       this.#schedule(left);
       return;
