@@ -26,9 +26,9 @@
  * @module
  */
 
-import type { Netns } from "../_util/netns.ts";
+import { type Netns, vethPair } from "../_util/netns.ts";
 import { unmet } from "../_util/needs.ts";
-import { chooseProgram, wg } from "../_util/wg.ts";
+import { chooseProgram, genKeyPair, wg } from "../_util/wg.ts";
 
 /** Where the reference implementation lives. */
 export const REFERENCE: string = Deno.env.get("GOTATUN_E2E_REFERENCE") ?? "/usr/bin/wireguard-go";
@@ -179,4 +179,39 @@ export function mib(bytes: number): string {
 export function log(msg: string): void {
   // deno-lint-ignore no-console
   console.log(`    [e2e] ${msg}`);
+}
+
+/** The veth pair {@link connectPair} expects: `<tag>a` 192.0.2.1/24 in `ns1`, `<tag>b` 192.0.2.2/24 in `ns2`. */
+export function pairVeth(ns1: Netns, ns2: Netns, tag: string): Promise<void> {
+  return vethPair(ns1, ns2, {
+    nameA: `${tag}a`,
+    nameB: `${tag}b`,
+    addrA: "192.0.2.1/24",
+    addrB: "192.0.2.2/24",
+  });
+}
+
+/**
+ * Configures a tunnel between two running daemons `wg1` (in `ns1`, 198.51.100.1, port 10000,
+ * knowing the other's endpoint 192.0.2.2:20000) and `wg2` (in `ns2`, 198.51.100.2, port 20000)
+ * over the veth pair of {@link pairVeth}, and brings both links up. Keys go to `dir`.
+ */
+export async function connectPair(
+  ns1: Netns,
+  ns2: Netns,
+  wg1: string,
+  wg2: string,
+  dir: string,
+): Promise<void> {
+  const k1 = await genKeyPair(dir), k2 = await genKeyPair(dir);
+  await ns1.ip("addr", "add", "198.51.100.1/24", "dev", wg1);
+  await ns2.ip("addr", "add", "198.51.100.2/24", "dev", wg2);
+  // deno-fmt-ignore
+  await wg(["set", wg1, "private-key", k1.privateFile, "listen-port", "10000",
+    "peer", k2.publicKey, "allowed-ips", "198.51.100.2/32", "endpoint", "192.0.2.2:20000"]);
+  // deno-fmt-ignore
+  await wg(["set", wg2, "private-key", k2.privateFile, "listen-port", "20000",
+    "peer", k1.publicKey, "allowed-ips", "198.51.100.1/32"]);
+  await ns1.ip("link", "set", wg1, "up");
+  await ns2.ip("link", "set", wg2, "up");
 }

@@ -18,9 +18,9 @@
  */
 
 import assert from "node:assert/strict";
-import { iperf, removeDir, skipReason, tempDir } from "./_util.ts";
-import { vethPair, withNamespaces } from "../_util/netns.ts";
-import { digits, genKeyPair, startDaemon, wg } from "../_util/wg.ts";
+import { connectPair, iperf, pairVeth, removeDir, skipReason, tempDir } from "./_util.ts";
+import { withNamespaces } from "../_util/netns.ts";
+import { digits, startDaemon } from "../_util/wg.ts";
 
 const SKIP = skipReason("gc_test.ts", ["ip", "wg", "iperf3", "stdbuf"]);
 
@@ -45,12 +45,7 @@ Deno.test({
       const [ns1, ns2] = ctx.namespaces;
       const dir = await tempDir();
       ctx.defer(() => removeDir(dir));
-      await vethPair(ns1, ns2, {
-        nameA: `gtg${id}a`,
-        nameB: `gtg${id}b`,
-        addrA: "192.0.2.1/24",
-        addrB: "192.0.2.2/24",
-      });
+      await pairVeth(ns1, ns2, `gtg${id}`);
       const wg1 = `gtg${id}1`, wg2 = `gtg${id}2`;
       const logs = [`${dir}/gc1.log`, `${dir}/gc2.log`];
       for (const [ns, ifname, logPath] of [[ns1, wg1, logs[0]], [ns2, wg2, logs[1]]] as const) {
@@ -59,17 +54,7 @@ Deno.test({
           logPath,
         });
       }
-      const k1 = await genKeyPair(dir), k2 = await genKeyPair(dir);
-      await ns1.ip("addr", "add", "198.51.100.1/24", "dev", wg1);
-      await ns2.ip("addr", "add", "198.51.100.2/24", "dev", wg2);
-      // deno-fmt-ignore
-      await wg(["set", wg1, "private-key", k1.privateFile, "listen-port", "10000",
-        "peer", k2.publicKey, "allowed-ips", "198.51.100.2/32", "endpoint", "192.0.2.2:20000"]);
-      // deno-fmt-ignore
-      await wg(["set", wg2, "private-key", k2.privateFile, "listen-port", "20000",
-        "peer", k1.publicKey, "allowed-ips", "198.51.100.1/32"]);
-      await ns1.ip("link", "set", wg1, "up");
-      await ns2.ip("link", "set", wg2, "up");
+      await connectPair(ns1, ns2, wg1, wg2, dir);
       const stream = (seconds: number) =>
         iperf({
           server: ns2,

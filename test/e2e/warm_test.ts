@@ -16,9 +16,9 @@
  */
 
 import assert from "node:assert/strict";
-import { removeDir, skipReason, tempDir } from "./_util.ts";
-import { ping, vethPair, withNamespaces } from "../_util/netns.ts";
-import { digits, genKeyPair, launchDaemon, program, wg } from "../_util/wg.ts";
+import { connectPair, pairVeth, removeDir, skipReason, tempDir } from "./_util.ts";
+import { ping, withNamespaces } from "../_util/netns.ts";
+import { digits, launchDaemon, program, wg } from "../_util/wg.ts";
 
 const SKIP = skipReason("warm_test.ts", ["ip", "wg", "ping", "env"]);
 
@@ -39,12 +39,7 @@ Deno.test({
       defer(() => removeDir(dir));
       const logDirs = [`${dir}/v8-1`, `${dir}/v8-2`];
       for (const d of logDirs) await Deno.mkdir(d);
-      await vethPair(ns1, ns2, {
-        nameA: `gte${id}a`,
-        nameB: `gte${id}b`,
-        addrA: "192.0.2.1/24",
-        addrB: "192.0.2.2/24",
-      });
+      await pairVeth(ns1, ns2, `gte${id}`);
       const wg1 = `gte${id}1`, wg2 = `gte${id}2`;
       // V8 writes isolate-<address>-<pid>-v8.log files into the working directory.
       for (
@@ -54,17 +49,7 @@ Deno.test({
           wrapper: ["env", "-C", logDir, "DENO_V8_FLAGS=--log-deopt"],
         });
       }
-      const k1 = await genKeyPair(dir), k2 = await genKeyPair(dir);
-      await ns1.ip("addr", "add", "198.51.100.1/24", "dev", wg1);
-      await ns2.ip("addr", "add", "198.51.100.2/24", "dev", wg2);
-      // deno-fmt-ignore
-      await wg(["set", wg1, "private-key", k1.privateFile, "listen-port", "10000",
-        "peer", k2.publicKey, "allowed-ips", "198.51.100.2/32", "endpoint", "192.0.2.2:20000"]);
-      // deno-fmt-ignore
-      await wg(["set", wg2, "private-key", k2.privateFile, "listen-port", "20000",
-        "peer", k1.publicKey, "allowed-ips", "198.51.100.1/32"]);
-      await ns1.ip("link", "set", wg1, "up");
-      await ns2.ip("link", "set", wg2, "up");
+      await connectPair(ns1, ns2, wg1, wg2, dir);
       const r = await ping(ns1, "198.51.100.2", 1, { waitS: 5 });
       assert.equal(r.received, 1, `first ping through the tunnel\n${r.output}`);
       // The handshake really happened (both roles ran their code).

@@ -234,6 +234,32 @@ Deno.test("UapiServer.closed ignores other files in the directory", async () => 
   }
 });
 
+/** A directory watch whose events come from `next` (Deno.FsWatcher's shape, nothing else). */
+function fakeWatcher(next: () => Promise<IteratorResult<Deno.FsEvent>>): Deno.FsWatcher {
+  return {
+    close() {},
+    [Symbol.dispose]() {},
+    [Symbol.asyncIterator]: () => ({ next }),
+  } as unknown as Deno.FsWatcher;
+}
+
+/** A server on `dir` with the watch `watch`, and the error lines it logs. */
+async function listenWatching(
+  dir: string,
+  watch: (dir: string) => Deno.FsWatcher,
+): Promise<{ server: UapiServer; errors: string[] }> {
+  const errors: string[] = [];
+  const logger = { verbose() {}, error: (m: string) => errors.push(m) };
+  const server = await UapiServer.listen({
+    iface: ifname(),
+    handle: new FakeHandler(),
+    dir,
+    logger,
+    watch,
+  });
+  return { server, errors };
+}
+
 for (
   const [what, watch] of [
     // No inotify instance left (fs.inotify.max_user_instances): watchFs throws.
@@ -241,30 +267,12 @@ for (
       throw new Error("Too many open files (os error 24)");
     }],
     // The watch fails later (an overflowed event queue, say).
-    ["fails later", (): Deno.FsWatcher => {
-      return {
-        close() {},
-        [Symbol.dispose]() {},
-        [Symbol.asyncIterator]() {
-          return {
-            next: () => Promise.reject(new Error("inotify queue overflow")),
-          };
-        },
-      } as unknown as Deno.FsWatcher;
-    }],
+    ["fails later", () => fakeWatcher(() => Promise.reject(new Error("inotify queue overflow")))],
   ] as const
 ) {
   Deno.test(`UapiServer keeps serving when the directory watch ${what}; polls for the socket`, async () => {
     const dir = await tempDir();
-    const errors: string[] = [];
-    const logger = { verbose() {}, error: (m: string) => errors.push(m) };
-    const server = await UapiServer.listen({
-      iface: ifname(),
-      handle: new FakeHandler(),
-      dir,
-      logger,
-      watch,
-    });
+    const { server, errors } = await listenWatching(dir, watch);
     try {
       let done = false;
       server.closed.then(() => (done = true));
@@ -284,27 +292,12 @@ for (
 
 Deno.test("UapiServer: a watch that ends with the socket gone (its directory deleted) closes without an error", async () => {
   const dir = await tempDir();
-  const errors: string[] = [];
-  const logger = { verbose() {}, error: (m: string) => errors.push(m) };
   let end = () => {};
-  const watch = (): Deno.FsWatcher =>
-    ({
-      close() {},
-      [Symbol.dispose]() {},
-      [Symbol.asyncIterator]() {
-        return {
-          next: () =>
-            new Promise((resolve) => (end = () => resolve({ done: true, value: undefined }))),
-        };
-      },
-    }) as unknown as Deno.FsWatcher;
-  const server = await UapiServer.listen({
-    iface: ifname(),
-    handle: new FakeHandler(),
-    dir,
-    logger,
-    watch,
-  });
+  const ended = () =>
+    new Promise<IteratorResult<Deno.FsEvent>>((resolve) =>
+      end = () => resolve({ done: true, value: undefined })
+    );
+  const { server, errors } = await listenWatching(dir, () => fakeWatcher(ended));
   try {
     Deno.removeSync(server.path);
     end();
