@@ -87,7 +87,7 @@ export class Timer {
   #schedule(ms: number): void {
     const clock = this.#clock;
     this.#scheduledFor = (clock.tick ?? nowTick(clock))[0] + ms;
-    this.#handle = this.#clock.after(ms, () => this.#fire());
+    this.#handle = clock.after(ms, () => this.#fire());
   }
 
   #fire(): void {

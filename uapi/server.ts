@@ -250,11 +250,7 @@ export class UapiServer {
     } catch {
       // Already gone.
     }
-    try {
-      this.#watcher?.close();
-    } catch {
-      // Already closed.
-    }
+    this.#closeWatcher();
     if (this.#poll !== null) clearInterval(this.#poll);
     for (const conn of this.#conns.keys()) conn.close();
     this.#conns.clear();
@@ -282,10 +278,18 @@ export class UapiServer {
         }
       }
       // The watch ended without our socket going away (only close() ends it normally).
-      if (!this.#done) this.#pollInstead(dir, new Error("the watch ended"));
-    })().catch((err) => {
-      if (!this.#done) this.#pollInstead(dir, err);
-    });
+      this.#pollInstead(dir, new Error("the watch ended"));
+    })().catch((err) => this.#pollInstead(dir, err));
+  }
+
+  /** Stops the directory watch, if any (it may have failed or ended already). */
+  #closeWatcher(): void {
+    try {
+      this.#watcher?.close();
+    } catch {
+      // Already closed.
+    }
+    this.#watcher = null;
   }
 
   /** The socket file is no longer there (deleted or renamed). */
@@ -309,12 +313,7 @@ export class UapiServer {
     if (this.#done || this.#poll !== null) return;
     // A watch that ended because the directory went away took the socket with it.
     if (this.#gone()) return this.#removed();
-    try {
-      this.#watcher?.close();
-    } catch {
-      // Already closed.
-    }
-    this.#watcher = null;
+    this.#closeWatcher();
     this.#log.error(
       `Cannot watch ${dir} for the removal of ${this.path} (${
         err instanceof Error ? err.message : String(err)
